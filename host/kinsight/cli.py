@@ -1,0 +1,201 @@
+"""The ``kinsight`` command: a table of commands, one ``do_<name>`` each.
+
+Every failure the user can act on is a CommandError (or a KinsightError) and is
+printed as ``kinsight: message`` with exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .capture import CaptureWriter, read_capture
+from .errors import KinsightError
+from .ingest import IngestLimits, Ingestor
+from .store import Store
+
+
+class CommandError(Exception):
+    """A command cannot do what it was asked; the message says why and what to do."""
+
+
+def _store(args: argparse.Namespace, *, create: bool = True) -> Store:
+    return Store(args.db, create=create)
+
+
+def _limits(args: argparse.Namespace) -> IngestLimits:
+    return IngestLimits(max_frame_bytes=args.mtu)
+
+
+def _print_stats(stats: dict[str, object]) -> None:
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+        print(f"  {key}: {value}")
+
+
+def do_ingest(args: argparse.Namespace) -> int:
+    # Read and check every file first: a bad file must leave the store untouched.
+    captures = [(path, read_capture(path)) for path in args.capture]
+    with _store(args) as store:
+        ingestor = Ingestor(store, limits=_limits(args), make_acks=False)
+        for path, records in captures:
+            ingestor.ingest_batch(records)
+            print(f"{path}: {len(records)} frames")
+        ingestor.expire(max((t for _, recs in captures for _, t in recs), default=0)
+                        + ingestor.limits.reassembly.timeout_ms + 1)
+        _print_stats(ingestor.stats.as_dict())
+    return 0
+
+
+def do_listen(args: argparse.Namespace) -> int:
+    from .udp import UdpListener, parse_hostport
+
+    host, port = parse_hostport(args.udp)
+    with _store(args) as store:
+        ingestor = Ingestor(store, limits=_limits(args))
+        capture = CaptureWriter.open(args.capture) if args.capture else None
+        listener = UdpListener(ingestor, host, port, capture=capture)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        print(f"listening on udp {listener.address[0]}:{listener.address[1]}", flush=True)
+        try:
+            stats = listener.serve(stop=stop, idle_exit_s=args.idle_exit)
+        finally:
+            listener.close()
+            if capture is not None:
+                capture.close()
+        print(f"stopped after {listener.datagrams} datagrams")
+        _print_stats(stats.as_dict())
+    return 0
+
+
+def do_keys(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        if args.action == "add":
+            if args.node is None or args.key is None:
+                raise CommandError("keys add needs NODE and KEY (64 hex digits)")
+            try:
+                key = bytes.fromhex(args.key)
+            except ValueError:
+                raise CommandError(f"key {args.key!r} is not hex digits") from None
+            try:
+                store.set_node_key(args.node, key, now_ms=int(time.time() * 1000))
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            print(f"node {args.node}: key stored")
+        else:
+            for node_id in sorted(store.node_keys()):
+                print(node_id)
+    return 0
+
+
+def do_nodes(args: argparse.Namespace) -> int:
+    with _store(args, create=False) as store:
+        nodes = store.node_summaries()
+        rejects = store.reject_counts()
+    if args.json:
+        print(json.dumps({"nodes": [n.__dict__ for n in nodes], "rejected": rejects}, indent=2))
+        return 0
+    print(f"{'node':>10} {'frames':>7} {'events':>7} {'summaries':>9} {'statuses':>8} "
+          f"{'lost':>5} {'rejected':>8}")
+    for n in nodes:
+        print(f"{n.node_id:>10} {n.frames:>7} {n.events:>7} {n.summaries:>9} {n.statuses:>8} "
+              f"{n.lost:>5} {n.rejected:>8}")
+    print("rejected frames by reason: " +
+          (", ".join(f"{k} {v}" for k, v in rejects.items()) or "none"))
+    return 0
+
+
+def do_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.run(args.what, frames=args.frames)
+
+
+def do_demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    return demo.run(out_dir=Path(args.out) if args.out else None, loss=args.loss)
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
+    p = argparse.ArgumentParser(prog="kinsight", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"kinsight {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help)
+
+    def db(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--db", required=True, help="SQLite database file")
+
+    def mtu(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--mtu", type=int, default=250, help="largest frame accepted (bytes)")
+
+    sp = command("ingest", "ingest capture files into the store")
+    db(sp)
+    mtu(sp)
+    sp.add_argument("capture", nargs="+", help="capture file(s), see docs/capture-format.md")
+
+    sp = command("listen", "receive frames over UDP, store them and ack them")
+    db(sp)
+    mtu(sp)
+    sp.add_argument("--udp", required=True, metavar="HOST:PORT", help="address to listen on")
+    sp.add_argument("--capture", help="also append every datagram to this capture file")
+    sp.add_argument("--idle-exit", type=float, metavar="SECONDS",
+                    help="stop after this long without a datagram")
+
+    sp = command("keys", "register node keys (so the host accepts a node) or list them")
+    db(sp)
+    sp.add_argument("action", choices=["add", "list"])
+    sp.add_argument("node", nargs="?", type=int, help="node id")
+    sp.add_argument("key", nargs="?", help="the node's key, as hex")
+
+    sp = command("nodes", "what each node has sent: frames, records, lost and rejected")
+    db(sp)
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sp = command("bench", "benchmarks; the last line is key=value figures")
+    sp.add_argument("what", choices=["ingest"])
+    sp.add_argument("--frames", type=int, default=20000, help="frames to push through")
+
+    sp = command("demo", "run nodes under MicroPython against a host and summarise")
+    sp.add_argument("--out", help="folder for the demo's database and capture")
+    sp.add_argument("--loss", type=float, default=0.1,
+                    help="share of datagrams the demo's link drops (0..0.5)")
+
+    table = {name: globals()[f"do_{name}"] for name in sub.choices}
+    return p, table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, table = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return table[args.command](args)
+    except (CommandError, KinsightError) as exc:
+        print(f"kinsight: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kinsight: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

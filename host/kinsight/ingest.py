@@ -1,0 +1,268 @@
+"""The one ingest path every input shares: UDP, capture files, tests, benchmarks.
+
+For each frame: decode, check the header, find the node's key, verify the tag,
+check the body, refuse replays, archive it with its records, note sequence
+gaps, feed fragments to the reassembler (and ingest what they complete), and
+make the ack the node waits for. A refused frame is counted under its reason
+and kept for diagnosis; nothing of it reaches the records.
+
+>>> from kinsight.store import Store
+>>> from kinsight.wire import Header, encode_frame
+>>> store = Store(":memory:")
+>>> store.set_node_key(7, bytes(32), now_ms=0)
+>>> ingestor = Ingestor(store, clock_ms=lambda: 1_790_000_000_000)
+>>> raw = encode_frame(bytes(32), "events", Header(node_id=7, boot=1, seq=0, time_s=1_790_000_000),
+...                    {"events": [{"type": "draw", "role": "tap", "ago_ds": 300,
+...                                 "duration_ds": 120, "volume_ml": 250}]})
+>>> [r.status for r in ingestor.ingest_batch([raw, raw, raw[:-1] + b"x"])]
+['accepted', 'duplicate', 'rejected']
+>>> dict(ingestor.stats.rejected)
+{'bad_tag': 1}
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import kinsight_wire as wire
+
+from .errors import AuthenticationError, FrameError, ReplayError, SchemaError
+from .reassembly import Dropped, Reassembler, ReassemblyLimits
+from .store import Store
+from .wire import Ack, Fragment, Frame, Header, check_body, decode_frame, encode_frame, verify_tag
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_frame_bytes: int = wire.MTU_DEFAULT
+    reassembly: ReassemblyLimits = field(default_factory=ReassemblyLimits)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What became of one frame."""
+
+    status: str  # "accepted", "duplicate" or "rejected"
+    node_id: int | None = None
+    boot: int | None = None
+    seq: int | None = None
+    kind: str | None = None
+    reason: str | None = None  # why it was rejected
+    message: str | None = None
+    records: int = 0
+    acks: tuple[bytes, ...] = ()
+    inner: FrameResult | None = None  # the message a fragment completed
+
+
+@dataclass
+class IngestStats:
+    accepted: int = 0
+    duplicates: int = 0
+    records: int = 0
+    reassembled: int = 0
+    gaps: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates,
+                "records": self.records, "reassembled": self.reassembled, "gaps": self.gaps,
+                "rejected": dict(sorted(self.rejected.items())),
+                "dropped": dict(sorted(self.dropped.items()))}
+
+
+class _BootTrack:
+    """Which sequence numbers of one (node, boot) have been stored."""
+
+    __slots__ = ("contiguous", "top", "above")
+
+    def __init__(self, seqs: Iterable[int]):
+        self.contiguous = -1
+        self.top = -1
+        self.above: set[int] = set()
+        for s in seqs:
+            self.add(s)
+
+    def add(self, seq: int) -> bool:
+        """Note seq; True when it leaves a gap below it."""
+        gap = seq > self.top + 1
+        if seq > self.top:
+            self.top = seq
+        if seq == self.contiguous + 1:
+            self.contiguous = seq
+            while self.contiguous + 1 in self.above:
+                self.contiguous += 1
+                self.above.discard(self.contiguous)
+        elif seq > self.contiguous:
+            self.above.add(seq)
+        return gap
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Ingestor:
+    """Turns frames into stored records, counting what it refuses and why."""
+
+    def __init__(self, store: Store, *, limits: IngestLimits | None = None,
+                 clock_ms: Callable[[], int] = _now_ms, make_acks: bool = True):
+        self.store = store
+        self.limits = limits or IngestLimits()
+        self.clock_ms = clock_ms
+        self.make_acks = make_acks
+        self.reassembler = Reassembler(self.limits.reassembly)
+        self.stats = IngestStats()
+        self._keys = store.node_keys()
+        self._tracks: dict[tuple[int, int], _BootTrack] = {}
+        # Acks are frames too: the host's (boot, seq) must never repeat, across restarts.
+        self._ack_boot = int(time.time())
+        self._ack_seq = 0
+
+    def reload_keys(self) -> None:
+        self._keys = self.store.node_keys()
+
+    # --- entry points ------------------------------------------------------------------------
+
+    def ingest_batch(self, raws: Iterable[bytes | tuple[bytes, int]]) -> list[FrameResult]:
+        """Ingest frames in one transaction: all their writes land, or none do."""
+        results = []
+        try:
+            with self.store.transaction():
+                for item in raws:
+                    raw, received_ms = item if isinstance(item, tuple) else (item, None)
+                    results.append(self.ingest(raw, received_ms))
+        except BaseException:
+            # The in-memory view may now be ahead of the rolled-back store.
+            self._tracks.clear()
+            self.reassembler = Reassembler(self.limits.reassembly)
+            raise
+        return results
+
+    def ingest(self, raw: bytes, received_ms: int | None = None) -> FrameResult:
+        """Ingest one frame inside the caller's transaction (see ingest_batch)."""
+        if received_ms is None:
+            received_ms = self.clock_ms()
+        try:
+            return self._ingest(raw, received_ms)
+        except FrameError as exc:
+            return self._reject(exc, raw, received_ms)
+
+    def expire(self, now_ms: int | None = None) -> list[Dropped]:
+        """Give up on fragmented messages that have waited too long."""
+        dropped = self.reassembler.expire(self.clock_ms() if now_ms is None else now_ms)
+        self._count_dropped(dropped)
+        return dropped
+
+    # --- the path ----------------------------------------------------------------------------
+
+    def _ingest(self, raw: bytes, received_ms: int,
+                *, whole: tuple[int, int, int] | None = None) -> FrameResult:
+        """whole: (node, boot, msg) when raw is a message its fragments completed."""
+        max_bytes = self.limits.reassembly.max_message_bytes if whole else \
+            self.limits.max_frame_bytes
+        rf = decode_frame(raw, max_frame_bytes=max_bytes)
+        h = rf.header
+        key = self._keys.get(h.node_id)
+        if key is None:
+            self._keys = self.store.node_keys()  # provisioned since we started?
+            key = self._keys.get(h.node_id)
+            if key is None:
+                raise AuthenticationError(f"node {h.node_id} has no key in this store",
+                                          node_id=h.node_id, reason="unknown_node")
+        verify_tag(rf.raw, key, node_id=h.node_id)
+        frame = check_body(rf)
+        if frame.kind == "ack":
+            raise SchemaError("ack frames go from the host to nodes, not the other way",
+                              node_id=h.node_id)
+        if whole is not None and (frame.kind == "fragment" or (h.node_id, h.boot, h.seq) != whole):
+            raise SchemaError(
+                f"fragments of message {whole[2]} of node {whole[0]} boot {whole[1]} joined into "
+                f"a {frame.kind} frame of node {h.node_id} boot {h.boot} seq {h.seq}",
+                node_id=h.node_id)
+        frame_id = self.store.insert_frame(frame, received_ms, reassembled=whole is not None)
+        if frame_id is None:
+            if self.store.archived_raw(h.node_id, h.boot, h.seq) != rf.raw:
+                raise ReplayError(
+                    f"node {h.node_id} already sent a different frame as boot {h.boot} "
+                    f"seq {h.seq}", node_id=h.node_id)
+            self.stats.duplicates += 1
+            return FrameResult("duplicate", h.node_id, h.boot, h.seq, frame.kind,
+                               acks=self._ack(key, h))
+        records = self.store.insert_records(frame_id, frame)
+        self.stats.accepted += 1
+        self.stats.records += records
+        self._track(h)
+        inner = None
+        if isinstance(frame.body, Fragment):
+            inner = self._reassemble(frame, frame.body, received_ms)
+        acks = self._ack(key, h)
+        if inner is not None:
+            acks += inner.acks
+        return FrameResult("accepted", h.node_id, h.boot, h.seq, frame.kind, records=records,
+                           acks=acks, inner=inner)
+
+    def _track(self, h: Header) -> None:
+        k = (h.node_id, h.boot)
+        track = self._tracks.get(k)
+        if track is None:
+            self._tracks[k] = _BootTrack(self.store.boot_seqs(h.node_id, h.boot))
+        elif track.add(h.seq):
+            self.stats.gaps += 1
+            log.info("node %d boot %d: sequence gap before seq %d", h.node_id, h.boot, h.seq)
+
+    def _reassemble(self, frame: Frame, frag: Fragment, received_ms: int) -> FrameResult | None:
+        h = frame.header
+        if self.store.archived_raw(h.node_id, h.boot, frag.msg) is not None:
+            return None  # completed before; this piece is a late copy
+        pieces = [frag]
+        if not self.reassembler.is_pending(h.node_id, h.boot, frag.msg):
+            # Pieces archived earlier (before a restart or a timeout) still count.
+            for old in self.store.fragment_raws(h.node_id, h.boot, frag.msg):
+                body = check_body(decode_frame(old)).body
+                if isinstance(body, Fragment) and body.index != frag.index:
+                    pieces.append(body)
+        whole = None
+        for piece in pieces:
+            whole = self.reassembler.add(h.node_id, h.boot, piece, received_ms)
+            if whole is not None:
+                break
+        self._count_dropped(self.reassembler.take_dropped())
+        if whole is None:
+            return None
+        self.stats.reassembled += 1
+        try:
+            return self._ingest(whole, received_ms, whole=(h.node_id, h.boot, frag.msg))
+        except FrameError as exc:
+            return self._reject(exc, whole, received_ms)
+
+    def _ack(self, key: bytes, h: Header) -> tuple[bytes, ...]:
+        if not self.make_acks:
+            return ()
+        track = self._tracks.get((h.node_id, h.boot))
+        contiguous = track.contiguous if track is not None and track.contiguous >= 0 else None
+        self._ack_seq += 1
+        if self._ack_seq > wire.U32_MAX:
+            self._ack_boot, self._ack_seq = self._ack_boot + 1, 0
+        now_s = self.clock_ms() // 1000
+        ack = Ack(acked_boot=h.boot, acked_seq=h.seq, host_time_s=now_s, contiguous_seq=contiguous)
+        header = Header(node_id=h.node_id, boot=self._ack_boot, seq=self._ack_seq, time_s=now_s)
+        return (encode_frame(key, "ack", header, ack),)
+
+    def _reject(self, exc: FrameError, raw: bytes, received_ms: int) -> FrameResult:
+        self.stats.rejected[exc.reason] += 1
+        log.warning("frame refused (%s): %s", exc.reason, exc)
+        self.store.record_rejected(exc.reason, exc.node_id, received_ms, str(exc), bytes(raw))
+        return FrameResult("rejected", exc.node_id, reason=exc.reason, message=str(exc))
+
+    def _count_dropped(self, dropped: list[Dropped]) -> None:
+        for d in dropped:
+            self.stats.dropped[d.reason] += 1
+            log.warning("node %d boot %d: message %d dropped (%s) with %d of %d pieces",
+                        d.node_id, d.boot, d.msg, d.reason, d.have, d.count)
