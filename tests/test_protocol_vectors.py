@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 import cbor2
-import kinsight_wire as wire
 import pycddl
 import pytest
+
+import kinsight_wire as wire
 from kinsight import errors
 from kinsight.ingest import Ingestor
 from kinsight.vectors import generate

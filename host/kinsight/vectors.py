@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
+
 import kinsight_wire as wire
 
 from .wire import Header, encode_frame, fragment_frame, frame_tag, open_frame

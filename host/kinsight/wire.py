@@ -24,6 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import cbor2
+
 import kinsight_wire as wire
 
 from .errors import AuthenticationError, DecodeError, SchemaError

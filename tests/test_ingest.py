@@ -1,0 +1,197 @@
+"""The host's ingest path: acceptance, duplicates, replays, gaps, acks, atomicity."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from kinsight.ingest import Ingestor
+from kinsight.store import Store
+from kinsight.wire import Header, encode_frame, fragment_frame, open_frame
+
+KEY = bytes(range(32))
+OTHER_KEY = bytes(range(1, 33))
+T0 = 1_790_000_000
+
+
+def events_frame(seq: int, *, node: int = 7, boot: int = 1, n: int = 2, key: bytes = KEY,
+                 volume_ml: int = 200) -> bytes:
+    return encode_frame(key, "events", Header(node_id=node, boot=boot, seq=seq, time_s=T0 + seq),
+                        {"events": [{"type": "draw", "role": "tap", "ago_ds": 10 * i,
+                                     "duration_ds": 50, "volume_ml": volume_ml + i}
+                                    for i in range(n)]})
+
+
+def dump(store: Store) -> list[tuple]:
+    rows = []
+    for table in ("frames", "events", "summaries", "statuses", "rejected", "nodes"):
+        rows += [(table, *r) for r in store.query(f"SELECT * FROM {table} ORDER BY 1, 2")]
+    return rows
+
+
+@pytest.fixture
+def ingestor(store):
+    store.set_node_key(7, KEY, now_ms=0)
+    store.set_node_key(8, OTHER_KEY, now_ms=0)
+    return Ingestor(store, clock_ms=lambda: T0 * 1000)
+
+
+def test_accepted_frame_lands_with_its_records(ingestor, store):
+    [r] = ingestor.ingest_batch([events_frame(0, n=3)])
+    assert (r.status, r.node_id, r.boot, r.seq, r.kind, r.records) == \
+        ("accepted", 7, 1, 0, "events", 3)
+    rows = store.query("SELECT node_id, start_ms, type, role, volume_ml FROM events ORDER BY idx")
+    assert rows == [(7, T0 * 1000 - 1000 * i, "draw", "tap", 200 + i) for i in range(3)]
+    assert store.query("SELECT raw FROM frames")[0][0] == events_frame(0, n=3)
+
+
+def test_duplicate_is_acked_again_but_stored_once(ingestor, store):
+    frame = events_frame(0)
+    first, again = ingestor.ingest_batch([frame, frame])
+    assert (first.status, again.status) == ("accepted", "duplicate")
+    assert first.acks and again.acks
+    assert store.query("SELECT COUNT(*) FROM events")[0][0] == 2
+    assert ingestor.stats.duplicates == 1 and not ingestor.stats.rejected
+
+
+def test_replay_with_other_content_is_refused(ingestor, store):
+    ingestor.ingest_batch([events_frame(0)])
+    [r] = ingestor.ingest_batch([events_frame(0, volume_ml=999)])
+    assert (r.status, r.reason) == ("rejected", "replay")
+    assert "boot 1 seq 0" in r.message
+    assert store.query("SELECT volume_ml FROM events ORDER BY idx") == [(200,), (201,)]
+
+
+def test_same_seq_in_a_new_boot_is_a_new_frame(ingestor, store):
+    results = ingestor.ingest_batch([events_frame(0, boot=1), events_frame(0, boot=2)])
+    assert [r.status for r in results] == ["accepted", "accepted"]
+
+
+def test_frame_signed_with_another_nodes_key_is_refused(ingestor, store):
+    [r] = ingestor.ingest_batch([events_frame(0, node=7, key=OTHER_KEY)])
+    assert (r.status, r.reason, r.node_id) == ("rejected", "bad_tag", 7)
+    assert store.query("SELECT COUNT(*) FROM frames")[0][0] == 0
+
+
+def test_key_registered_after_start_is_picked_up(store):
+    ingestor = Ingestor(store)
+    assert ingestor.ingest_batch([events_frame(0, node=9)])[0].reason == "unknown_node"
+    store.set_node_key(9, KEY, now_ms=0)
+    assert ingestor.ingest_batch([events_frame(1, node=9)])[0].status == "accepted"
+
+
+def test_gaps_count_lost_frames_until_late_ones_arrive(ingestor, store):
+    ingestor.ingest_batch([events_frame(s) for s in (0, 1, 4, 5)])
+    assert store.lost_frames() == {7: 2}
+    assert ingestor.stats.gaps == 1
+    ingestor.ingest_batch([events_frame(3)])
+    assert store.lost_frames() == {7: 1}
+    ingestor.ingest_batch([events_frame(2)])
+    assert store.lost_frames() == {7: 0}
+
+
+def test_acks_carry_the_contiguous_sequence_number(ingestor):
+    def ack_of(result):
+        [raw] = result.acks
+        frame = open_frame(raw, KEY)
+        assert frame.kind == "ack" and frame.header.node_id == 7
+        return frame.body
+
+    r0, r1, r3 = ingestor.ingest_batch([events_frame(0), events_frame(1), events_frame(3)])
+    assert (ack_of(r1).acked_seq, ack_of(r1).contiguous_seq) == (1, 1)
+    assert (ack_of(r3).acked_seq, ack_of(r3).contiguous_seq) == (3, 1)
+    [r2] = ingestor.ingest_batch([events_frame(2)])
+    assert ack_of(r2).contiguous_seq == 3
+    assert ack_of(r2).host_time_s == T0
+    # The host's own (boot, seq) never repeats.
+    seqs = [open_frame(r.acks[0], KEY).header.seq for r in (r0, r1, r3, r2)]
+    assert seqs == sorted(set(seqs))
+
+
+def test_contiguous_survives_a_host_restart(store):
+    store.set_node_key(7, KEY, now_ms=0)
+    Ingestor(store).ingest_batch([events_frame(s) for s in (0, 1, 2)])
+    [r] = Ingestor(store).ingest_batch([events_frame(3)])
+    assert open_frame(r.acks[0], KEY).body.contiguous_seq == 3
+
+
+def test_fragments_in_any_order_make_one_message(ingestor, store):
+    whole = events_frame(10, n=40)
+    parts = fragment_frame(KEY, whole, node_id=7, boot=1, time_s=T0, first_seq=11)
+    assert len(parts) >= 3
+    results = ingestor.ingest_batch(list(reversed(parts)) + [parts[0]])
+    assert [r.status for r in results] == ["accepted"] * len(parts) + ["duplicate"]
+    assert results[len(parts) - 1].inner.status == "accepted"
+    assert store.query("SELECT COUNT(*) FROM events")[0][0] == 40
+    assert store.query("SELECT raw, reassembled FROM frames WHERE seq = 10") == [(whole, 1)]
+    assert store.lost_frames() == {7: 10}  # seqs 0..9 never sent in this test
+    assert ingestor.stats.reassembled == 1
+
+
+def test_fragments_archived_before_a_restart_still_complete_the_message(store):
+    store.set_node_key(7, KEY, now_ms=0)
+    whole = events_frame(0, n=40)
+    parts = fragment_frame(KEY, whole, node_id=7, boot=1, time_s=T0, first_seq=1)
+    Ingestor(store).ingest_batch(parts[:-1])
+    [r] = Ingestor(store).ingest_batch(parts[-1:])
+    assert r.inner is not None and r.inner.status == "accepted"
+    assert store.query("SELECT COUNT(*) FROM events")[0][0] == 40
+
+
+def test_reassembled_message_that_is_not_the_announced_one_is_refused(ingestor, store):
+    whole = events_frame(5, n=40)
+    parts = fragment_frame(KEY, whole, node_id=7, boot=1, time_s=T0, first_seq=20)
+    # The same pieces announced under boot 2: joined, they claim boot 1.
+    bad = fragment_frame(KEY, whole, node_id=7, boot=2, time_s=T0, first_seq=20)
+    results = ingestor.ingest_batch(bad)
+    assert results[-1].inner.status == "rejected"
+    assert results[-1].inner.reason == "schema"
+    assert store.query("SELECT COUNT(*) FROM events")[0][0] == 0
+    assert ingestor.ingest_batch(parts)[-1].inner.status == "accepted"
+
+
+def test_batch_is_all_or_nothing_when_the_store_fails(ingestor, store):
+    good = [events_frame(s) for s in range(3)]
+    before = dump(store)
+    store.conn.execute("CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.volume_ml = 999 "
+                       "BEGIN SELECT RAISE(ABORT, 'disk trouble'); END")
+    with pytest.raises(sqlite3.IntegrityError):
+        ingestor.ingest_batch(good + [events_frame(3, volume_ml=999)])
+    assert dump(store) == before
+    store.conn.execute("DROP TRIGGER boom")
+    # Nothing of the failed batch is remembered either: the frames are accepted afresh.
+    assert [r.status for r in ingestor.ingest_batch(good)] == ["accepted"] * 3
+
+
+def test_same_frames_twice_change_nothing(ingestor, store):
+    frames = [events_frame(s) for s in (0, 1, 3)] + [b"\x00garbage", events_frame(4)[:-2]]
+    ingestor.ingest_batch(frames)
+    first = dump(store)
+    again = Ingestor(store, clock_ms=lambda: T0 * 1000 + 5000)
+    results = again.ingest_batch(frames)
+    assert [r.status for r in results] == ["duplicate"] * 3 + ["rejected"] * 2
+    assert dump(store) == first
+
+
+def test_summaries_and_status_are_stored(ingestor, store):
+    summary = encode_frame(KEY, "summary", Header(node_id=7, boot=1, seq=0, time_s=T0), {
+        "summaries": [{"role": "seat", "ago_s": 60, "period_s": 900, "occupied_ds": 4000}]})
+    status = encode_frame(KEY, "status", Header(node_id=7, boot=1, seq=1, time_s=T0), {
+        "firmware": "0.1.0", "uptime_s": 5, "reset_cause": "watchdog", "rssi_dbm": -70})
+    ingestor.ingest_batch([summary, status])
+    assert store.query("SELECT end_s, role, period_s, occupied_ds FROM summaries") == \
+        [(T0 - 60, "seat", 900, 4000)]
+    assert store.query("SELECT firmware, reset_cause, rssi_dbm FROM statuses") == \
+        [("0.1.0", "watchdog", -70)]
+    [node] = store.node_summaries()
+    assert (node.frames, node.summaries, node.statuses, node.lost) == (2, 1, 1, 0)
+
+
+def test_store_refuses_a_file_that_is_not_a_database(tmp_path):
+    from kinsight.errors import StoreError
+
+    path = tmp_path / "x.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a usable Kinsight database"):
+        Store(path)
