@@ -46,13 +46,24 @@ def test_accepted_frame_lands_with_its_records(ingestor, store):
     assert store.query("SELECT raw FROM frames")[0][0] == events_frame(0, n=3)
 
 
+def acks_of(ingestor):
+    out = []
+    for node_id, raw in ingestor.acks:
+        frame = open_frame(raw, KEY)
+        assert frame.kind == "ack" and frame.header.node_id == node_id
+        out.append((frame.body.acked_seq, frame.body.contiguous_seq))
+    return out
+
+
 def test_duplicate_is_acked_again_but_stored_once(ingestor, store):
     frame = events_frame(0)
     first, again = ingestor.ingest_batch([frame, frame])
     assert (first.status, again.status) == ("accepted", "duplicate")
-    assert first.acks and again.acks
+    assert acks_of(ingestor) == [(0, 0)]
+    assert ingestor.ingest_batch([frame])[0].status == "duplicate"
+    assert acks_of(ingestor) == [(0, 0)]  # a lost ack is made good
     assert store.query("SELECT COUNT(*) FROM events")[0][0] == 2
-    assert ingestor.stats.duplicates == 1 and not ingestor.stats.rejected
+    assert ingestor.stats.duplicates == 2 and not ingestor.stats.rejected
 
 
 def test_replay_with_other_content_is_refused(ingestor, store):
@@ -92,28 +103,34 @@ def test_gaps_count_lost_frames_until_late_ones_arrive(ingestor, store):
 
 
 def test_acks_carry_the_contiguous_sequence_number(ingestor):
-    def ack_of(result):
-        [raw] = result.acks
-        frame = open_frame(raw, KEY)
-        assert frame.kind == "ack" and frame.header.node_id == 7
-        return frame.body
+    ingestor.ingest_batch([events_frame(0), events_frame(1)])
+    assert acks_of(ingestor) == [(1, 1)]  # one ack covers a batch stored in order
+    ingestor.ingest_batch([events_frame(3), events_frame(5)])
+    assert acks_of(ingestor) == [(3, 1), (5, 1)]  # past a gap, each frame is acked
+    ingestor.ingest_batch([events_frame(2)])
+    assert acks_of(ingestor) == [(2, 3)]
+    ingestor.ingest_batch([events_frame(4), events_frame(3)])
+    assert acks_of(ingestor) == [(4, 5)]
+    [(_, raw)] = ingestor.acks
+    assert open_frame(raw, KEY).body.host_time_s == T0
 
-    r0, r1, r3 = ingestor.ingest_batch([events_frame(0), events_frame(1), events_frame(3)])
-    assert (ack_of(r1).acked_seq, ack_of(r1).contiguous_seq) == (1, 1)
-    assert (ack_of(r3).acked_seq, ack_of(r3).contiguous_seq) == (3, 1)
-    [r2] = ingestor.ingest_batch([events_frame(2)])
-    assert ack_of(r2).contiguous_seq == 3
-    assert ack_of(r2).host_time_s == T0
-    # The host's own (boot, seq) never repeats.
-    seqs = [open_frame(r.acks[0], KEY).header.seq for r in (r0, r1, r3, r2)]
-    assert seqs == sorted(set(seqs))
+
+def test_acks_never_reuse_the_hosts_sequence_numbers(ingestor):
+    seen = []
+    for seq in range(5):
+        ingestor.ingest_batch([events_frame(seq), events_frame(seq + 10)])
+        seen += [(f.header.boot, f.header.seq) for f in
+                 (open_frame(raw, KEY) for _, raw in ingestor.acks)]
+    # Each batch: one ack for seq + 10, whose contiguous number covers seq.
+    assert seen == sorted(set(seen)) and len(seen) == 5
 
 
 def test_contiguous_survives_a_host_restart(store):
     store.set_node_key(7, KEY, now_ms=0)
     Ingestor(store).ingest_batch([events_frame(s) for s in (0, 1, 2)])
-    [r] = Ingestor(store).ingest_batch([events_frame(3)])
-    assert open_frame(r.acks[0], KEY).body.contiguous_seq == 3
+    again = Ingestor(store)
+    again.ingest_batch([events_frame(3)])
+    assert acks_of(again) == [(3, 3)]
 
 
 def test_fragments_in_any_order_make_one_message(ingestor, store):
@@ -125,6 +142,7 @@ def test_fragments_in_any_order_make_one_message(ingestor, store):
     assert results[len(parts) - 1].inner.status == "accepted"
     assert store.query("SELECT COUNT(*) FROM events")[0][0] == 40
     assert store.query("SELECT raw, reassembled FROM frames WHERE seq = 10") == [(whole, 1)]
+    assert (10, None) in acks_of(ingestor)  # seq 10 is stored, seqs 0..9 are not
     assert store.lost_frames() == {7: 10}  # seqs 0..9 never sent in this test
     assert ingestor.stats.reassembled == 1
 

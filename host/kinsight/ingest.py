@@ -2,8 +2,9 @@
 
 For each frame: decode, check the header, find the node's key, verify the tag,
 check the body, refuse replays, archive it with its records, note sequence
-gaps, feed fragments to the reassembler (and ingest what they complete), and
-make the ack the node waits for. A refused frame is counted under its reason
+gaps, feed fragments to the reassembler (and ingest what they complete). Frames
+come in batches, each one transaction; after it, ``acks`` holds the acks the
+nodes wait for. A refused frame is counted under its reason
 and kept for diagnosis; nothing of it reaches the records.
 
 >>> from kinsight.store import Store
@@ -27,13 +28,24 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import kinsight_wire as wire
 
 from .errors import AuthenticationError, FrameError, ReplayError, SchemaError
 from .reassembly import Dropped, Reassembler, ReassemblyLimits
-from .store import Store
-from .wire import Ack, Fragment, Frame, Header, check_body, decode_frame, encode_frame, verify_tag
+from .store import BatchRows, Store, rejected_row
+from .wire import (
+    EVENT_NAMES,
+    SUMMARY_NAMES,
+    Ack,
+    Fragment,
+    Header,
+    body_rows,
+    decode_frame,
+    encode_ack,
+    verify_tag,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +68,6 @@ class FrameResult:
     reason: str | None = None  # why it was rejected
     message: str | None = None
     records: int = 0
-    acks: tuple[bytes, ...] = ()
     inner: FrameResult | None = None  # the message a fragment completed
 
 
@@ -89,6 +100,9 @@ class _BootTrack:
         for s in seqs:
             self.add(s)
 
+    def has(self, seq: int) -> bool:
+        return seq <= self.contiguous or seq in self.above
+
     def add(self, seq: int) -> bool:
         """Note seq; True when it leaves a gap below it."""
         gap = seq > self.top + 1
@@ -108,8 +122,17 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+_EVENT_AGO = EVENT_NAMES.index("ago_ds")
+_SUMMARY_AGO = SUMMARY_NAMES.index("ago_s")
+
+
 class Ingestor:
-    """Turns frames into stored records, counting what it refuses and why."""
+    """Turns frames into stored records, counting what it refuses and why.
+
+    One Ingestor per database: it keeps which sequence numbers are stored in memory
+    (loaded from the store the first time a node's boot is seen), so it must be the
+    store's only writer.
+    """
 
     def __init__(self, store: Store, *, limits: IngestLimits | None = None,
                  clock_ms: Callable[[], int] = _now_ms, make_acks: bool = True):
@@ -121,6 +144,11 @@ class Ingestor:
         self.stats = IngestStats()
         self._keys = store.node_keys()
         self._tracks: dict[tuple[int, int], _BootTrack] = {}
+        self._rows = BatchRows()
+        self._to_ack: dict[tuple[int, int], list[int]] = {}
+        #: Ack frames for the last batch, as (node_id, frame): send them once it is stored.
+        self.acks: list[tuple[int, bytes]] = []
+        self._unwritten: dict[tuple[int, int, int], bytes] = {}
         # Acks are frames too: the host's (boot, seq) must never repeat, across restarts.
         self._ack_boot = int(time.time())
         self._ack_seq = 0
@@ -135,24 +163,25 @@ class Ingestor:
         results = []
         try:
             with self.store.transaction():
+                self.acks = []
+                self._to_ack.clear()
                 for item in raws:
                     raw, received_ms = item if isinstance(item, tuple) else (item, None)
-                    results.append(self.ingest(raw, received_ms))
+                    results.append(self._one(raw, received_ms))
+                self._flush()
+            self._make_acks()
         except BaseException:
             # The in-memory view may now be ahead of the rolled-back store.
             self._tracks.clear()
+            self._rows.clear()
+            self._unwritten.clear()
             self.reassembler = Reassembler(self.limits.reassembly)
             raise
         return results
 
     def ingest(self, raw: bytes, received_ms: int | None = None) -> FrameResult:
-        """Ingest one frame inside the caller's transaction (see ingest_batch)."""
-        if received_ms is None:
-            received_ms = self.clock_ms()
-        try:
-            return self._ingest(raw, received_ms)
-        except FrameError as exc:
-            return self._reject(exc, raw, received_ms)
+        """Ingest one frame in a transaction of its own."""
+        return self.ingest_batch([(raw, received_ms)] if received_ms is not None else [raw])[0]
 
     def expire(self, now_ms: int | None = None) -> list[Dropped]:
         """Give up on fragmented messages that have waited too long."""
@@ -161,6 +190,19 @@ class Ingestor:
         return dropped
 
     # --- the path ----------------------------------------------------------------------------
+
+    def _one(self, raw: bytes, received_ms: int | None) -> FrameResult:
+        if received_ms is None:
+            received_ms = self.clock_ms()
+        try:
+            return self._ingest(raw, received_ms)
+        except FrameError as exc:
+            return self._reject(exc, raw, received_ms)
+
+    def _flush(self) -> None:
+        self.store.write(self._rows)
+        self._rows.clear()
+        self._unwritten.clear()
 
     def _ingest(self, raw: bytes, received_ms: int,
                 *, whole: tuple[int, int, int] | None = None) -> FrameResult:
@@ -177,57 +219,75 @@ class Ingestor:
                 raise AuthenticationError(f"node {h.node_id} has no key in this store",
                                           node_id=h.node_id, reason="unknown_node")
         verify_tag(rf.raw, key, node_id=h.node_id)
-        frame = check_body(rf)
-        if frame.kind == "ack":
+        kind, rows = body_rows(rf)
+        if kind == "ack":
             raise SchemaError("ack frames go from the host to nodes, not the other way",
                               node_id=h.node_id)
-        if whole is not None and (frame.kind == "fragment" or (h.node_id, h.boot, h.seq) != whole):
+        if whole is not None and (kind == "fragment" or (h.node_id, h.boot, h.seq) != whole):
             raise SchemaError(
                 f"fragments of message {whole[2]} of node {whole[0]} boot {whole[1]} joined into "
-                f"a {frame.kind} frame of node {h.node_id} boot {h.boot} seq {h.seq}",
+                f"a {kind} frame of node {h.node_id} boot {h.boot} seq {h.seq}",
                 node_id=h.node_id)
-        frame_id = self.store.insert_frame(frame, received_ms, reassembled=whole is not None)
-        if frame_id is None:
-            if self.store.archived_raw(h.node_id, h.boot, h.seq) != rf.raw:
+        track = self._track(h.node_id, h.boot)
+        ident = (h.node_id, h.boot, h.seq)
+        if track.has(h.seq):
+            earlier = self._unwritten.get(ident) or self.store.archived_raw(*ident)
+            if earlier != rf.raw:
                 raise ReplayError(
                     f"node {h.node_id} already sent a different frame as boot {h.boot} "
                     f"seq {h.seq}", node_id=h.node_id)
             self.stats.duplicates += 1
-            return FrameResult("duplicate", h.node_id, h.boot, h.seq, frame.kind,
-                               acks=self._ack(key, h))
-        records = self.store.insert_records(frame_id, frame)
+            self._ack_later(h)
+            return FrameResult("duplicate", h.node_id, h.boot, h.seq, kind)
+        self._rows.frames.append((h.node_id, h.boot, h.seq, kind, h.time_s, received_ms,
+                                  whole is not None, rows[0] if kind == "fragment" else None,
+                                  rf.raw))
+        self._unwritten[ident] = rf.raw
+        records = self._records(ident, kind, h, rows)
         self.stats.accepted += 1
         self.stats.records += records
-        self._track(h)
-        inner = None
-        if isinstance(frame.body, Fragment):
-            inner = self._reassemble(frame, frame.body, received_ms)
-        acks = self._ack(key, h)
-        if inner is not None:
-            acks += inner.acks
-        return FrameResult("accepted", h.node_id, h.boot, h.seq, frame.kind, records=records,
-                           acks=acks, inner=inner)
-
-    def _track(self, h: Header) -> None:
-        k = (h.node_id, h.boot)
-        track = self._tracks.get(k)
-        if track is None:
-            self._tracks[k] = _BootTrack(self.store.boot_seqs(h.node_id, h.boot))
-        elif track.add(h.seq):
+        if track.add(h.seq):
             self.stats.gaps += 1
             log.info("node %d boot %d: sequence gap before seq %d", h.node_id, h.boot, h.seq)
+        self._ack_later(h)
+        inner = None
+        if kind == "fragment":
+            inner = self._reassemble(h, Fragment(*rows), received_ms)
+        return FrameResult("accepted", h.node_id, h.boot, h.seq, kind, records=records,
+                           inner=inner)
 
-    def _reassemble(self, frame: Frame, frag: Fragment, received_ms: int) -> FrameResult | None:
-        h = frame.header
-        if self.store.archived_raw(h.node_id, h.boot, frag.msg) is not None:
+    def _records(self, ident: tuple[int, int, int], kind: str, h: Header, rows: Any) -> int:
+        if kind == "events":
+            base_ms = h.time_s * 1000
+            self._rows.events.extend((*ident, i, base_ms - r[_EVENT_AGO] * 100, *r)
+                                     for i, r in enumerate(rows))
+            return len(rows)
+        if kind == "summary":
+            self._rows.summaries.extend((*ident, i, h.time_s - r[_SUMMARY_AGO], *r)
+                                        for i, r in enumerate(rows))
+            return len(rows)
+        if kind == "status":
+            self._rows.statuses.append((*ident, h.time_s, *rows))
+            return 1
+        return 0
+
+    def _track(self, node_id: int, boot: int) -> _BootTrack:
+        track = self._tracks.get((node_id, boot))
+        if track is None:
+            track = self._tracks[(node_id, boot)] = _BootTrack(self.store.boot_seqs(node_id, boot))
+        return track
+
+    def _reassemble(self, h: Header, frag: Fragment, received_ms: int) -> FrameResult | None:
+        if self._track(h.node_id, h.boot).has(frag.msg):
             return None  # completed before; this piece is a late copy
         pieces = [frag]
         if not self.reassembler.is_pending(h.node_id, h.boot, frag.msg):
             # Pieces archived earlier (before a restart or a timeout) still count.
+            self._flush()
             for old in self.store.fragment_raws(h.node_id, h.boot, frag.msg):
-                body = check_body(decode_frame(old)).body
-                if isinstance(body, Fragment) and body.index != frag.index:
-                    pieces.append(body)
+                _, row = body_rows(decode_frame(old))
+                if row[1] != frag.index:
+                    pieces.append(Fragment(*row))
         whole = None
         for piece in pieces:
             whole = self.reassembler.add(h.node_id, h.boot, piece, received_ms)
@@ -242,23 +302,36 @@ class Ingestor:
         except FrameError as exc:
             return self._reject(exc, whole, received_ms)
 
-    def _ack(self, key: bytes, h: Header) -> tuple[bytes, ...]:
-        if not self.make_acks:
-            return ()
-        track = self._tracks.get((h.node_id, h.boot))
-        contiguous = track.contiguous if track is not None and track.contiguous >= 0 else None
-        self._ack_seq += 1
-        if self._ack_seq > wire.U32_MAX:
-            self._ack_boot, self._ack_seq = self._ack_boot + 1, 0
+    def _ack_later(self, h: Header) -> None:
+        if self.make_acks:
+            self._to_ack.setdefault((h.node_id, h.boot), []).append(h.seq)
+
+    def _make_acks(self) -> None:
+        """One ack per node and boot for what the batch stored in order (its contiguous
+        sequence number covers it), and one for each frame stored past a gap."""
         now_s = self.clock_ms() // 1000
-        ack = Ack(acked_boot=h.boot, acked_seq=h.seq, host_time_s=now_s, contiguous_seq=contiguous)
-        header = Header(node_id=h.node_id, boot=self._ack_boot, seq=self._ack_seq, time_s=now_s)
-        return (encode_frame(key, "ack", header, ack),)
+        for (node_id, boot), seqs in self._to_ack.items():
+            key = self._keys[node_id]
+            track = self._tracks[(node_id, boot)]
+            contiguous = track.contiguous if track.contiguous >= 0 else None
+            above = sorted({s for s in seqs if contiguous is None or s > contiguous})
+            last = max(seqs)
+            for seq in above if last in above else [*above, last]:
+                self._ack_seq += 1
+                if self._ack_seq > wire.U32_MAX:
+                    self._ack_boot, self._ack_seq = self._ack_boot + 1, 0
+                ack = Ack(acked_boot=boot, acked_seq=seq, host_time_s=now_s,
+                          contiguous_seq=contiguous)
+                header = Header(node_id=node_id, boot=self._ack_boot, seq=self._ack_seq,
+                                time_s=now_s)
+                self.acks.append((node_id, encode_ack(key, header, ack)))
+        self._to_ack.clear()
 
     def _reject(self, exc: FrameError, raw: bytes, received_ms: int) -> FrameResult:
         self.stats.rejected[exc.reason] += 1
         log.warning("frame refused (%s): %s", exc.reason, exc)
-        self.store.record_rejected(exc.reason, exc.node_id, received_ms, str(exc), bytes(raw))
+        self._rows.rejected.append(rejected_row(exc.reason, exc.node_id, received_ms, str(exc),
+                                                bytes(raw)))
         return FrameResult("rejected", exc.node_id, reason=exc.reason, message=str(exc))
 
     def _count_dropped(self, dropped: list[Dropped]) -> None:

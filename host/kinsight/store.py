@@ -12,14 +12,13 @@ import hashlib
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import kinsight_wire as wire
 
 from .errors import StoreError
-from .wire import EventBatch, Frame, Status, SummaryBatch
 
 SCHEMA_VERSION = 1
 _ENUM_FIELDS = {"type", "role", "reset_cause"}
@@ -35,9 +34,10 @@ def _columns(spec: tuple[tuple[int, str, int, int], ...], skip: tuple[str, ...] 
     return cols
 
 
-EVENT_COLUMNS = [c.split()[0] for c in _columns(wire.EVENT_FIELDS)]
-SUMMARY_COLUMNS = [c.split()[0] for c in _columns(wire.SUMMARY_FIELDS)]
-STATUS_COLUMNS = [c.split()[0] for c in _columns(wire.STATUS_FIELDS)]
+# Record columns in field-table order: a checked row goes in as it is.
+EVENT_COLUMNS = [name for _, name, _, _ in wire.EVENT_FIELDS]
+SUMMARY_COLUMNS = [name for _, name, _, _ in wire.SUMMARY_FIELDS]
+STATUS_COLUMNS = [name for _, name, _, _ in wire.STATUS_FIELDS]
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,7 +47,6 @@ CREATE TABLE IF NOT EXISTS nodes (
     added_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS frames (
-    id INTEGER PRIMARY KEY,
     node_id INTEGER NOT NULL,
     boot INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -57,32 +56,38 @@ CREATE TABLE IF NOT EXISTS frames (
     reassembled INTEGER NOT NULL DEFAULT 0,
     msg INTEGER,
     raw BLOB NOT NULL,
-    UNIQUE (node_id, boot, seq)
-);
+    PRIMARY KEY (node_id, boot, seq)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS frames_msg ON frames (node_id, boot, msg) WHERE msg IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
-    frame_id INTEGER NOT NULL REFERENCES frames (id),
-    idx INTEGER NOT NULL,
     node_id INTEGER NOT NULL,
+    boot INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
     start_ms INTEGER NOT NULL,
     {", ".join(_columns(wire.EVENT_FIELDS))},
-    PRIMARY KEY (frame_id, idx)
-);
-CREATE INDEX IF NOT EXISTS events_node_time ON events (node_id, start_ms);
+    PRIMARY KEY (node_id, boot, seq, idx),
+    FOREIGN KEY (node_id, boot, seq) REFERENCES frames
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS summaries (
-    frame_id INTEGER NOT NULL REFERENCES frames (id),
-    idx INTEGER NOT NULL,
     node_id INTEGER NOT NULL,
+    boot INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
     end_s INTEGER NOT NULL,
     {", ".join(_columns(wire.SUMMARY_FIELDS))},
-    PRIMARY KEY (frame_id, idx)
-);
+    PRIMARY KEY (node_id, boot, seq, idx),
+    FOREIGN KEY (node_id, boot, seq) REFERENCES frames
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS statuses (
-    frame_id INTEGER PRIMARY KEY REFERENCES frames (id),
     node_id INTEGER NOT NULL,
+    boot INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
     time_s INTEGER NOT NULL,
-    {", ".join(_columns(wire.STATUS_FIELDS))}
-);
+    {", ".join(_columns(wire.STATUS_FIELDS))},
+    PRIMARY KEY (node_id, boot, seq),
+    FOREIGN KEY (node_id, boot, seq) REFERENCES frames
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS rejected (
     digest BLOB PRIMARY KEY,
     reason TEXT NOT NULL,
@@ -93,14 +98,39 @@ CREATE TABLE IF NOT EXISTS rejected (
 );
 """
 
-_INSERT_EVENT = (f"INSERT INTO events (frame_id, idx, node_id, start_ms, "
-                 f"{', '.join(EVENT_COLUMNS)}) "
-                 f"VALUES ({', '.join('?' * (4 + len(EVENT_COLUMNS)))})")
-_INSERT_SUMMARY = (f"INSERT INTO summaries (frame_id, idx, node_id, end_s, "
-                   f"{', '.join(SUMMARY_COLUMNS)}) "
-                   f"VALUES ({', '.join('?' * (4 + len(SUMMARY_COLUMNS)))})")
-_INSERT_STATUS = (f"INSERT INTO statuses (frame_id, node_id, time_s, {', '.join(STATUS_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' * (3 + len(STATUS_COLUMNS)))})")
+def _insert(table: str, first: tuple[str, ...], columns: list[str]) -> str:
+    names = [*first, *columns]
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+
+_INSERT_FRAME = _insert("frames", ("node_id", "boot", "seq", "kind", "time_s", "received_ms",
+                                   "reassembled", "msg", "raw"), [])
+_INSERT_EVENT = _insert("events", ("node_id", "boot", "seq", "idx", "start_ms"), EVENT_COLUMNS)
+_INSERT_SUMMARY = _insert("summaries", ("node_id", "boot", "seq", "idx", "end_s"),
+                          SUMMARY_COLUMNS)
+_INSERT_STATUS = _insert("statuses", ("node_id", "boot", "seq", "time_s"), STATUS_COLUMNS)
+
+
+@dataclass
+class BatchRows:
+    """Rows waiting to be written together, in the columns of their tables."""
+
+    frames: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    summaries: list[tuple[Any, ...]] = field(default_factory=list)
+    statuses: list[tuple[Any, ...]] = field(default_factory=list)
+    rejected: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def clear(self) -> None:
+        for rows in (self.frames, self.events, self.summaries, self.statuses, self.rejected):
+            rows.clear()
+
+
+def rejected_row(reason: str, node_id: int | None, received_ms: int, message: str,
+                 raw: bytes) -> tuple[Any, ...]:
+    """A refused frame, kept for diagnosis: the same bytes are kept once."""
+    digest = hashlib.sha256(raw).digest()[:16]
+    return (digest, reason, node_id, received_ms, message, raw[:1024])
 
 
 @dataclass(frozen=True)
@@ -180,41 +210,25 @@ class Store:
 
     # --- frames and records ------------------------------------------------------------------
 
-    def insert_frame(self, frame: Frame, received_ms: int, *, reassembled: bool = False
-                     ) -> int | None:
-        """Archive a frame; None when its (node, boot, seq) is already there."""
-        h = frame.header
-        msg = getattr(frame.body, "msg", None) if frame.kind == "fragment" else None
-        cur = self.conn.execute(
-            "INSERT OR IGNORE INTO frames (node_id, boot, seq, kind, time_s, received_ms, "
-            "reassembled, msg, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (h.node_id, h.boot, h.seq, frame.kind, h.time_s, received_ms, int(reassembled), msg,
-             frame.raw))
-        return cur.lastrowid if cur.rowcount == 1 else None
+    def write(self, rows: BatchRows) -> None:
+        """Write a batch's rows (frames first: records refer to them)."""
+        c = self.conn
+        if rows.frames:
+            c.executemany(_INSERT_FRAME, rows.frames)
+        if rows.events:
+            c.executemany(_INSERT_EVENT, rows.events)
+        if rows.summaries:
+            c.executemany(_INSERT_SUMMARY, rows.summaries)
+        if rows.statuses:
+            c.executemany(_INSERT_STATUS, rows.statuses)
+        if rows.rejected:
+            c.executemany("INSERT OR IGNORE INTO rejected VALUES (?, ?, ?, ?, ?, ?)",
+                          rows.rejected)
 
     def archived_raw(self, node_id: int, boot: int, seq: int) -> bytes | None:
         row = self.conn.execute("SELECT raw FROM frames WHERE node_id=? AND boot=? AND seq=?",
                                 (node_id, boot, seq)).fetchone()
         return None if row is None else bytes(row[0])
-
-    def insert_records(self, frame_id: int, frame: Frame) -> int:
-        """Store the records a frame carries; returns how many rows."""
-        h, body = frame.header, frame.body
-        if isinstance(body, EventBatch):
-            self.conn.executemany(_INSERT_EVENT, [
-                (frame_id, i, h.node_id, e.start_ms(h), *(getattr(e, c) for c in EVENT_COLUMNS))
-                for i, e in enumerate(body.events)])
-            return len(body.events)
-        if isinstance(body, SummaryBatch):
-            self.conn.executemany(_INSERT_SUMMARY, [
-                (frame_id, i, h.node_id, s.end_s(h), *(getattr(s, c) for c in SUMMARY_COLUMNS))
-                for i, s in enumerate(body.summaries)])
-            return len(body.summaries)
-        if isinstance(body, Status):
-            self.conn.execute(_INSERT_STATUS, (frame_id, h.node_id, h.time_s,
-                                               *(getattr(body, c) for c in STATUS_COLUMNS)))
-            return 1
-        return 0
 
     def boot_seqs(self, node_id: int, boot: int) -> list[int]:
         return [r[0] for r in self.conn.execute(
@@ -224,13 +238,6 @@ class Store:
         return [bytes(r[0]) for r in self.conn.execute(
             "SELECT raw FROM frames WHERE node_id=? AND boot=? AND msg=? ORDER BY seq",
             (node_id, boot, msg))]
-
-    def record_rejected(self, reason: str, node_id: int | None, received_ms: int, message: str,
-                        raw: bytes) -> None:
-        """Keep a refused frame for diagnosis; the same bytes are kept once."""
-        digest = hashlib.sha256(raw).digest()[:16]
-        self.conn.execute("INSERT OR IGNORE INTO rejected VALUES (?, ?, ?, ?, ?, ?)",
-                          (digest, reason, node_id, received_ms, message, raw[:1024]))
 
     # --- reading -----------------------------------------------------------------------------
 

@@ -93,10 +93,11 @@ class UdpListener:
         results = self.ingestor.ingest_batch(batch)
         if self.capture is not None:
             self.capture.flush()
-        for addr, result in zip(senders, results, strict=True):
-            for ack in result.acks:
-                try:
-                    self.sock.sendto(ack, addr)
-                except OSError as exc:
-                    log.info("ack to %s not sent: %s", addr, exc)
+        reply_to = {r.node_id: addr for addr, r in zip(senders, results, strict=True)
+                    if r.status != "rejected"}
+        for node_id, ack in self.ingestor.acks:
+            try:
+                self.sock.sendto(ack, reply_to[node_id])
+            except OSError as exc:
+                log.info("ack to node %d not sent: %s", node_id, exc)
         return len(batch)

@@ -156,6 +156,7 @@ class Frame:
 # --- tables derived from kinsight_wire, once --------------------------------------------------
 
 _Field = tuple[int, str, int, int]
+_U32_MAX = wire.U32_MAX
 _ENUMS: dict[str, dict[int, str]] = {
     "type": dict(wire.EVENT_TYPES),
     "role": dict(wire.ROLES),
@@ -175,14 +176,49 @@ _ITEM_CLASS: dict[str, type] = {"events": Event, "summary": Summary}
 
 
 class _Table:
-    """One field table of kinsight_wire, indexed for checking and naming."""
+    """One field table of kinsight_wire, indexed for checking and naming.
+
+    A checked map becomes a row: its values in the table's order, None where an
+    optional field is absent, enumerations as their names.
+    """
 
     def __init__(self, where: str, spec: Sequence[_Field], item: _Table | None = None):
         self.where = where
-        self.by_key = {key: (name, vtype) for key, name, vtype, _ in spec}
+        self.names = tuple(name for _, name, _, _ in spec)
+        self.by_key = {key: (pos, name, vtype, vtype == wire.T_UINT and name not in _ENUMS)
+                       for pos, (key, name, vtype, _) in enumerate(spec)}
         self.by_name = {name: (key, vtype) for key, name, vtype, _ in spec}
         self.required = frozenset(key for key, _, _, req in spec if req == wire.REQUIRED)
+        self.width = len(spec)
         self.item = item
+
+    def row(self, m: Any, index: int | None = None) -> list[Any]:
+        """Check a map field by field, naming the first thing wrong."""
+        if type(m) is not dict:
+            raise SchemaError(f"{self._where(index)} must be a map, not {_cbor_type(m)}")
+        row: list[Any] = [None] * self.width
+        by_key = self.by_key
+        last = -1
+        for key, value in m.items():
+            spec = by_key.get(key) if type(key) is int else None
+            if spec is None:
+                raise SchemaError(f"{self._where(index)} has unknown key {key!r}")
+            if key < last:
+                raise DecodeError(f"{self._where(index)} keys are not in ascending order, as "
+                                  "deterministic encoding requires")
+            last = key
+            pos, name, vtype, plain_uint = spec
+            if plain_uint and type(value) is int and 0 <= value <= _U32_MAX:
+                row[pos] = value  # the common case, checked inline for speed
+            else:
+                row[pos] = _check_value(value, vtype, name, self, index)
+        if not self.required.issubset(m):
+            missing = sorted(self.by_key[k][1] for k in self.required - set(m))
+            raise SchemaError(f"{self._where(index)} lacks {', '.join(missing)}")
+        return row
+
+    def _where(self, index: int | None) -> str:
+        return self.where if index is None else f"{self.where} {index}"
 
 
 def _build_tables() -> dict[int, _Table]:
@@ -195,9 +231,28 @@ def _build_tables() -> dict[int, _Table]:
 
 _TABLES = _build_tables()
 _HEADER = _Table("header", wire.HEADER_FIELDS)
+EVENT_NAMES = _TABLES[wire.KIND_EVENTS].item.names  # type: ignore[union-attr]
+SUMMARY_NAMES = _TABLES[wire.KIND_SUMMARY].item.names  # type: ignore[union-attr]
+STATUS_NAMES = _TABLES[wire.KIND_STATUS].names
 
 _CLASS_FIELDS = {cls: {f.name for f in fields(cls)} for cls in (Header, *_BODY_CLASS.values(),
                                                                  *_ITEM_CLASS.values())}
+# Tags cbor2 would turn into Python objects are refused while decoding.
+
+
+class _NoTags(dict):  # type: ignore[type-arg]
+    def get(self, key: object, default: object = None) -> object:
+        return _refuse_tag
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+def _refuse_tag(*_: object) -> object:
+    raise ValueError("CBOR tags are not part of the wire subset")
+
+
+_NO_TAGS = _NoTags()
 
 
 # --- tags --------------------------------------------------------------------------------------
@@ -235,44 +290,42 @@ def decode_frame(raw: bytes, *, max_frame_bytes: int | None = wire.MTU_DEFAULT) 
 
     The tag is not verified here (that needs the node's key): see open_frame.
     """
-    if not isinstance(raw, (bytes, bytearray, memoryview)):
-        raise DecodeError(f"frame must be bytes, not {type(raw).__name__}")
-    raw = bytes(raw)
-    if max_frame_bytes is not None and len(raw) > max_frame_bytes:
-        raise DecodeError(f"frame of {len(raw)} bytes is over the {max_frame_bytes}-byte limit",
+    if type(raw) is not bytes:
+        if not isinstance(raw, (bytes, bytearray, memoryview)):
+            raise DecodeError(f"frame must be bytes, not {type(raw).__name__}")
+        raw = bytes(raw)
+    n = len(raw)
+    if max_frame_bytes is not None and n > max_frame_bytes:
+        raise DecodeError(f"frame of {n} bytes is over the {max_frame_bytes}-byte limit",
                           reason="too_large")
-    if len(raw) < wire.TAG_ITEM_LEN + 2:
-        raise DecodeError(f"frame of {len(raw)} bytes is too short to hold a tag")
+    if n < wire.TAG_ITEM_LEN + 2:
+        raise DecodeError(f"frame of {n} bytes is too short to hold a tag")
     try:
         item = cbor2.loads(raw, max_depth=wire.MAX_DEPTH, allow_indefinite=False,
-                           allow_duplicate_keys=False)
+                           allow_duplicate_keys=False, semantic_decoders=_NO_TAGS)
     except Exception as exc:  # noqa: BLE001 - any failure of the parser on untrusted bytes
         raise DecodeError(f"not well-formed CBOR: {exc}") from None
+    # Re-encoding gives back the same bytes only if every head was in its shortest form
+    # and nothing trailed; Table.row checks the ascending key order.
     try:
-        canonical = cbor2.dumps(item, canonical=True)
-    except Exception:  # noqa: BLE001 - values cbor2 cannot re-encode are not in the subset
-        canonical = b""
-    if canonical != raw:
-        raise DecodeError(
-            "frame is not one CBOR item in deterministic encoding (shortest heads, sorted "
-            "integer keys, no tags, floats or trailing bytes)"
-        )
+        again = cbor2.dumps(item)
+    except Exception:  # noqa: BLE001 - values cbor2 cannot encode are not in the subset
+        again = b""
+    if again != raw:
+        raise DecodeError("frame is not one CBOR item in deterministic encoding (shortest "
+                          "heads, no floats, nothing after the tag)")
     if type(item) is not list or len(item) != wire.FRAME_ITEMS:
         raise SchemaError(f"frame must be an array of {wire.FRAME_ITEMS} items")
     kind, header_map, body, tag = item
     if type(kind) is not int or kind not in _TABLES:
         raise SchemaError(f"unknown frame kind {kind!r}")
-    if (type(tag) is not bytes or len(tag) != wire.TAG_LEN
-            or raw[-wire.TAG_ITEM_LEN] != wire.TAG_ITEM_HEAD):
+    if type(tag) is not bytes or len(tag) != wire.TAG_LEN:
         raise SchemaError(f"frame must end with a {wire.TAG_LEN}-byte tag")
-    values = _check_map(header_map, _HEADER)
-    if values["version"] != wire.PROTOCOL_VERSION:
-        raise SchemaError(
-            f"protocol version {values['version']} is not supported (this host speaks "
-            f"{wire.PROTOCOL_VERSION})",
-            node_id=values["node_id"],
-        )
-    return RawFrame(kind, Header(**values), body, raw)
+    version, node_id, boot, seq, time_s = _HEADER.row(header_map)
+    if version != wire.PROTOCOL_VERSION:
+        raise SchemaError(f"protocol version {version} is not supported (this host speaks "
+                          f"{wire.PROTOCOL_VERSION})", node_id=node_id)
+    return RawFrame(kind, Header(node_id, boot, seq, time_s, version), body, raw)
 
 
 def open_frame(raw: bytes, key: bytes, *, max_frame_bytes: int | None = wire.MTU_DEFAULT) -> Frame:
@@ -282,57 +335,52 @@ def open_frame(raw: bytes, key: bytes, *, max_frame_bytes: int | None = wire.MTU
     return check_body(rf)
 
 
-def check_body(rf: RawFrame) -> Frame:
-    """Check a decoded frame's body against its kind's table and build its record."""
-    kind_name = _KIND_NAMES[rf.kind]
+def body_rows(rf: RawFrame) -> tuple[str, Any]:
+    """Check a decoded frame's body; its kind's name and its row (or rows, for the
+    kinds that carry a list: one row per event or summary)."""
     table = _TABLES[rf.kind]
     try:
-        values = _check_map(rf.body, table)
-        cls = _BODY_CLASS[kind_name]
+        row = table.row(rf.body)
         if table.item is not None:
-            item_cls = _ITEM_CLASS[kind_name]
-            (list_name,) = values
-            values[list_name] = tuple(item_cls(**_check_map(x, table.item, i))
-                                      for i, x in enumerate(values[list_name]))
-        body = cls(**values)
+            items = row[0]
+            return _KIND_NAMES[rf.kind], [table.item.row(x, i) for i, x in enumerate(items)]
+        if rf.kind == wire.KIND_FRAGMENT:
+            _check_fragment(*row)
     except SchemaError as exc:
         exc.node_id = rf.header.node_id
         raise
-    if isinstance(body, Fragment):
-        _check_fragment(body, rf.header.node_id)
+    return _KIND_NAMES[rf.kind], row
+
+
+def check_body(rf: RawFrame) -> Frame:
+    """Check a decoded frame's body against its kind's table and build its record."""
+    kind_name, rows = body_rows(rf)
+    table = _TABLES[rf.kind]
+    cls = _BODY_CLASS[kind_name]
+    if table.item is not None:
+        item_cls, names = _ITEM_CLASS[kind_name], table.item.names
+        body = cls(tuple(item_cls(**dict(zip(names, r, strict=True))) for r in rows))
+    else:
+        body = cls(**dict(zip(table.names, rows, strict=True)))
     return Frame(kind_name, rf.header, body, rf.raw)
 
 
-def _check_fragment(frag: Fragment, node_id: int) -> None:
-    if not 2 <= frag.count <= wire.MAX_FRAGMENTS:
-        raise SchemaError(f"fragment count {frag.count} is outside 2..{wire.MAX_FRAGMENTS}",
-                          node_id=node_id)
-    if frag.index >= frag.count:
-        raise SchemaError(f"fragment index {frag.index} is not below its count {frag.count}",
-                          node_id=node_id)
-    if not frag.chunk:
-        raise SchemaError("fragment chunk is empty", node_id=node_id)
+def _check_fragment(msg: int, index: int, count: int, chunk: bytes) -> None:
+    if not 2 <= count <= wire.MAX_FRAGMENTS:
+        raise SchemaError(f"fragment count {count} is outside 2..{wire.MAX_FRAGMENTS}")
+    if index >= count:
+        raise SchemaError(f"fragment index {index} is not below its count {count}")
+    if not chunk:
+        raise SchemaError("fragment chunk is empty")
 
 
-def _check_map(m: Any, table: _Table, index: int | None = None) -> dict[str, Any]:
-    where = table.where if index is None else f"{table.where} {index}"
-    if type(m) is not dict:
-        raise SchemaError(f"{where} must be a map, not {_cbor_type(m)}")
-    out: dict[str, Any] = {}
-    for key, value in m.items():
-        spec = table.by_key.get(key) if type(key) is int else None
-        if spec is None:
-            raise SchemaError(f"{where} has unknown key {key!r}")
-        name, vtype = spec
-        out[name] = _check_value(value, vtype, name, where, table)
-    if not table.required.issubset(m):
-        missing = sorted(table.by_key[k][0] for k in table.required - set(m))
-        raise SchemaError(f"{where} lacks {', '.join(missing)}")
-    return out
-
-
-def _check_value(value: Any, vtype: int, name: str, where: str, table: _Table) -> Any:
+def _check_value(value: Any, vtype: int, name: str, table: _Table, index: int | None) -> Any:
     t = type(value)
+    if vtype == wire.T_UINT and t is int and 0 <= value <= _U32_MAX:
+        enum = _ENUMS.get(name)
+        if enum is not None and value in enum:
+            return enum[value]
+    where = table._where(index)
     if vtype == wire.T_UINT:
         if t is not int or not 0 <= value <= wire.U32_MAX:
             raise SchemaError(f"{where} {name} must be an integer 0..{wire.U32_MAX}, "
@@ -457,3 +505,32 @@ def fragment_frame(key: bytes, frame: bytes, *, node_id: int, boot: int, time_s:
                       "chunk": frame[i * chunk_len:(i + 1) * chunk_len]})
         for i in range(count)
     ]
+
+
+_SMALL_UINTS = [bytes([v]) for v in range(24)]
+
+
+def _uint(v: int) -> bytes:
+    if v < 24:
+        return _SMALL_UINTS[v]
+    if v < 0x100:
+        return b"\x18" + v.to_bytes(1, "big")
+    if v < 0x10000:
+        return b"\x19" + v.to_bytes(2, "big")
+    return b"\x1a" + v.to_bytes(4, "big")
+
+
+def encode_ack(key: bytes, header: Header, ack: Ack) -> bytes:
+    """encode_frame(key, "ack", header, ack), written out by hand: the host sends one
+    for every frame it stores, so this is on the ingest path's hot loop."""
+    # Values over 32 bits make to_bytes raise OverflowError; negative ones too.
+    contiguous = ack.contiguous_seq
+    parts = [b"\x84\x05\xa5\x01", _uint(header.version), b"\x02", _uint(header.node_id),
+             b"\x03", _uint(header.boot), b"\x04", _uint(header.seq), b"\x05",
+             _uint(header.time_s), b"\xa3" if contiguous is None else b"\xa4",
+             b"\x01", _uint(ack.acked_boot), b"\x02", _uint(ack.acked_seq)]
+    if contiguous is not None:
+        parts += (b"\x03", _uint(contiguous))
+    parts += (b"\x04", _uint(ack.host_time_s))
+    signed = b"".join(parts)
+    return signed + b"\x48" + frame_tag(key, signed)
