@@ -129,7 +129,7 @@ def do_demo(args: argparse.Namespace) -> int:
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
-    p = argparse.ArgumentParser(prog="kinsight", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="kinsight", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--version", action="version", version=f"kinsight {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

@@ -44,11 +44,12 @@ def micropython_env() -> dict[str, str]:
     return dict(os.environ, MICROPYPATH=path)
 
 
-def popen(script: str | Path, *args: str, **kw: object) -> subprocess.Popen[bytes]:
+def popen(script: str | Path, *args: str, stdout: int | None = None,
+          stderr: int | None = None) -> subprocess.Popen[bytes]:
     """Start a MicroPython script with the firmware on its path and an ESP32-sized heap."""
-    return subprocess.Popen(  # type: ignore[call-overload]
+    return subprocess.Popen(
         [micropython_binary(), "-X", f"heapsize={ESP32_HEAP}", str(script), *args],
-        env=micropython_env(), cwd=source_root(), **kw)
+        env=micropython_env(), cwd=source_root(), stdout=stdout, stderr=stderr)
 
 
 def run(script: str | Path, *args: str, timeout: float = 600) -> str:

@@ -461,10 +461,11 @@ def _encode_map(values: Mapping[str, Any], table: _Table) -> dict[int, Any]:
             raise ValueError(f"{table.where} has no field {name!r}")
         key, vtype = spec
         if name in _ENUM_CODES and isinstance(value, str):
-            value = _ENUM_CODES[name][value]
-        if vtype == wire.T_LIST and table.item is not None:
-            value = [_encode_map(_as_dict(x), table.item) for x in value]
-        out[key] = value
+            out[key] = _ENUM_CODES[name][value]
+        elif vtype == wire.T_LIST and table.item is not None:
+            out[key] = [_encode_map(_as_dict(x), table.item) for x in value]
+        else:
+            out[key] = value
     return out
 
 
