@@ -103,3 +103,32 @@ def test_boot_count_survives_a_reboot_under_micropython(tmp_path):
         frames = [f for fs in emit(spec) for f in fs]
         boots.append({open_frame(f, KEY).header.boot for f in frames})
     assert boots == [{1}, {2}, {3}]
+
+
+def test_firmware_and_host_see_the_same_constants():
+    """The one constants module, imported by MicroPython and by CPython, gives the same
+    numbers and tables; and no firmware module keeps a protocol number of its own."""
+    script = ("import json, kinsight_wire as w\n"
+              "print(json.dumps(dict((k, getattr(w, k)) for k in dir(w) if k[0] != '_' "
+              "and type(getattr(w, k)) in (int, tuple))))\n")
+    path = REPO / "tests" / "firmware" / "_dump_constants.py"
+    path.write_text(script)
+    try:
+        proc = run_micropython(path)
+    finally:
+        path.unlink()
+    assert proc.returncode == 0, proc.stderr.decode()
+    seen = json.loads(proc.stdout)
+    host = {k: getattr(wire, k) for k in dir(wire)
+            if not k.startswith("_") and type(getattr(wire, k)) in (int, tuple)}
+    assert len(host) > 100
+    assert seen == json.loads(json.dumps(host))
+
+    import re
+
+    prefixes = ("PROTOCOL_", "MTU_", "TAG_", "FRAME_", "MAX_", "FRAGMENT_", "KIND_", "H_", "B_",
+                "EV_", "SM_", "ST_", "FR_", "ACK_", "ET_", "ROLE_", "RESET_")
+    protocol_names = {k for k, v in host.items() if type(v) is int and k.startswith(prefixes)}
+    for source in (REPO / "firmware").rglob("*.py"):
+        for m in re.finditer(r"^_?([A-Z][A-Z0-9_]+)\s*=", source.read_text(), re.M):
+            assert m.group(1) not in protocol_names, f"{source.name} redefines {m.group(1)}"
