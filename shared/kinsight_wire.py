@@ -18,7 +18,7 @@ unit is in the name (``_ms``, ``_ds`` for deciseconds, ``_ml``, ``_mv``).
 """
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython host
 
     def const(value):

@@ -119,7 +119,7 @@ def _attack(capture_path: Path, host: str, port: int) -> None:
     records = read_capture(capture_path)
     original = records[len(records) // 2][0]
     forged = bytearray(original)
-    forged[len(forged) // 2] ^= 0x01
+    forged[-1] ^= 0x01  # the tag: still well-formed, so it is the tag check that refuses it
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for raw in (original, bytes(forged)):
         sock.sendto(raw, (host, port))

@@ -56,8 +56,8 @@ CREATE TABLE IF NOT EXISTS frames (
     reassembled INTEGER NOT NULL DEFAULT 0,
     msg INTEGER,
     raw BLOB NOT NULL,
-    PRIMARY KEY (node_id, boot, seq)
-) WITHOUT ROWID;
+    UNIQUE (node_id, boot, seq)
+);
 CREATE INDEX IF NOT EXISTS frames_msg ON frames (node_id, boot, msg) WHERE msg IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
     node_id INTEGER NOT NULL,
@@ -66,9 +66,8 @@ CREATE TABLE IF NOT EXISTS events (
     idx INTEGER NOT NULL,
     start_ms INTEGER NOT NULL,
     {", ".join(_columns(wire.EVENT_FIELDS))},
-    PRIMARY KEY (node_id, boot, seq, idx),
-    FOREIGN KEY (node_id, boot, seq) REFERENCES frames
-) WITHOUT ROWID;
+    FOREIGN KEY (node_id, boot, seq) REFERENCES frames (node_id, boot, seq)
+);
 CREATE TABLE IF NOT EXISTS summaries (
     node_id INTEGER NOT NULL,
     boot INTEGER NOT NULL,
@@ -76,18 +75,16 @@ CREATE TABLE IF NOT EXISTS summaries (
     idx INTEGER NOT NULL,
     end_s INTEGER NOT NULL,
     {", ".join(_columns(wire.SUMMARY_FIELDS))},
-    PRIMARY KEY (node_id, boot, seq, idx),
-    FOREIGN KEY (node_id, boot, seq) REFERENCES frames
-) WITHOUT ROWID;
+    FOREIGN KEY (node_id, boot, seq) REFERENCES frames (node_id, boot, seq)
+);
 CREATE TABLE IF NOT EXISTS statuses (
     node_id INTEGER NOT NULL,
     boot INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     time_s INTEGER NOT NULL,
     {", ".join(_columns(wire.STATUS_FIELDS))},
-    PRIMARY KEY (node_id, boot, seq),
-    FOREIGN KEY (node_id, boot, seq) REFERENCES frames
-) WITHOUT ROWID;
+    FOREIGN KEY (node_id, boot, seq) REFERENCES frames (node_id, boot, seq)
+);
 CREATE TABLE IF NOT EXISTS rejected (
     digest BLOB PRIMARY KEY,
     reason TEXT NOT NULL,

@@ -1,0 +1,126 @@
+"""hal under MicroPython, with stand-ins for the ESP32's machine and time modules.
+
+The unix port has neither the ESP32's reset causes nor its 2000-01-01 epoch,
+so hal is imported afresh with fakes in sys.modules, as the ESP32 would show
+them. Expected dates come from CPython's datetime, not from hal.
+"""
+
+import sys
+import time
+
+from kinsight_wire import (
+    RESET_DEEP_SLEEP,
+    RESET_HARD,
+    RESET_POWER_ON,
+    RESET_SOFT,
+    RESET_UNKNOWN,
+    RESET_WATCHDOG,
+)
+from runner import eq
+
+_EPOCH_2000_S = 946684800  # 2000-01-01T00:00:00Z in unix seconds
+_REAL_GMTIME = time.gmtime
+
+
+class FakeRTC:
+    calls = []
+
+    def datetime(self, value):
+        FakeRTC.calls.append(value)
+
+
+class FakeMachine:
+    # Numbers unlike the wire's RESET_* (the ESP32's happen to be 1..5 too),
+    # so that passing machine's number through unchanged would fail.
+    PWRON_RESET = 11
+    HARD_RESET = 12
+    WDT_RESET = 13
+    DEEPSLEEP_RESET = 14
+    SOFT_RESET = 15
+    cause = 11
+    RTC = FakeRTC
+
+    @staticmethod
+    def reset_cause():
+        return FakeMachine.cause
+
+    @staticmethod
+    def unique_id():
+        return b"\x24\x0a\xc4\x12\x34\x56"
+
+
+class Esp32Time:
+    """time as the ESP32 port has it: seconds since 2000-01-01."""
+
+    now_s = 0
+
+    @staticmethod
+    def time():
+        return Esp32Time.now_s
+
+    @staticmethod
+    def gmtime(secs=None):
+        return _REAL_GMTIME(_EPOCH_2000_S + (secs or 0))
+
+
+def load_hal(clock):
+    saved = {name: sys.modules.get(name) for name in ("machine", "time")}
+    sys.modules["machine"] = FakeMachine
+    sys.modules["time"] = clock
+    sys.modules.pop("hal", None)
+    try:
+        import hal
+
+        return hal
+    finally:
+        sys.modules.pop("hal", None)
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def test_unix_time_on_the_esp32_epoch():
+    hal = load_hal(Esp32Time)
+    Esp32Time.now_s = 1790000000 - _EPOCH_2000_S
+    eq(hal.unix_time(), 1790000000, "unix seconds from an ESP32 clock")
+
+
+def test_unix_time_on_the_unix_port():
+    hal = load_hal(time)
+    now = int(time.time())
+    got = hal.unix_time()
+    if not now <= got <= now + 2:
+        raise AssertionError("unix_time() %d, time.time() %d" % (got, now))
+
+
+def test_set_time_writes_the_utc_date():
+    hal = load_hal(Esp32Time)
+    FakeRTC.calls = []
+    hal.set_time(1790000000)
+    # 2026-09-21 14:13:20 UTC, a Monday (weekday 0), by CPython's datetime.
+    eq(FakeRTC.calls, [(2026, 9, 21, 0, 14, 13, 20, 0)], "RTC.datetime")
+
+
+def test_reset_cause_maps_to_the_wire():
+    hal = load_hal(Esp32Time)
+    for cause, want in (
+        (11, RESET_POWER_ON),
+        (12, RESET_HARD),
+        (13, RESET_WATCHDOG),
+        (14, RESET_DEEP_SLEEP),
+        (15, RESET_SOFT),
+        (0, RESET_UNKNOWN),
+        (1, RESET_UNKNOWN),
+    ):
+        FakeMachine.cause = cause
+        eq(hal.reset_cause(), want, "machine cause %d" % cause)
+
+
+def test_unique_id_and_free_heap():
+    hal = load_hal(Esp32Time)
+    eq(hal.unique_id(), b"\x24\x0a\xc4\x12\x34\x56", "unique_id")
+    free = hal.free_heap()
+    if not 0 < free < 200 * 1024:
+        raise AssertionError("free_heap() = %r" % (free,))
