@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 import kinsight_wire as wire
 from kinsight.ingest import IngestLimits, Ingestor
 from kinsight.store import Store
-from kinsight.wire import open_frame
+from kinsight.wire import Header, encode_frame, open_frame
 from support import REPO, run_micropython
 
 KEY = bytes(range(100, 132))
@@ -47,10 +48,22 @@ messages = st.one_of(
 
 
 def emit(spec: dict) -> list[list[bytes]]:
-    # Raw UTF-8: MicroPython's json does not join \\u surrogate pairs into one character.
-    proc = run_micropython(EMIT, stdin=json.dumps(spec, ensure_ascii=False).encode())
+    head = {k: v for k, v in spec.items() if k != "messages"}
+    # Raw UTF-8: MicroPython's json does not join escaped surrogate pairs into one character.
+    lines = [json.dumps(x, ensure_ascii=False) for x in [head, *spec["messages"]]]
+    proc = run_micropython(EMIT, stdin="\n".join(lines).encode() + b"\n")
     assert proc.returncode == 0, proc.stderr.decode() + proc.stdout.decode()
-    return [[bytes.fromhex(h) for h in line.split()] for line in proc.stdout.decode().splitlines()]
+    return [[] if line.startswith("refused: ") else [bytes.fromhex(h) for h in line.split()]
+            for line in proc.stdout.decode().splitlines()]
+
+
+def fits(message: dict, mtu: int) -> bool:
+    """Whether a node may send the message: at most MAX_MESSAGE_BYTES, in at most
+    MAX_FRAGMENTS pieces, as the host's own encoder measures it."""
+    whole = encode_frame(KEY, message["kind"], Header(node_id=4242, boot=1, seq=0,
+                                                      time_s=message["time_s"]), message["body"])
+    pieces = -(-len(whole) // (mtu - wire.FRAGMENT_OVERHEAD)) if len(whole) > mtu else 1
+    return len(whole) <= wire.MAX_MESSAGE_BYTES and pieces <= wire.MAX_FRAGMENTS
 
 
 def meaning(body) -> dict:
@@ -62,8 +75,11 @@ def meaning(body) -> dict:
     return clean(asdict(body))
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.data_too_large])
+EXAMPLES = int(os.environ.get("KINSIGHT_CROSS_EXAMPLES", "12"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(batch=st.lists(messages, min_size=1, max_size=12), mtu=st.sampled_from([250, 160]))
 def test_firmware_frames_decode_to_what_was_meant(batch, mtu):
     spec = {"key": KEY.hex(), "node_id": 4242, "mtu": mtu, "boot_path": None,
@@ -75,6 +91,9 @@ def test_firmware_frames_decode_to_what_was_meant(batch, mtu):
     ingestor = Ingestor(store, limits=IngestLimits(max_frame_bytes=mtu))
     expected_seq = 0
     for message, frames in zip(batch, out, strict=True):
+        assert bool(frames) == fits(message, mtu)  # refused exactly when too large
+        if not frames:
+            continue
         assert all(len(f) <= mtu for f in frames)
         results = ingestor.ingest_batch(frames)
         assert [r.status for r in results] == ["accepted"] * len(frames), results
