@@ -153,9 +153,6 @@ class Ingestor:
         self._ack_boot = int(time.time())
         self._ack_seq = 0
 
-    def reload_keys(self) -> None:
-        self._keys = self.store.node_keys()
-
     # --- entry points ------------------------------------------------------------------------
 
     def ingest_batch(self, raws: Iterable[bytes | tuple[bytes, int]]) -> list[FrameResult]:

@@ -24,11 +24,9 @@ SCHEMA_VERSION = 1
 _ENUM_FIELDS = {"type", "role", "reset_cause"}
 
 
-def _columns(spec: tuple[tuple[int, str, int, int], ...], skip: tuple[str, ...] = ()) -> list[str]:
+def _columns(spec: tuple[tuple[int, str, int, int], ...]) -> list[str]:
     cols = []
     for _, name, vtype, _ in spec:
-        if name in skip:
-            continue
         sqltype = "TEXT" if vtype == wire.T_TEXT or name in _ENUM_FIELDS else "INTEGER"
         cols.append(f"{name} {sqltype}")
     return cols

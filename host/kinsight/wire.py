@@ -40,8 +40,13 @@ __all__ = [
     "Status",
     "Summary",
     "SummaryBatch",
+    "RawFrame",
+    "body_rows",
+    "check_body",
     "decode_frame",
+    "encode_ack",
     "encode_frame",
+    "fragment_frame",
     "frame_tag",
     "open_frame",
     "verify_tag",
@@ -467,11 +472,6 @@ def _encode_map(values: Mapping[str, Any], table: _Table) -> dict[int, Any]:
         else:
             out[key] = value
     return out
-
-
-def kind_code(name: str) -> int:
-    """The wire number of a frame kind's name."""
-    return _KIND_CODES[name]
 
 
 def fragment_frame(key: bytes, frame: bytes, *, node_id: int, boot: int, time_s: int,
