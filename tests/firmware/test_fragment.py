@@ -6,9 +6,9 @@ leaves room for the 4 KB messages these tests build.
 
 import gc
 
-from fixtures import SIGNER, event, events_frame
 from micropython import const
 
+from fixtures import SIGNER, event, events_frame
 from framing import (
     FrameBuilder,
     FrameError,

@@ -4,7 +4,6 @@ import gc
 import json
 
 from fixtures import KEY, SIGNER, events_frame
-
 from framing import (
     AuthError,
     FrameError,

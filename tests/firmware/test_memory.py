@@ -18,7 +18,6 @@ remade per tag (+320), or frames built by concatenating bytes (kilobytes).
 import gc
 
 from fixtures import SIGNER, TIME_S, event
-
 from framing import FrameBuilder, Signer
 from runner import eq
 from sequence import SequenceCounter

@@ -1,0 +1,156 @@
+"""config.json checking under MicroPython: every bad value is named, the node stays up."""
+
+import json
+import os
+
+from bootguard import BootGuard
+from config import ConfigError, check_roles, load, load_board
+from runner import eq, mentions, raises
+
+BOARDS = "boards"
+KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+
+def good():
+    return {
+        "node_id": 101,
+        "key": KEY,
+        "board": "esp32-devkitc",
+        "household": "h-1",
+        "resident": "r-1",
+        "uplink": {"type": "udp", "host": "192.168.1.10", "port": 5683, "ssid": "home",
+                   "password": "secret"},
+        "roles": [
+            {"role": "seat", "sensor": "fsr", "pin": 34, "too_long_min": 240},
+            {"role": "tap", "sensor": "flow", "pin": 27, "pulses_per_l": 450},
+            {"role": "toilet", "sensor": "ld2410", "uart": {"id": 2, "tx": 17, "rx": 16},
+             "prolonged_min": 45, "flush_pin": 25},
+        ],
+    }
+
+
+class Folder:
+    def __enter__(self):
+        self.path = "/tmp/kinsight-cfg-" + "".join("%02x" % b for b in os.urandom(5))
+        os.mkdir(self.path)
+        return self.path
+
+    def __exit__(self, *exc):
+        for name in os.listdir(self.path):
+            os.remove(self.path + "/" + name)
+        os.rmdir(self.path)
+
+
+def load_dict(d):
+    with Folder() as folder:
+        path = folder + "/config.json"
+        with open(path, "w") as f:
+            f.write(d if isinstance(d, str) else json.dumps(d))
+        return load(path, BOARDS)
+
+
+def broken(change, *words):
+    cfg = good()
+    change(cfg)
+    result, error = load_dict(cfg)
+    if error is None:
+        raise AssertionError("accepted: %r" % (cfg,))
+    for word in words:
+        if word not in error:
+            raise AssertionError("error %r does not mention %r" % (error, word))
+    return result
+
+
+def test_good_config_is_filled_in():
+    cfg, error = load_dict(good())
+    eq(error, None)
+    eq(cfg["node_id"], 101)
+    eq(len(cfg["key"]), 32)
+    eq(cfg["board"]["name"], "esp32-devkitc")
+    eq((cfg["summary_s"], cfg["status_s"], cfg["safe_mode_after"], cfg["mtu"]),
+       (900, 3600, 3, 250))
+    eq([r["role"] for r in cfg["roles"]], ["seat", "tap", "toilet"])
+    eq(cfg["roles"][2]["uart"], {"id": 2, "tx": 17, "rx": 16})
+    eq(cfg["roles"][2]["flush_pin"], 25)
+
+
+def test_missing_and_unreadable_files_are_named():
+    with Folder() as folder:
+        cfg, error = load(folder + "/config.json", BOARDS)
+    eq(cfg, None)
+    mentions(ValueError(error), "config.json", "missing", "provision")
+    cfg, error = load_dict("{not json")
+    eq(cfg, None)
+    mentions(ValueError(error), "not valid JSON")
+
+
+def test_core_errors_name_the_field():
+    def set_(key, value):
+        def change(cfg):
+            cfg[key] = value
+        return change
+
+    eq(broken(set_("node_id", -1), "node_id", "-1"), None)
+    eq(broken(set_("node_id", "7"), "node_id"), None)
+    eq(broken(set_("key", "zz"), "key", "hex"), None)
+    eq(broken(set_("key", "00" * 8), "key", "8 bytes"), None)
+    eq(broken(set_("board", "arduino-uno"), "board", "arduino-uno"), None)
+    eq(broken(set_("summary_s", 5), "summary_s", "60 to 3600"), None)
+    eq(broken(set_("uplink", {"type": "carrier-pigeon"}), "uplink.type"), None)
+    eq(broken(set_("uplink", {"type": "udp"}), "host", "missing"), None)
+    eq(broken(set_("uplink", {"type": "espnow", "gateway": "24:6f:28"}),
+              "uplink.gateway", "MAC"), None)
+
+
+def test_sensor_errors_keep_the_core_so_status_can_report_them():
+    def role(i, **changes):
+        def change(cfg):
+            cfg["roles"][i].update(changes)
+        return change
+
+    cfg = broken(role(0, pin=99), "roles[0].pin", "99", "esp32-devkitc")
+    eq((cfg["node_id"], cfg["roles"]), (101, []))
+    broken(role(0, pin=27), "roles[0].pin", "ADC1")  # GPIO 27 has no ADC1 channel
+    broken(role(1, pin=34, role="tap"), "roles[1].pin", "already used by roles[0].pin")
+    broken(role(0, sensor="pir"), "roles[0].sensor", "cannot serve seat")
+    broken(role(0, role="garden"), "roles[0].role", "garden")
+    broken(role(0, too_long_min=0), "roles[0].too_long_min", "10 to 1440")
+    broken(role(0, colour="red"), "roles[0]", "unknown setting colour")
+    broken(role(2, uart={"id": 0, "tx": 17, "rx": 16}), "roles[2].uart.id")
+    broken(role(2, uart={"id": 2, "tx": 34, "rx": 16}), "roles[2].uart.tx", "input-only")
+
+    def no_roles(cfg):
+        cfg["roles"] = []
+    broken(no_roles, "roles", "1 to 4")
+
+
+def test_each_board_file_is_usable():
+    for name in ("esp32-devkitc", "esp32-c3-devkitm", "esp32-s3-devkitc"):
+        board = load_board(name, BOARDS)
+        eq(board["name"], name)
+        for pin in board["adc_pins"] + board["input_only"]:
+            if pin not in board["gpio"]:
+                raise AssertionError("%s: pin %d is not in gpio" % (name, pin))
+        roles = check_roles([{"role": "seat", "sensor": "fsr", "pin": board["adc_pins"][0]},
+                             {"role": "stairs", "sensor": "vl53l0x"}], board)
+        eq(roles[1]["i2c"]["id"], board["defaults"]["i2c"]["id"])
+    err = raises(ConfigError, load_board, "nope", BOARDS)
+    mentions(err, "nope")
+
+
+def test_safe_mode_after_failed_boots_in_a_row():
+    with Folder() as folder:
+        path = folder + "/bootguard"
+        eq([BootGuard(path, limit=3).safe_mode for _ in range(5)],
+           [False, False, False, True, True])
+        guard = BootGuard(path, limit=3)
+        eq(guard.safe_mode, True)
+        guard.clear()
+        eq(BootGuard(path, limit=3).safe_mode, False)
+        guard = BootGuard(path, limit=3)
+        guard.healthy()  # a good run resets the count
+        eq([BootGuard(path, limit=3).safe_mode for _ in range(3)], [False, False, False])
+        with open(path, "w") as f:
+            f.write("garbage")
+        eq(BootGuard(path, limit=1).attempts, 1)
+        raises(ValueError, BootGuard, path, 0)
