@@ -63,3 +63,109 @@ def unique_id():
 
 def free_heap():
     return gc.mem_free()
+
+
+# --- sensors and buses: objects the drivers and extractors are given ---------------------------
+
+
+def adc(pin):
+    """An ADC1 channel with the full 0..3.3 V range; ``read()`` gives 0..4095."""
+    channel = machine.ADC(machine.Pin(pin), atten=machine.ADC.ATTN_11DB)
+    channel.width(machine.ADC.WIDTH_12BIT)
+    return channel
+
+
+def pin_in(pin, pull_up=False):
+    if pull_up:
+        return machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
+    return machine.Pin(pin, machine.Pin.IN)
+
+
+def pin_out(pin, value=0):
+    return machine.Pin(pin, machine.Pin.OUT, value=value)
+
+
+class IrqCounter:
+    """Counts rising edges in an interrupt handler, for boards without a pulse-counter unit.
+
+    The handler only adds one to a small int that wraps at 2**16, so it never
+    allocates (MicroPython forbids allocation in hard interrupt handlers).
+    """
+
+    def __init__(self, pin):
+        self.count = 0
+        self._pin = machine.Pin(pin, machine.Pin.IN)
+        self._pin.irq(self._edge, machine.Pin.IRQ_RISING, hard=True)
+
+    def _edge(self, _pin):
+        self.count = (self.count + 1) & 0xFFFF
+
+    def value(self):
+        return self.count
+
+
+def pulse_counter(pin, unit=0):
+    """A counter of rising edges on pin, read with ``value()``: the ESP32's PCNT unit
+    where the board has one, else an interrupt counter (16-bit, wrapping)."""
+    if hasattr(machine, "Counter"):
+        return machine.Counter(unit, machine.Pin(pin, machine.Pin.IN), edge=machine.Counter.RISING)
+    return IrqCounter(pin)
+
+
+def uart(bus_id, tx, rx, baudrate):
+    return machine.UART(bus_id, baudrate=baudrate, tx=tx, rx=rx, rxbuf=512)
+
+
+def i2c(bus_id, scl, sda, freq=400000):
+    return machine.I2C(bus_id, scl=machine.Pin(scl), sda=machine.Pin(sda), freq=freq)
+
+
+def watchdog(timeout_ms):
+    """The hardware watchdog: once started it resets the node unless fed in time."""
+    return machine.WDT(timeout=timeout_ms)
+
+
+def reset():
+    machine.reset()
+
+
+# --- radio ------------------------------------------------------------------------------------
+
+
+def wlan_connect(ssid, password):
+    """Starts joining the Wi-Fi network; returns the station interface (check isconnected())."""
+    import network
+
+    wlan = network.WLAN(network.WLAN.IF_STA)
+    wlan.active(True)
+    if not wlan.isconnected():
+        wlan.connect(ssid, password)
+    return wlan
+
+
+def rssi_dbm(wlan):
+    try:
+        return wlan.status("rssi")
+    except (OSError, ValueError):
+        return None
+
+
+def espnow(channel):
+    """ESP-NOW with the Wi-Fi station up on the gateway's channel, not joined to any network."""
+    import espnow as espnow_module
+    import network
+
+    wlan = network.WLAN(network.WLAN.IF_STA)
+    wlan.active(True)
+    wlan.config(channel=channel)
+    radio = espnow_module.ESPNow()
+    radio.active(True)
+    return radio
+
+
+def largest_free_block():
+    """The largest free block of the IDF data heap, where MicroPython grows its own heap."""
+    import esp32
+
+    blocks = esp32.idf_heap_info(esp32.HEAP_DATA)
+    return max((b[2] for b in blocks), default=0)
