@@ -1,0 +1,213 @@
+"""A sensor node's work, one step at a time: sample, extract, frame, queue, forward.
+
+``Node`` is pure code driven by ``step(now_ms)`` with milliseconds since start,
+so the same loop runs on an ESP32 (``run`` below, under asyncio, with the
+hardware from hal) and on the unix port in the tests and benchmarks, where a
+simulated clock replays a recorded day in seconds.
+
+Events leave as soon as a batch is full or has waited ``event_wait_ms``;
+urgent ones (a possible fall, a leak, sitting far too long) are framed and
+pushed to the queue the moment they are known. Every ``summary_s`` each sensor
+closes its interval and the node sends one summary frame for all of them; every
+``status_s`` it sends its diagnostics.
+"""
+
+from micropython import const
+
+from kinsight_wire import (
+    EV_AGO_DS,
+    MAX_LIST_ITEMS,
+    SM_AGO_S,
+    ST_ACKED,
+    ST_CONFIG_ERROR,
+    ST_DROPPED,
+    ST_FIRMWARE,
+    ST_FREE_HEAP,
+    ST_LARGEST_BLOCK,
+    ST_QUEUE_DEPTH,
+    ST_RESET_CAUSE,
+    ST_RSSI_DBM,
+    ST_SAFE_MODE,
+    ST_SENT,
+    ST_UPTIME_S,
+)
+
+FIRMWARE_VERSION = "0.2.0"
+_EVENT_BATCH = const(8)  # events per frame: a batch of 8 fits one 250-byte frame
+_EVENT_WAIT_MS = const(600000)  # an event waits at most 10 minutes for company
+_MAX_TEXT = const(64)
+
+
+class Sink:
+    """Where extractors put what they noticed, until the node frames it."""
+
+    def __init__(self, capacity=MAX_LIST_ITEMS):
+        self.capacity = capacity
+        self.events = []  # (start_ms, event dict)
+        self.urgent_events = []
+        self.overflow = 0
+
+    def event(self, start_ms, ev):
+        if len(self.events) >= self.capacity:
+            self.overflow += 1  # the node frames long before this; counted, not silent
+            return
+        self.events.append((start_ms, ev))
+
+    def urgent(self, start_ms, ev):
+        self.urgent_events.append((start_ms, ev))
+
+
+class Sensor:
+    """One configured sensor: where its samples come from and what extracts its events."""
+
+    def __init__(self, role, extractor, read, sample_ms):
+        self.role = role
+        self.extractor = extractor
+        self.read = read  # () -> the raw sample the extractor's feed() takes
+        self.sample_ms = sample_ms
+        self.next_ms = 0
+
+
+class Node:
+    def __init__(self, builder, outbox, forwarder, sensors, sink, summary_s=900,
+                 status_s=3600, clock_base_s=0, reset_cause=0, config_error=None,
+                 safe_mode=False, diagnostics=None):
+        self.builder = builder
+        self.outbox = outbox
+        self.forwarder = forwarder
+        self.sensors = sensors
+        self.sink = sink
+        self.summary_ms = summary_s * 1000
+        self.status_ms = status_s * 1000
+        self.clock_base_s = clock_base_s  # unix seconds at now_ms == 0
+        self.reset_cause = reset_cause
+        self.config_error = config_error
+        self.safe_mode = safe_mode
+        self.diagnostics = diagnostics  # () -> dict of extra ST_* values (heap, RSSI)
+        self.next_summary_ms = self.summary_ms
+        self.next_status_ms = 0
+        self.oldest_event_ms = None
+        self.frames_built = 0
+        self.bytes_built = 0
+        self.events_sent = 0
+
+    def unix_s(self, now_ms):
+        return self.clock_base_s + now_ms // 1000
+
+    def set_clock(self, host_time_s, now_ms):
+        """The host's clock, from an ack: node time follows it from now on."""
+        self.clock_base_s = host_time_s - now_ms // 1000
+
+    def step(self, now_ms):
+        """Do everything that is due at now_ms."""
+        if not self.safe_mode:
+            for sensor in self.sensors:
+                feed = sensor.extractor.feed
+                read = sensor.read
+                t = sensor.next_ms
+                step = sensor.sample_ms
+                while t <= now_ms:
+                    feed(t, read())
+                    t += step
+                sensor.next_ms = t
+            self._events(now_ms)
+            if now_ms >= self.next_summary_ms:
+                self._summaries(now_ms)
+                self.next_summary_ms += self.summary_ms
+        if now_ms >= self.next_status_ms:
+            self.send_status(now_ms)
+            self.next_status_ms = now_ms + self.status_ms
+        if self.forwarder is not None:
+            self.forwarder.step(now_ms)
+            host_time_s = getattr(self.forwarder, "last_host_time_s", None)
+            if host_time_s:
+                self.set_clock(host_time_s, now_ms)
+                self.forwarder.last_host_time_s = None
+
+    def _events(self, now_ms):
+        sink = self.sink
+        if sink.urgent_events:
+            urgent, sink.urgent_events = sink.urgent_events, []
+            self._send_events(urgent, now_ms)
+            self.outbox.flush()  # a possible fall must not wait for a batch
+        events = sink.events
+        if not events:
+            self.oldest_event_ms = None
+            return
+        if self.oldest_event_ms is None:
+            self.oldest_event_ms = now_ms
+        if len(events) >= _EVENT_BATCH or now_ms - self.oldest_event_ms >= _EVENT_WAIT_MS:
+            sink.events = []
+            self.oldest_event_ms = None
+            self._send_events(events, now_ms)
+
+    def _send_events(self, pending, now_ms):
+        batch = []
+        for start_ms, ev in pending:
+            ago_ds = (now_ms - start_ms) // 100
+            ev[EV_AGO_DS] = ago_ds if ago_ds > 0 else 0
+            batch.append(ev)
+        for at in range(0, len(batch), _EVENT_BATCH):
+            part = batch[at:at + _EVENT_BATCH]
+            self._queue(self.builder.events(part, self.unix_s(now_ms)))
+            self.events_sent += len(part)
+
+    def _summaries(self, now_ms):
+        summaries = []
+        for sensor in self.sensors:
+            summary = sensor.extractor.summary(now_ms)
+            summary[SM_AGO_S] = 0
+            summaries.append(summary)
+        if summaries:
+            self._queue(self.builder.summaries(summaries, self.unix_s(now_ms)))
+
+    def send_status(self, now_ms):
+        body = {
+            ST_FIRMWARE: FIRMWARE_VERSION,
+            ST_UPTIME_S: now_ms // 1000,
+            ST_RESET_CAUSE: self.reset_cause,
+            ST_QUEUE_DEPTH: self.outbox.depth,
+            ST_DROPPED: self.outbox.dropped + self.sink.overflow,
+        }
+        if self.forwarder is not None:
+            body[ST_SENT] = self.forwarder.sent
+            body[ST_ACKED] = self.forwarder.acked
+        if self.config_error:
+            body[ST_CONFIG_ERROR] = _clip(self.config_error)
+        if self.safe_mode:
+            body[ST_SAFE_MODE] = 1
+        if self.diagnostics is not None:
+            for key, value in self.diagnostics().items():
+                if value is not None:
+                    body[key] = value
+        self._queue(self.builder.status(body, self.unix_s(now_ms)))
+
+    def _queue(self, frames):
+        for frame in frames:
+            self.outbox.push(frame)
+            self.frames_built += 1
+            self.bytes_built += len(frame)
+
+
+def _clip(text):
+    """At most MAX_TEXT_BYTES of UTF-8, cut on a character boundary."""
+    data = text.encode()
+    if len(data) <= _MAX_TEXT:
+        return text
+    data = data[:_MAX_TEXT]
+    while data and (data[-1] & 0xC0) == 0x80:
+        data = data[:-1]
+    if data and data[-1] >= 0xC0:
+        data = data[:-1]
+    return data.decode()
+
+
+def default_diagnostics(hal, wlan=None):
+    """Status values only the hardware knows."""
+    def read():
+        return {
+            ST_FREE_HEAP: hal.free_heap(),
+            ST_LARGEST_BLOCK: hal.largest_free_block(),
+            ST_RSSI_DBM: hal.rssi_dbm(wlan) if wlan is not None else None,
+        }
+    return read
