@@ -5,11 +5,13 @@ so the same loop runs on an ESP32 (``run`` below, under asyncio, with the
 hardware from hal) and on the unix port in the tests and benchmarks, where a
 simulated clock replays a recorded day in seconds.
 
-Events leave as soon as a batch is full or has waited ``event_wait_ms``;
-urgent ones (a possible fall, a leak, sitting far too long) are framed and
-pushed to the queue the moment they are known. Every ``summary_s`` each sensor
-closes its interval and the node sends one summary frame for all of them; every
-``status_s`` it sends its diagnostics.
+Radio time is battery and a node's budget is 4 KB a day, so frames are kept
+full: events leave when a batch of 8 is ready or the oldest has waited
+``event_wait_s`` (30 minutes by default); urgent ones (a possible fall, a leak,
+sitting far too long) are framed and pushed to the queue the moment they are
+known. Every ``summary_s`` (15 minutes) each sensor closes its interval; the
+intervals leave together, ``summary_batch`` (8) of them to a frame. Every
+``status_s`` (3 hours) the node sends its diagnostics.
 """
 
 from micropython import const
@@ -34,7 +36,6 @@ from kinsight_wire import (
 
 FIRMWARE_VERSION = "0.2.0"
 _EVENT_BATCH = const(8)  # events per frame: a batch of 8 fits one 250-byte frame
-_EVENT_WAIT_MS = const(600000)  # an event waits at most 10 minutes for company
 _MAX_TEXT = const(64)
 
 
@@ -70,15 +71,18 @@ class Sensor:
 
 class Node:
     def __init__(self, builder, outbox, forwarder, sensors, sink, summary_s=900,
-                 status_s=3600, clock_base_s=0, reset_cause=0, config_error=None,
-                 safe_mode=False, diagnostics=None):
+                 summary_batch=8, event_wait_s=1800, status_s=10800, clock_base_s=0,
+                 reset_cause=0, config_error=None, safe_mode=False, diagnostics=None):
         self.builder = builder
         self.outbox = outbox
         self.forwarder = forwarder
         self.sensors = sensors
         self.sink = sink
         self.summary_ms = summary_s * 1000
+        self.summary_batch = summary_batch
+        self.event_wait_ms = event_wait_s * 1000
         self.status_ms = status_s * 1000
+        self.summaries = []  # (end_ms, summary dict) not yet framed
         self.clock_base_s = clock_base_s  # unix seconds at now_ms == 0
         self.reset_cause = reset_cause
         self.config_error = config_error
@@ -136,7 +140,7 @@ class Node:
             return
         if self.oldest_event_ms is None:
             self.oldest_event_ms = now_ms
-        if len(events) >= _EVENT_BATCH or now_ms - self.oldest_event_ms >= _EVENT_WAIT_MS:
+        if len(events) >= _EVENT_BATCH or now_ms - self.oldest_event_ms >= self.event_wait_ms:
             sink.events = []
             self.oldest_event_ms = None
             self._send_events(events, now_ms)
@@ -153,13 +157,23 @@ class Node:
             self.events_sent += len(part)
 
     def _summaries(self, now_ms):
-        summaries = []
         for sensor in self.sensors:
-            summary = sensor.extractor.summary(now_ms)
-            summary[SM_AGO_S] = 0
-            summaries.append(summary)
-        if summaries:
-            self._queue(self.builder.summaries(summaries, self.unix_s(now_ms)))
+            self.summaries.append((now_ms, sensor.extractor.summary(now_ms)))
+        if len(self.summaries) >= self.summary_batch * len(self.sensors):
+            self.flush_summaries(now_ms)
+
+    def flush_summaries(self, now_ms):
+        """Frame the intervals closed so far (also before a reboot or a deep sleep)."""
+        pending, self.summaries = self.summaries, []
+        if not pending:
+            return
+        batch = []
+        for end_ms, summary in pending:
+            summary[SM_AGO_S] = (now_ms - end_ms) // 1000
+            batch.append(summary)
+        for at in range(0, len(batch), MAX_LIST_ITEMS):
+            self._queue(self.builder.summaries(batch[at:at + MAX_LIST_ITEMS],
+                                               self.unix_s(now_ms)))
 
     def send_status(self, now_ms):
         body = {

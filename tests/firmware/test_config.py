@@ -67,8 +67,8 @@ def test_good_config_is_filled_in():
     eq(cfg["node_id"], 101)
     eq(len(cfg["key"]), 32)
     eq(cfg["board"]["name"], "esp32-devkitc")
-    eq((cfg["summary_s"], cfg["status_s"], cfg["safe_mode_after"], cfg["mtu"]),
-       (900, 3600, 3, 250))
+    eq((cfg["summary_s"], cfg["summary_batch"], cfg["event_wait_s"], cfg["status_s"],
+        cfg["safe_mode_after"], cfg["mtu"]), (900, 8, 1800, 10800, 3, 250))
     eq([r["role"] for r in cfg["roles"]], ["seat", "tap", "toilet"])
     eq(cfg["roles"][2]["uart"], {"id": 2, "tx": 17, "rx": 16})
     eq(cfg["roles"][2]["flush_pin"], 25)

@@ -78,8 +78,10 @@ def make(script, **kw):
     extractor = ScriptedExtractor(sink, script)
     outbox = ListOutbox()
     builder = FrameBuilder(SIGNER, 7, SequenceCounter(None))
+    settings = {"summary_s": 900, "summary_batch": 2, "event_wait_s": 600, "status_s": 3600}
+    settings.update(kw)
     node = Node(builder, outbox, None, [Sensor(ROLE_TOILET, extractor, lambda: 0, 100)], sink,
-                summary_s=900, status_s=3600, clock_base_s=BASE_S, **kw)
+                clock_base_s=BASE_S, **settings)
     return node, outbox, extractor
 
 
@@ -130,13 +132,18 @@ def test_a_lone_event_waits_ten_minutes_at_most():
     eq(kinds.count(KIND_EVENTS), 1)
 
 
-def test_summaries_every_interval():
+def test_summaries_every_interval_sent_in_batches():
     node, outbox, _ = make([])
     for now in range(0, 3600001, 10000):
         node.step(now)
-    summaries = [b[B_SUMMARIES][0] for k, _, b in decoded(outbox) if k == KIND_SUMMARY]
-    eq(len(summaries), 4)
-    eq([(s[SM_PERIOD_S], s[SM_AGO_S]) for s in summaries], [(900, 0)] * 4)
+    frames = [b[B_SUMMARIES] for k, _, b in decoded(outbox) if k == KIND_SUMMARY]
+    eq(len(frames), 2)  # two intervals to a frame
+    eq([[(s[SM_PERIOD_S], s[SM_AGO_S]) for s in f] for f in frames],
+       [[(900, 900), (900, 0)]] * 2)
+    node.step(4500000)
+    node.flush_summaries(4600000)
+    frames = [b[B_SUMMARIES] for k, _, b in decoded(outbox) if k == KIND_SUMMARY]
+    eq([(s[SM_PERIOD_S], s[SM_AGO_S]) for s in frames[-1]], [(900, 100)])
 
 
 def test_status_reports_config_errors_and_safe_mode_without_sampling():
