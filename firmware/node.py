@@ -153,7 +153,7 @@ class Node:
             batch.append(ev)
         for at in range(0, len(batch), _EVENT_BATCH):
             part = batch[at:at + _EVENT_BATCH]
-            self._queue(self.builder.events(part, self.unix_s(now_ms)))
+            self._queue(self.builder.events, part, now_ms)
             self.events_sent += len(part)
 
     def _summaries(self, now_ms):
@@ -172,8 +172,7 @@ class Node:
             summary[SM_AGO_S] = (now_ms - end_ms) // 1000
             batch.append(summary)
         for at in range(0, len(batch), MAX_LIST_ITEMS):
-            self._queue(self.builder.summaries(batch[at:at + MAX_LIST_ITEMS],
-                                               self.unix_s(now_ms)))
+            self._queue(self.builder.summaries, batch[at:at + MAX_LIST_ITEMS], now_ms)
 
     def send_status(self, now_ms):
         body = {
@@ -194,11 +193,17 @@ class Node:
             for key, value in self.diagnostics().items():
                 if value is not None:
                     body[key] = value
-        self._queue(self.builder.status(body, self.unix_s(now_ms)))
+        self._queue(self.builder.status, body, now_ms)
 
-    def _queue(self, frames):
+    def _queue(self, build, content, now_ms):
+        counter = self.builder.counter
+        boot, first = counter.boot, counter.seq
+        frames = build(content, self.unix_s(now_ms))
+        # A message too large for one frame took `first` itself; its fragments follow.
+        seq = first if len(frames) == 1 else first + 1
         for frame in frames:
-            self.outbox.push(frame)
+            self.outbox.push(boot, seq, frame)
+            seq += 1
             self.frames_built += 1
             self.bytes_built += len(frame)
 

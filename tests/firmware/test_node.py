@@ -10,8 +10,11 @@ from kinsight_wire import (
     EV_DURATION_DS,
     EV_ROLE,
     EV_TYPE,
+    H_BOOT,
+    H_SEQ,
     H_TIME_S,
     KIND_EVENTS,
+    KIND_FRAGMENT,
     KIND_STATUS,
     KIND_SUMMARY,
     ROLE_TOILET,
@@ -66,7 +69,9 @@ class ListOutbox:
     def depth(self):
         return len(self.frames)
 
-    def push(self, frame):
+    def push(self, boot, seq, frame):
+        header = decode_frame(SIGNER, frame)[1]
+        eq((header[H_BOOT], header[H_SEQ]), (boot, seq), "boot and seq given to push")
         self.frames.append(frame)
 
     def flush(self):
@@ -167,3 +172,18 @@ def test_the_clock_follows_the_host():
     node.set_clock(BASE_S + 3600, 10000)
     eq(node.unix_s(10000), BASE_S + 3600)
     eq(node.unix_s(70000), BASE_S + 3660)
+
+
+def test_fragments_are_queued_with_their_own_sequence_numbers():
+    sink = Sink()
+    extractor = ScriptedExtractor(sink, [(1000 * i, 500, False) for i in range(1, 9)])
+    outbox = ListOutbox()
+    builder = FrameBuilder(SIGNER, 7, SequenceCounter(None), 100)  # a small MTU
+    node = Node(builder, outbox, None, [Sensor(ROLE_TOILET, extractor, lambda: 0, 100)], sink,
+                clock_base_s=BASE_S)
+    for now in range(0, 20001, 100):
+        node.step(now)
+    kinds = [k for k, _, _ in decoded(outbox)]
+    eq(kinds[0], KIND_STATUS)
+    eq(len(kinds) > 3, True)  # the batch of 8 events went out in pieces
+    eq(set(kinds[1:]), {KIND_FRAGMENT})
