@@ -1,0 +1,32 @@
+# Freezes Kinsight's firmware into a MicroPython image, as bytecode compiled by
+# mpy-cross: frozen modules run from flash and leave the heap to the sensors.
+#
+#   make -C ports/esp32 BOARD=ESP32_GENERIC FROZEN_MANIFEST=<checkout>/boards/manifest.py
+#
+# (BOARD=ESP32_GENERIC_C3 or ESP32_GENERIC_S3 for the other boards.) The board's
+# pin map (boards/<board>.json) and the node's config.json go to the filesystem.
+include("$(PORT_DIR)/boards/manifest.py")
+
+module("kinsight_wire.py", base_path="../shared")
+for name in (
+    "bootguard",
+    "config",
+    "flow",
+    "framing",
+    "gateway",
+    "hal",
+    "hx711",
+    "ld2410",
+    "node",
+    "outbox",
+    "presence",
+    "pressure",
+    "runtime",
+    "sequence",
+    "slip",
+    "uplink",
+    "uplink_serial",
+    "vl53l0x",
+    "wirecbor",
+):
+    module(name + ".py", base_path="../firmware")

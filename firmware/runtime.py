@@ -1,0 +1,196 @@
+"""The node on real hardware: wire config.json to hal, then run the loop under asyncio.
+
+``main()`` is what the device's main.py calls. Whatever goes wrong, the node
+stays reachable: a bad or missing config.json is printed on the REPL and, when
+the identity and uplink are usable, reported in status frames; after
+``safe_mode_after`` failed boots in a row the node starts in safe mode (status
+only) until the field tools clear it. Every step feeds the hardware watchdog,
+so a hung loop resets the node, and that reset counts as a failed boot.
+"""
+
+import asyncio
+import time
+
+from micropython import const
+
+import hal
+from bootguard import BootGuard
+from config import load
+from framing import FrameBuilder, Signer
+from kinsight_wire import ROLE_BED, ROLE_SEAT, ROLE_STAIRS, ROLE_TAP, ROLE_TOILET
+from node import Node, Sensor, Sink, default_diagnostics
+from outbox import Outbox
+from sequence import SequenceCounter
+from uplink import Backoff, Forwarder, UdpUplink
+
+CONFIG = "/config.json"
+BOARDS = "/boards"
+_FLASH = "/kinsight"
+_WATCHDOG_MS = const(30000)
+_HEALTHY_AFTER_MS = const(600000)  # ten minutes up: the boot counts as a good one
+_TICK_MS = const(20)
+_PRESSURE_SAMPLE_MS = const(100)
+_FLOW_SAMPLE_MS = const(250)
+_PRESENCE_SAMPLE_MS = const(200)
+_LD2410_BAUD = const(256000)
+_ROLE_CODES = {"seat": ROLE_SEAT, "bed": ROLE_BED, "tap": ROLE_TAP, "toilet": ROLE_TOILET,
+               "stairs": ROLE_STAIRS}
+
+
+def build_sensors(roles, sink):
+    """Sensor objects for the checked roles of config.json, on this board's pins."""
+    sensors = []
+    for r in roles:
+        role = _ROLE_CODES[r["role"]]
+        kind = r["sensor"]
+        if kind in ("fsr", "hx711"):
+            from pressure import PressureExtractor
+
+            if kind == "fsr":
+                read = hal.adc(r["pin"]).read
+            else:
+                from hx711 import HX711
+
+                read = HX711(hal.pin_out(r["sck"]), hal.pin_in(r["dout"])).read
+            options = {}
+            if "on_delta" in r:
+                options["on_delta"] = r["on_delta"]
+            if "off_delta" in r:
+                options["off_delta"] = r["off_delta"]
+            if "too_long_min" in r:
+                options["too_long_ms"] = r["too_long_min"] * 60000
+            extractor = PressureExtractor(sink, role=role, sample_ms=_PRESSURE_SAMPLE_MS,
+                                          **options)
+            sensors.append(Sensor(role, extractor, read, _PRESSURE_SAMPLE_MS))
+        elif kind == "flow":
+            from flow import FlowExtractor
+
+            counter = hal.pulse_counter(r["pin"])
+            options = {"counter_bits": 16}
+            if "pulses_per_l" in r:
+                options["pulses_per_l"] = r["pulses_per_l"]
+            if "leak_min" in r:
+                options["leak_ms"] = r["leak_min"] * 60000
+            extractor = FlowExtractor(sink, sample_ms=_FLOW_SAMPLE_MS, **options)
+            sensors.append(Sensor(role, extractor, counter.value, _FLOW_SAMPLE_MS))
+        else:
+            from presence import PirSource, PresenceExtractor, RadarSource, TofSource
+
+            options = {}
+            if "prolonged_min" in r:
+                options["prolonged_ms"] = r["prolonged_min"] * 60000
+            extractor = PresenceExtractor(sink, role=role, **options)
+            if kind == "pir":
+                source = PirSource(hal.pin_in(r["pin"]))
+            elif kind == "ld2410":
+                from ld2410 import LD2410Parser
+
+                u = r["uart"]
+                source = RadarSource(hal.uart(u["id"], u["tx"], u["rx"], _LD2410_BAUD),
+                                     LD2410Parser())
+            else:
+                from vl53l0x import VL53L0X
+
+                b = r["i2c"]
+                source = TofSource(VL53L0X(hal.i2c(b["id"], b["scl"], b["sda"])),
+                                   near_mm=r.get("range_mm", 800))
+            sensors.append(Sensor(role, extractor, source.read, _PRESENCE_SAMPLE_MS))
+            if "flush_pin" in r:
+                _watch_flush(hal.pin_in(r["flush_pin"], pull_up=True), extractor)
+    return sensors
+
+
+def _watch_flush(pin, extractor):
+    """A flush contact closing is noted from the loop, not in an interrupt handler."""
+    state = {"last": pin.value()}
+
+    def poll(now_ms):
+        value = pin.value()
+        if value != state["last"]:
+            state["last"] = value
+            if value == 0:
+                extractor.flush(now_ms)
+
+    extractor.poll_flush = poll
+
+
+def make_uplink(uplink_cfg, board):
+    kind = uplink_cfg["type"]
+    if kind == "udp":
+        import socket
+
+        hal.wlan_connect(uplink_cfg["ssid"], uplink_cfg["password"])
+        return UdpUplink(socket, uplink_cfg["host"], uplink_cfg["port"])
+    if kind == "serial":
+        from uplink_serial import SerialUplink
+
+        defaults = board["defaults"]["uart"]
+        return SerialUplink(hal.uart(uplink_cfg["uart"], defaults["tx"], defaults["rx"],
+                                     uplink_cfg["baud"]))
+    from gateway import EspNowUplink
+
+    radio = hal.espnow(uplink_cfg["channel"])
+    radio.add_peer(uplink_cfg["gateway"])
+    return EspNowUplink(radio, uplink_cfg["gateway"])
+
+
+def build(cfg, error, safe_mode, reset_cause):
+    """The Node for a checked configuration (its roles may be empty)."""
+    signer = Signer(cfg["key"])
+    builder = FrameBuilder(signer, cfg["node_id"], SequenceCounter(_FLASH + "/boot"),
+                           cfg["mtu"])
+    outbox = Outbox(_FLASH + "/outbox")
+    uplink = make_uplink(cfg["uplink"], cfg["board"])
+    forwarder = Forwarder(outbox, uplink, signer, cfg["node_id"], backoff=Backoff())
+    sink = Sink()
+    sensors = [] if safe_mode else build_sensors(cfg["roles"], sink)
+    return Node(builder, outbox, forwarder, sensors, sink, summary_s=cfg["summary_s"],
+                summary_batch=cfg["summary_batch"], event_wait_s=cfg["event_wait_s"],
+                status_s=cfg["status_s"], clock_base_s=hal.unix_time(),
+                reset_cause=reset_cause, config_error=error, safe_mode=safe_mode,
+                diagnostics=default_diagnostics(hal))
+
+
+async def run(node, guard):
+    watchdog = hal.watchdog(_WATCHDOG_MS)
+    last = time.ticks_ms()
+    now_ms = 0  # accumulated: ticks_ms() wraps every 12 days, a node runs for years
+    healthy = False
+    while True:
+        tick = time.ticks_ms()
+        now_ms += time.ticks_diff(tick, last)
+        last = tick
+        node.step(now_ms)
+        for sensor in node.sensors:
+            poll = getattr(sensor.extractor, "poll_flush", None)
+            if poll is not None:
+                poll(now_ms)
+        watchdog.feed()
+        if not healthy and now_ms > _HEALTHY_AFTER_MS:
+            guard.healthy()
+            healthy = True
+        await asyncio.sleep_ms(_TICK_MS)
+
+
+def main():
+    try:
+        import os
+
+        os.mkdir(_FLASH)
+    except OSError:
+        pass
+    cfg, error = load(CONFIG, BOARDS)
+    if cfg is None:
+        print("kinsight: %s" % error)
+        print("kinsight: the node waits for the field tools (kinsight-field provision)")
+        return
+    guard = BootGuard(_FLASH + "/bootguard", cfg["safe_mode_after"])
+    if guard.safe_mode:
+        print("kinsight: safe mode after %d failed boots: status only" % (guard.attempts - 1))
+    if error:
+        print("kinsight: %s" % error)
+    node = build(cfg, error, guard.safe_mode, hal.reset_cause())
+    try:
+        asyncio.run(run(node, guard))
+    finally:
+        node.outbox.flush()
