@@ -57,6 +57,10 @@ def do_ingest(args: argparse.Namespace) -> int:
 
 
 def do_listen(args: argparse.Namespace) -> int:
+    if (args.udp is None) == (args.serial is None):
+        raise CommandError("listen needs exactly one of --udp HOST:PORT or --serial PORT")
+    if args.serial is not None:
+        return _listen_serial(args)
     from .udp import UdpListener, parse_hostport
 
     host, port = parse_hostport(args.udp)
@@ -75,6 +79,35 @@ def do_listen(args: argparse.Namespace) -> int:
             if capture is not None:
                 capture.close()
         print(f"stopped after {listener.datagrams} datagrams")
+        _print_stats(stats.as_dict())
+    return 0
+
+
+def _listen_serial(args: argparse.Namespace) -> int:
+    from .serial_link import SerialListener
+
+    if args.baud <= 0:
+        raise CommandError(f"--baud {args.baud} is not a baud rate")
+    with _store(args) as store:
+        ingestor = Ingestor(store, limits=_limits(args))
+        capture = CaptureWriter.open(args.capture) if args.capture else None
+        try:
+            listener = SerialListener(ingestor, args.serial, args.baud, capture=capture)
+        except BaseException:
+            if capture is not None:
+                capture.close()
+            raise
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        print(f"listening on serial {args.serial} at {args.baud} baud", flush=True)
+        try:
+            stats = listener.serve(stop=stop, idle_exit_s=args.idle_exit)
+        finally:
+            listener.close()
+            if capture is not None:
+                capture.close()
+        print(f"stopped after {listener.frames} frames")
         _print_stats(stats.as_dict())
     return 0
 
@@ -148,10 +181,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     mtu(sp)
     sp.add_argument("capture", nargs="+", help="capture file(s), see docs/capture-format.md")
 
-    sp = command("listen", "receive frames over UDP, store them and ack them")
+    sp = command("listen", "receive frames over UDP or a serial line, store them and ack them")
     db(sp)
     mtu(sp)
-    sp.add_argument("--udp", required=True, metavar="HOST:PORT", help="address to listen on")
+    sp.add_argument("--udp", metavar="HOST:PORT", help="address to listen on")
+    sp.add_argument("--serial", metavar="PORT",
+                    help="serial port to listen on instead (SLIP-framed), e.g. /dev/ttyUSB0")
+    sp.add_argument("--baud", type=int, default=115200, help="baud rate of --serial")
     sp.add_argument("--capture", help="also append every datagram to this capture file")
     sp.add_argument("--idle-exit", type=float, metavar="SECONDS",
                     help="stop after this long without a datagram")

@@ -1,0 +1,88 @@
+"""End to end over UDP: a MicroPython node (Outbox + UdpUplink + Forwarder) against
+a real ``kinsight listen`` process that is killed mid-way and restarted on the
+same port after an outage. The host ends with exactly the frames sent, once each,
+and the node's outbox empty."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kinsight import mpy
+from kinsight.cli import main
+from kinsight.store import Store
+from support import REPO
+
+KEY = bytes(range(7, 39))
+NODE = 31
+LINK_NODE = REPO / "tests" / "firmware" / "link_node.py"
+
+
+def start_listener(db: Path, port: int) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kinsight.cli", "listen", "--db", str(db), "--udp",
+         f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("listening on udp 127.0.0.1:"):
+        proc.kill()
+        pytest.fail(f"listener did not start: {line}{proc.communicate()[1]}")
+    return proc, int(line.rsplit(":", 1)[1])
+
+
+@pytest.mark.slow
+def test_node_survives_a_host_outage_and_everything_arrives_once(tmp_path: Path):
+    db = tmp_path / "k.db"
+    assert main(["keys", "--db", str(db), "add", str(NODE), KEY.hex()]) == 0
+    count = 60
+    listener, port = start_listener(db, 0)
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
+        str(REPO / d) for d in ("firmware", "shared", "tests/firmware")))
+    node = subprocess.Popen(
+        [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}", str(LINK_NODE), "udp",
+         "127.0.0.1", str(port), str(NODE), KEY.hex(), str(tmp_path / "flash"), str(count),
+         "40"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert node.stdout is not None
+    restarted = None
+    try:
+        # Let the host ack some frames, then take it down (SIGKILL: no goodbye).
+        for line in node.stdout:
+            if line.startswith("acked ") and int(line.split()[1]) >= 15:
+                break
+        else:
+            pytest.fail(f"node ended early: {node.communicate()[1]}")
+        listener.kill()
+        listener.wait(timeout=10)
+        time.sleep(1.5)  # the node keeps making frames that go nowhere
+        restarted, again = start_listener(db, port)
+        assert again == port
+        rest = node.stdout.read()
+        node.wait(timeout=90)
+        assert node.returncode == 0, rest + (node.stderr.read() if node.stderr else "")
+        summary = json.loads(rest.strip().splitlines()[-1])
+    finally:
+        if node.poll() is None:
+            node.kill()
+        if listener.poll() is None:
+            listener.kill()
+        if restarted is not None:
+            restarted.send_signal(signal.SIGTERM)
+            restarted.communicate(timeout=10)
+    assert summary["made"] == list(range(count))
+    assert summary["depth"] == 0 and summary["dropped"] == 0, summary
+    assert summary["acked"] == count, summary
+    # The outage cost resends (the frames sent while the host was down).
+    assert summary["sent"] > count, summary
+    with Store(db) as store:
+        rows = store.query("SELECT boot, seq FROM frames WHERE node_id=? ORDER BY boot, seq",
+                           (NODE,))
+        events = store.query("SELECT COUNT(*) FROM events")[0][0]
+    assert rows == [(summary["boot"], s) for s in range(count)], "exactly the frames, once each"
+    assert events == count
