@@ -147,8 +147,11 @@ class Node:
 
     def _send_events(self, pending, now_ms):
         batch = []
+        # Ages count back from the frame's own timestamp, a whole second, so the host
+        # puts each start back to within a decisecond.
+        frame_ms = now_ms - now_ms % 1000
         for start_ms, ev in pending:
-            ago_ds = (now_ms - start_ms) // 100
+            ago_ds = (frame_ms - start_ms) // 100
             ev[EV_AGO_DS] = ago_ds if ago_ds > 0 else 0
             batch.append(ev)
         for at in range(0, len(batch), _EVENT_BATCH):

@@ -44,7 +44,7 @@ def build_sensors(roles, sink):
         role = _ROLE_CODES[r["role"]]
         kind = r["sensor"]
         if kind in ("fsr", "hx711"):
-            from pressure import PressureExtractor
+            from pressure import PressureExtractor, defaults_for
 
             if kind == "fsr":
                 read = hal.adc(r["pin"]).read
@@ -52,7 +52,7 @@ def build_sensors(roles, sink):
                 from hx711 import HX711
 
                 read = HX711(hal.pin_out(r["sck"]), hal.pin_in(r["dout"])).read
-            options = {}
+            options = defaults_for(role, kind)
             if "on_delta" in r:
                 options["on_delta"] = r["on_delta"]
             if "off_delta" in r:

