@@ -72,7 +72,8 @@ class Sensor:
 class Node:
     def __init__(self, builder, outbox, forwarder, sensors, sink, summary_s=900,
                  summary_batch=8, event_wait_s=1800, status_s=10800, clock_base_s=0,
-                 reset_cause=0, config_error=None, safe_mode=False, diagnostics=None):
+                 reset_cause=0, config_error=None, safe_mode=False, diagnostics=None,
+                 follow_host_clock=True):
         self.builder = builder
         self.outbox = outbox
         self.forwarder = forwarder
@@ -88,6 +89,8 @@ class Node:
         self.config_error = config_error
         self.safe_mode = safe_mode
         self.diagnostics = diagnostics  # () -> dict of extra ST_* values (heap, RSSI)
+        # A replayed day keeps its own clock; a real node sets its clock from the host's.
+        self.follow_host_clock = follow_host_clock
         self.next_summary_ms = self.summary_ms
         self.next_status_ms = 0
         self.oldest_event_ms = None
@@ -124,7 +127,7 @@ class Node:
         if self.forwarder is not None:
             self.forwarder.step(now_ms)
             host_time_s = getattr(self.forwarder, "last_host_time_s", None)
-            if host_time_s:
+            if host_time_s and self.follow_host_clock:
                 self.set_clock(host_time_s, now_ms)
                 self.forwarder.last_host_time_s = None
 

@@ -167,7 +167,7 @@ def main():
     outbox = Outbox(folder)
     forwarder = Forwarder(outbox, uplink, signer, node_id, backoff=Backoff(seed=seed))
     node = Node(FrameBuilder(signer, node_id, SequenceCounter(None)), outbox, forwarder,
-                [sensor], sink, clock_base_s=T0_S)
+                [sensor], sink, clock_base_s=T0_S, follow_host_clock=False)
     peak = 0
     cpu_us = 0
     now = 0
