@@ -60,6 +60,9 @@ def load(path, board_dir):
         core = check_core(raw, board_dir)
     except ConfigError as err:
         return None, str(err)
+    if core["gateway_channel"] and not raw.get("roles"):
+        core["roles"] = []  # a gateway that only relays other nodes' frames
+        return core, None
     try:
         core["roles"] = check_roles(raw.get("roles"), core["board"])
     except ConfigError as err:
@@ -93,6 +96,15 @@ def check_core(raw, board_dir):
     cfg["safe_mode_after"] = _int(raw, "safe_mode_after", 1, 20, 3)
     cfg["mtu"] = _int(raw, "mtu", 80, MTU_DEFAULT, MTU_DEFAULT)
     cfg["uplink"] = _uplink(raw.get("uplink"), cfg["board"])
+    cfg["gateway_channel"] = 0
+    gateway = raw.get("espnow_gateway")
+    if gateway is not None:
+        if not isinstance(gateway, dict):
+            raise ConfigError("espnow_gateway: must be an object like {\"channel\": 1}")
+        cfg["gateway_channel"] = _int(gateway, "channel", 1, 13, where="espnow_gateway")
+        if cfg["uplink"]["type"] == "espnow":
+            raise ConfigError("espnow_gateway: a gateway needs a udp or serial uplink to the "
+                              "host, not espnow")
     return cfg
 
 

@@ -172,6 +172,20 @@ async def run(node, guard):
         await asyncio.sleep_ms(_TICK_MS)
 
 
+async def run_gateway(gateway, guard):
+    """A gateway relays ESP-NOW frames upstream and acks back; it sends none of its own."""
+    watchdog = hal.watchdog(_WATCHDOG_MS)
+    started = time.ticks_ms()
+    healthy = False
+    while True:
+        moved = gateway.step()
+        watchdog.feed()
+        if not healthy and time.ticks_diff(time.ticks_ms(), started) > _HEALTHY_AFTER_MS:
+            guard.healthy()
+            healthy = True
+        await asyncio.sleep_ms(0 if moved else _TICK_MS)
+
+
 def main():
     try:
         import os
@@ -189,6 +203,12 @@ def main():
         print("kinsight: safe mode after %d failed boots: status only" % (guard.attempts - 1))
     if error:
         print("kinsight: %s" % error)
+    if cfg["gateway_channel"] and not guard.safe_mode:
+        from gateway import Gateway
+
+        radio = hal.espnow(cfg["gateway_channel"])
+        asyncio.run(run_gateway(Gateway(radio, make_uplink(cfg["uplink"], cfg["board"])), guard))
+        return
     node = build(cfg, error, guard.safe_mode, hal.reset_cause())
     try:
         asyncio.run(run(node, guard))

@@ -154,3 +154,18 @@ def test_safe_mode_after_failed_boots_in_a_row():
             f.write("garbage")
         eq(BootGuard(path, limit=1).attempts, 1)
         raises(ValueError, BootGuard, path, 0)
+
+
+def test_a_gateway_needs_no_sensors_but_an_uplink_to_the_host():
+    cfg = good()
+    del cfg["roles"]
+    cfg["espnow_gateway"] = {"channel": 6}
+    result, error = load_dict(cfg)
+    eq(error, None)
+    eq((result["gateway_channel"], result["roles"]), (6, []))
+    cfg["espnow_gateway"] = {"channel": 14}
+    mentions(ValueError(load_dict(cfg)[1]), "espnow_gateway.channel", "1 to 13")
+    cfg["espnow_gateway"] = {"channel": 1}
+    cfg["uplink"] = {"type": "espnow", "gateway": "24:6f:28:aa:bb:cc"}
+    mentions(ValueError(load_dict(cfg)[1]), "espnow_gateway", "udp or serial")
+    eq(load_dict(good())[0]["gateway_channel"], 0)
