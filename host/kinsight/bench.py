@@ -158,6 +158,7 @@ def senml_json(frame: Frame) -> str:
     from .wire import EventBatch, Status, SummaryBatch
 
     items: list[tuple[str, dict[str, object], float]] = []
+    skip: set[str] = set()
     body = frame.body
     if isinstance(body, EventBatch):
         items = [(f"{e.role}.{e.type}", asdict(e), -e.ago_ds / 10) for e in body.events]
@@ -167,7 +168,6 @@ def senml_json(frame: Frame) -> str:
         skip = {"role", "ago_s"}
     elif isinstance(body, Status):
         items = [("status", asdict(body), 0)]
-        skip = set()
     pack: list[dict[str, object]] = []
     for prefix, values, t in items:
         for name, value in values.items():
