@@ -231,18 +231,22 @@ def decode_frame(signer, raw, mtu=None):
     return kind, header, body
 
 
-def frame_seq(frame):
-    """H_SEQ of a whole frame, read from its header without decoding the body."""
+def frame_header(frame):
+    """The checked header map of a whole frame, read without decoding the body."""
     if len(frame) < 1 or frame[0] != MT_ARRAY | FRAME_ITEMS:
         raise FrameError("not a frame: it must start with an array of %d items" % FRAME_ITEMS)
     dec = Decoder(frame, MAX_DEPTH)
     dec.pos = 1
     try:
         dec.item()
-        header = _check_header(dec.item())
+        return _check_header(dec.item())
     except CBORError as err:
         raise FrameError("bad CBOR: %s" % err) from None
-    return header[H_SEQ]
+
+
+def frame_seq(frame):
+    """H_SEQ of a whole frame, read from its header without decoding the body."""
+    return frame_header(frame)[H_SEQ]
 
 
 def fragment(

@@ -11,27 +11,15 @@ node keys, and the node and the host check every frame themselves.
 
 from micropython import const
 
-from framing import FrameError
-from kinsight_wire import FRAME_ITEMS, H_NODE, MAX_DEPTH
-from wirecbor import MT_ARRAY, CBORError, Decoder
+from framing import FrameError, frame_header
+from kinsight_wire import H_NODE
 
 _RELAY_PER_STEP = const(16)
 
 
 def frame_node(frame):
-    """H_NODE of a frame, read from its header without decoding the body."""
-    if len(frame) < 2 or frame[0] != MT_ARRAY | FRAME_ITEMS:
-        raise FrameError("not a frame: it must start with an array of %d items" % FRAME_ITEMS)
-    dec = Decoder(frame, MAX_DEPTH)
-    dec.pos = 1
-    try:
-        dec.item()
-        header = dec.item()
-    except CBORError as err:
-        raise FrameError("bad CBOR: %s" % err) from None
-    if type(header) is not dict or type(header.get(H_NODE)) is not int:
-        raise FrameError("frame header has no node id")
-    return header[H_NODE]
+    """H_NODE of a frame (for an ack, the node it is for), read from its header."""
+    return frame_header(frame)[H_NODE]
 
 
 class Gateway:

@@ -20,7 +20,9 @@ from . import __version__
 from .capture import CaptureWriter, read_capture
 from .errors import KinsightError
 from .ingest import IngestLimits, Ingestor
+from .serial_link import SerialListener
 from .store import Store
+from .udp import UdpListener, parse_hostport
 
 
 class CommandError(Exception):
@@ -59,40 +61,11 @@ def do_ingest(args: argparse.Namespace) -> int:
 def do_listen(args: argparse.Namespace) -> int:
     if (args.udp is None) == (args.serial is None):
         raise CommandError("listen needs exactly one of --udp HOST:PORT or --serial PORT")
-    if args.serial is not None:
-        return _listen_serial(args)
-    from .udp import UdpListener, parse_hostport
-
-    host, port = parse_hostport(args.udp)
-    with _store(args) as store:
-        ingestor = Ingestor(store, limits=_limits(args))
-        capture = CaptureWriter.open(args.capture) if args.capture else None
-        listener = UdpListener(ingestor, host, port, capture=capture)
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        print(f"listening on udp {listener.address[0]}:{listener.address[1]}", flush=True)
-        try:
-            stats = listener.serve(stop=stop, idle_exit_s=args.idle_exit)
-        finally:
-            listener.close()
-            if capture is not None:
-                capture.close()
-        print(f"stopped after {listener.datagrams} datagrams")
-        _print_stats(stats.as_dict())
-    return 0
-
-
-def _listen_serial(args: argparse.Namespace) -> int:
-    from .serial_link import SerialListener
-
-    if args.baud <= 0:
-        raise CommandError(f"--baud {args.baud} is not a baud rate")
     with _store(args) as store:
         ingestor = Ingestor(store, limits=_limits(args))
         capture = CaptureWriter.open(args.capture) if args.capture else None
         try:
-            listener = SerialListener(ingestor, args.serial, args.baud, capture=capture)
+            listener, where = _listener(args, ingestor, capture)
         except BaseException:
             if capture is not None:
                 capture.close()
@@ -100,16 +73,31 @@ def _listen_serial(args: argparse.Namespace) -> int:
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-        print(f"listening on serial {args.serial} at {args.baud} baud", flush=True)
+        print(f"listening on {where}", flush=True)
         try:
             stats = listener.serve(stop=stop, idle_exit_s=args.idle_exit)
         finally:
             listener.close()
             if capture is not None:
                 capture.close()
-        print(f"stopped after {listener.frames} frames")
+        if isinstance(listener, UdpListener):
+            print(f"stopped after {listener.datagrams} datagrams")
+        else:
+            print(f"stopped after {listener.frames} frames")
         _print_stats(stats.as_dict())
     return 0
+
+
+def _listener(args: argparse.Namespace, ingestor: Ingestor, capture: CaptureWriter | None
+              ) -> tuple[UdpListener | SerialListener, str]:
+    if args.serial is not None:
+        if args.baud <= 0:
+            raise CommandError(f"--baud {args.baud} is not a baud rate")
+        return (SerialListener(ingestor, args.serial, args.baud, capture=capture),
+                f"serial {args.serial} at {args.baud} baud")
+    host, port = parse_hostport(args.udp)
+    udp = UdpListener(ingestor, host, port, capture=capture)
+    return udp, f"udp {udp.address[0]}:{udp.address[1]}"
 
 
 def do_keys(args: argparse.Namespace) -> int:
