@@ -29,7 +29,22 @@ class FakeRTC:
         FakeRTC.calls.append(value)
 
 
+class FakePin:
+    IN = 1
+    IRQ_RISING = 1
+
+    def __init__(self, pin, mode=None):
+        self.pin = pin
+        self.handler = None
+
+    def irq(self, handler, trigger, hard=False):
+        if not hard:
+            raise AssertionError("the pulse handler must be a hard interrupt handler")
+        self.handler = handler
+
+
 class FakeMachine:
+    Pin = FakePin
     # Numbers unlike the wire's RESET_* (the ESP32's happen to be 1..5 too),
     # so that passing machine's number through unchanged would fail.
     PWRON_RESET = 11
@@ -124,3 +139,20 @@ def test_unique_id_and_free_heap():
     free = hal.free_heap()
     if not 0 < free < 200 * 1024:
         raise AssertionError("free_heap() = %r" % (free,))
+
+
+def test_the_pulse_interrupt_handler_never_allocates():
+    """MicroPython raises MemoryError on any allocation while the heap is locked, as it is
+    inside a hard interrupt handler on the device."""
+    import micropython
+
+    hal = load_hal(Esp32Time)
+    counter = hal.IrqCounter(27)
+    edge = counter._pin.handler
+    micropython.heap_lock()
+    try:
+        for _ in range(70000):  # past the 16-bit wrap
+            edge(counter._pin)
+    finally:
+        micropython.heap_unlock()
+    eq(counter.value(), 70000 & 0xFFFF, "pulses counted, wrapping at 16 bits")
