@@ -1,0 +1,188 @@
+"""The virtual node's MicroPython side: runs the bridge's code blocks in one globals dict.
+
+Started by kinsight_field.virtual_node under the unix port with an ESP32's heap.
+The node's flash folder is mounted at "/" (so "/lib", "/main.py" and the
+firmware's "/config.json" land in it) and the staged "frozen" modules, the
+virtual hal among them, at a hidden "/.frozen" no listing shows.
+
+Requests on stdin: kind (1 byte: "x" file input, "s" single, as the friendly REPL),
+seq (u32 LE), length (u32 LE), then "filename\\0source". Program output goes to
+stdout as it comes; after each block the agent writes to fd KINSIGHT_VNODE_CTL "D", seq, length
+and the exception as MicroPython prints it (empty when none), or "R", seq, 0
+when the block raised SystemExit: the bridge then soft-reboots the node. KeyboardInterrupt
+arrives as SIGINT; one that lands between blocks is ignored.
+"""
+
+# pyright: reportAttributeAccessIssue=false
+# (MicroPython: os.mount, os.VfsPosix, sys.print_exception, gc.mem_free)
+
+import gc
+import io
+import os
+import struct
+import sys
+
+_ROM = ".frozen"
+_EROFS = 30
+_ENOTDIR = 20
+
+
+class FlashVfs:
+    """A VFS mounted at "/": the flash folder, plus the read-only staged modules."""
+
+    def __init__(self, flash, rom):
+        self._host = os.VfsPosix()
+        self._flash = flash.rstrip("/")
+        self._rom = rom.rstrip("/")
+        self._cwd = "/"
+
+    def _parts(self, path):
+        if not path.startswith("/"):
+            path = self._cwd + "/" + path
+        parts = []
+        for p in path.split("/"):
+            if p == "" or p == ".":
+                continue
+            if p == "..":
+                if parts:
+                    parts.pop()
+            else:
+                parts.append(p)
+        return parts
+
+    def _path(self, path, write=False):
+        parts = self._parts(path)
+        if parts and parts[0] == _ROM:
+            if write:
+                raise OSError(_EROFS)
+            return self._rom + "".join("/" + p for p in parts[1:])
+        return self._flash + "".join("/" + p for p in parts) if parts else self._flash
+
+    def mount(self, readonly, mkfs):
+        pass
+
+    def umount(self):
+        pass
+
+    def open(self, path, mode):
+        write = "w" in mode or "a" in mode or "+" in mode or "x" in mode
+        return self._host.open(self._path(path, write), mode)
+
+    def ilistdir(self, path=""):
+        host = self._path(path)
+        for entry in self._host.ilistdir(host):
+            name, kind = entry[0], entry[1]
+            size = 0
+            if kind == 0x8000:
+                try:
+                    size = self._host.stat(host + "/" + name)[6]
+                except OSError:
+                    pass
+            yield (name, kind, 0, size)
+
+    def chdir(self, path):
+        parts = self._parts(path)
+        if not self._host.stat(self._path(path))[0] & 0x4000:
+            raise OSError(_ENOTDIR)
+        self._cwd = "/" + "/".join(parts)
+
+    def getcwd(self):
+        return self._cwd
+
+    def mkdir(self, path):
+        self._host.mkdir(self._path(path, True))
+
+    def remove(self, path):
+        self._host.remove(self._path(path, True))
+
+    def rmdir(self, path):
+        self._host.rmdir(self._path(path, True))
+
+    def rename(self, old, new):
+        self._host.rename(self._path(old, True), self._path(new, True))
+
+    def stat(self, path):
+        return self._host.stat(self._path(path))
+
+    def statvfs(self, path):
+        return self._host.statvfs(self._path(path))
+
+
+def _read(stream, n):
+    data = b""
+    while len(data) < n:
+        chunk = stream.read(n - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+def _traceback(exc):
+    buf = io.StringIO()
+    sys.print_exception(exc, buf)
+    lines = buf.getvalue().split("\n")
+    # the agent's own frames are no part of the program's traceback
+    return "\n".join(line for line in lines if "agent.py" not in line and "agent.mpy" not in line)
+
+
+def _run(kind, payload, scope):
+    nul = payload.find(b"\0")
+    filename = payload[:nul].decode()
+    source = payload[nul + 1 :]
+    try:
+        code = compile(source.decode(), filename, "single" if kind == b"s" else "exec")
+        payload = source = None
+        exec(code, scope)
+        return ""
+    except SystemExit:
+        return None  # sys.exit() (and the virtual hal's reset()) soft-reboot, as on a board
+    except BaseException as exc:  # everything the program raises goes back to the REPL
+        return _traceback(exc)
+
+
+def _reply(control, seq, text):
+    data = b"" if text is None else text.encode()
+    message = (b"R" if text is None else b"D") + struct.pack("<II", seq, len(data)) + data
+    while True:
+        try:
+            control.write(message)
+            return
+        except KeyboardInterrupt:
+            # a late Ctrl-C; the bridge ignores a second reply for the same seq
+            pass
+
+
+def main():
+    flash = os.getenv("KINSIGHT_VNODE_FLASH")
+    rom = os.getenv("KINSIGHT_VNODE_ROM")
+    control = open("/dev/fd/" + (os.getenv("KINSIGHT_VNODE_CTL") or "3"), "wb")
+    stdin = sys.stdin.buffer
+    os.umount("/")
+    os.mount(FlashVfs(flash, rom), "/")
+    os.chdir("/")
+    sys.path[:] = ["", ".frozen", "/" + _ROM, "/lib"]
+    scope = {"__name__": "__main__"}
+    _reply(control, 0, "")  # ready
+    while True:
+        try:
+            header = _read(stdin, 9)
+            kind = header[:1]
+            seq, length = struct.unpack("<II", header[1:])
+            payload = _read(stdin, length)
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            return
+        header = None
+        text = "Traceback (most recent call last):\nKeyboardInterrupt: \n"
+        try:
+            text = _run(kind, payload, scope)
+            payload = None
+            gc.collect()
+        except KeyboardInterrupt:
+            pass
+        _reply(control, seq, text)
+
+
+main()
