@@ -11,6 +11,7 @@ module("kinsight_wire.py", base_path="../shared")
 for name in (
     "bootguard",
     "config",
+    "fieldapi",
     "flow",
     "framing",
     "gateway",
@@ -22,6 +23,7 @@ for name in (
     "presence",
     "pressure",
     "runtime",
+    "sensors",
     "sequence",
     "slip",
     "uplink",
