@@ -4,8 +4,9 @@
 stays reachable: a bad or missing config.json is printed on the REPL and, when
 the identity and uplink are usable, reported in status frames; after
 ``safe_mode_after`` failed boots in a row the node starts in safe mode (status
-only) until the field tools clear it. Every step feeds the hardware watchdog,
-so a hung loop resets the node, and that reset counts as a failed boot.
+only) until the field tools clear it. Every step feeds the hardware watchdog, so
+a hung loop resets the node, and that reset counts as a failed boot; safe mode
+runs without it, so the field tools can work on the node at length.
 """
 
 import asyncio
@@ -66,8 +67,15 @@ def build(cfg, error, safe_mode, reset_cause):
                 diagnostics=default_diagnostics(hal))
 
 
+class _NoWatchdog:
+    def feed(self):
+        pass
+
+
 async def run(node, guard):
-    watchdog = hal.watchdog(_WATCHDOG_MS)
+    # The hardware watchdog cannot be stopped once started, and it would cut a long
+    # field-tool session short: safe mode, meant for fixing a node, runs without it.
+    watchdog = _NoWatchdog() if node.safe_mode else hal.watchdog(_WATCHDOG_MS)
     last = time.ticks_ms()
     now_ms = 0  # accumulated: ticks_ms() wraps every 12 days, a node runs for years
     healthy = False
