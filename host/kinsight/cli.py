@@ -149,6 +149,44 @@ def do_demo(args: argparse.Namespace) -> int:
     return demo.run(out_dir=Path(args.out) if args.out else None, loss=args.loss)
 
 
+def do_import(args: argparse.Namespace) -> int:
+    from .history import HistoryError, import_files
+
+    with _store(args) as store:
+        try:
+            results = import_files(store, args.file, args.tz)
+        except HistoryError as exc:
+            for line in exc.lines():
+                print(f"kinsight: {line}", file=sys.stderr)
+            return 1
+    for r in results:
+        print(f"{r.path}: {r.events} events, {r.inserted} new, {r.duplicates} already stored, "
+              f"residents {', '.join(r.residents)}")
+    return 0
+
+
+def do_eval(args: argparse.Namespace) -> int:
+    if args.db is not None:
+        from .history import evaluate_db
+
+        report = evaluate_db(args.db, args.json)
+        for line in report.condition_lines():
+            print(line)
+        print(report.last_line())
+        return 0
+    from .evaluate import SUITES, run_suite
+
+    if args.suite not in SUITES:
+        raise CommandError(f"no suite {args.suite!r} (one of {', '.join(SUITES)})")
+    report = run_suite(args.suite)
+    for line in report.condition_lines():
+        print(line)
+    if args.json:
+        report.write_json(args.json)
+    print(report.last_line())
+    return 0
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     p = argparse.ArgumentParser(prog="kinsight", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--version", action="version", version=f"kinsight {__version__}")
@@ -198,6 +236,17 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--out", help="folder for the demo's database and capture")
     sp.add_argument("--loss", type=float, default=0.1,
                     help="share of datagrams the demo's link drops (0..0.5)")
+
+    sp = command("eval", "run a scenario suite (or a database's history) through a detector")
+    sp.add_argument("--suite", default="default", help="simulated suite: default or smoke")
+    sp.add_argument("--json", metavar="OUT", help="also write the full report as JSON")
+    sp.add_argument("--db", help="evaluate on a database's imported history instead")
+
+    sp = command("import", "import sensor histories from other systems (JSON Lines)")
+    db(sp)
+    sp.add_argument("--tz", default="Europe/London",
+                    help="time zone of times given without an offset (IANA name)")
+    sp.add_argument("file", nargs="+", help="JSON Lines file(s), one event a line")
 
     table = {name: globals()[f"do_{name}"] for name in sub.choices}
     return p, table

@@ -1,0 +1,273 @@
+"""Running scenarios with their ground truth through a detector, and the figures.
+
+Definitions (days are local calendar days):
+
+* A crisis is detected when an alert for its condition falls on a day d with
+  onset <= d < crisis; its lead time is crisis minus the first such day, in days.
+  Only crises inside the simulated (or recorded) span count.
+* A change window is [onset, crisis], both included. An alert is a false alert
+  when it lies outside every change window of its resident, whatever the
+  condition (so every alert on a healthy resident is one). It is a true alert
+  when it lies inside a window of its own condition; precision is true alerts /
+  all alerts.
+* Rates per resident-month use 30.44 days a month over all residents' days.
+
+The last line, ``Report.last_line()``, is ``detection_rate=R
+false_alerts_per_resident_month=F alerts_per_resident_month=A precision=P
+lead_days_dehydration=D lead_days_uti=U lead_days_mobility=M``. A figure is
+``none`` when there is nothing to measure it on (no crisis of that condition, or
+no crisis at all for detection_rate, or no alert for precision) and ``nan`` when
+there are crises but none was detected (no lead time).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from .activity import Activity
+from .detect import Alert, BaselineDetector, Detector
+from .features import daily_features
+
+log = logging.getLogger(__name__)
+
+DAYS_PER_MONTH = 30.44
+HEADLINE_CONDITIONS = ("dehydration", "uti", "mobility")
+
+
+@dataclass(frozen=True)
+class Change:
+    condition: str
+    onset: date
+    crisis: date
+
+
+@dataclass(frozen=True)
+class Outage:
+    """A sensor ("*": every sensor, the hub) that reported nothing, UTC ms."""
+
+    sensor: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass
+class Scenario:
+    resident: str
+    persona: str
+    days: int
+    start: date
+    changes: list[Change]
+    outages: list[Outage] = field(default_factory=list)
+
+    @property
+    def end(self) -> date:
+        """The first day after the scenario."""
+        return self.start + timedelta(days=self.days)
+
+
+@dataclass
+class Report:
+    summary: dict[str, Any]
+    per_resident: list[dict[str, Any]]
+
+    def last_line(self) -> str:
+        s = self.summary
+        keys = [("detection_rate", s["detection_rate"]),
+                ("false_alerts_per_resident_month", s["false_alerts_per_resident_month"]),
+                ("alerts_per_resident_month", s["alerts_per_resident_month"]),
+                ("precision", s["precision"])]
+        keys += [(f"lead_days_{c}", s["conditions"].get(c, {}).get("median_lead_days"))
+                 for c in HEADLINE_CONDITIONS]
+        return " ".join(f"{k}={_fmt(v)}" for k, v in keys)
+
+    def condition_lines(self) -> list[str]:
+        lines = []
+        for name, c in self.summary["conditions"].items():
+            lines.append(
+                f"{name}: crises {c['crises']}, detected {c['detected']} "
+                f"(rate {_fmt(c['detection_rate'])}), median lead {_fmt(c['median_lead_days'])} d, "
+                f"alerts {c['alerts']}, true {c['true_alerts']}, "
+                f"precision {_fmt(c['precision'])}")
+        s = self.summary
+        lines.append(f"overall: {s['residents']} residents, {s['resident_days']} resident-days, "
+                     f"crises {s['crises']}, detected {s['detected']}, alerts {s['alerts']}, "
+                     f"false alerts {s['false_alerts']}")
+        return lines
+
+    def to_json(self) -> str:
+        return json.dumps({"summary": self.summary, "per_resident": self.per_resident},
+                          indent=1, default=str, allow_nan=False)
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, float) and math.isnan(v):
+        return "nan"
+    return f"{v:.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def _json_safe(v: float | None) -> float | str | None:
+    return "nan" if isinstance(v, float) and math.isnan(v) else v
+
+
+def evaluate(scenarios_with_activities: Iterable[tuple[Scenario, list[Activity]]],
+             detector: Detector, tz: str = "Europe/London") -> Report:
+    """Score every day of every scenario with ``detector`` (features by day, every
+    day of the scenario in order, an empty dict for a day with no data) and
+    measure the alerts against the scenarios' changes."""
+    per_resident: list[dict[str, Any]] = []
+    cond: dict[str, dict[str, Any]] = {}
+
+    def c(name: str) -> dict[str, Any]:
+        return cond.setdefault(name, {"crises": 0, "detected": 0, "leads": [], "alerts": 0,
+                                      "true_alerts": 0, "false_alerts": 0})
+
+    total_days = 0
+    for scenario, activities in scenarios_with_activities:
+        feats = daily_features(activities, tz=tz)
+        alerts: list[Alert] = []
+        for i in range(scenario.days):
+            day = scenario.start + timedelta(days=i)
+            alerts.extend(detector.score_day(scenario.resident, day, feats.get(day, {})))
+        total_days += scenario.days
+        changes_out = []
+        for ch in scenario.changes:
+            if not scenario.start <= ch.crisis < scenario.end:
+                changes_out.append({"condition": ch.condition, "onset": ch.onset,
+                                    "crisis": ch.crisis, "counted": False})
+                continue
+            hits = [a.day for a in alerts
+                    if a.condition == ch.condition and ch.onset <= a.day < ch.crisis]
+            lead = (ch.crisis - min(hits)).days if hits else None
+            entry = c(ch.condition)
+            entry["crises"] += 1
+            if lead is not None:
+                entry["detected"] += 1
+                entry["leads"].append(lead)
+            changes_out.append({"condition": ch.condition, "onset": ch.onset,
+                                "crisis": ch.crisis, "counted": True,
+                                "detected": lead is not None, "lead_days": lead})
+        alerts_out = []
+        for a in alerts:
+            inside_any = any(ch.onset <= a.day <= ch.crisis for ch in scenario.changes)
+            true = any(ch.condition == a.condition and ch.onset <= a.day <= ch.crisis
+                       for ch in scenario.changes)
+            entry = c(a.condition)
+            entry["alerts"] += 1
+            entry["true_alerts"] += int(true)
+            entry["false_alerts"] += int(not inside_any)
+            alerts_out.append({"day": a.day, "condition": a.condition, "severity": a.severity,
+                               "text": a.text, "true": true, "false_alert": not inside_any})
+        per_resident.append({"resident": scenario.resident, "persona": scenario.persona,
+                             "start": scenario.start, "days": scenario.days,
+                             "changes": changes_out, "alerts": alerts_out,
+                             "false_alerts": sum(a["false_alert"] for a in alerts_out)})
+        log.info("%s: %d alerts, %d changes", scenario.resident, len(alerts), len(changes_out))
+    return Report(_summary(cond, per_resident, total_days), per_resident)
+
+
+def _summary(cond: dict[str, dict[str, Any]], per_resident: list[dict[str, Any]],
+             total_days: int) -> dict[str, Any]:
+    months = total_days / DAYS_PER_MONTH
+    conditions: dict[str, Any] = {}
+    for name in sorted(cond):
+        e = cond[name]
+        median = (float(statistics.median(e["leads"])) if e["leads"]
+                  else (math.nan if e["crises"] else None))
+        conditions[name] = {
+            "crises": e["crises"], "detected": e["detected"],
+            "detection_rate": _ratio(e["detected"], e["crises"]),
+            "median_lead_days": median, "alerts": e["alerts"], "true_alerts": e["true_alerts"],
+            "false_alerts": e["false_alerts"],
+            "precision": _ratio(e["true_alerts"], e["alerts"]),
+        }
+    crises = sum(e["crises"] for e in cond.values())
+    detected = sum(e["detected"] for e in cond.values())
+    alerts = sum(e["alerts"] for e in cond.values())
+    true = sum(e["true_alerts"] for e in cond.values())
+    false = sum(e["false_alerts"] for e in cond.values())
+    summary: dict[str, Any] = {
+        "residents": len(per_resident), "resident_days": total_days,
+        "crises": crises, "detected": detected, "alerts": alerts, "true_alerts": true,
+        "false_alerts": false,
+        "detection_rate": _ratio(detected, crises),
+        "false_alerts_per_resident_month": _ratio(false, months),
+        "alerts_per_resident_month": _ratio(alerts, months),
+        "precision": _ratio(true, alerts),
+        "conditions": conditions,
+    }
+    for v in conditions.values():
+        v["median_lead_days"] = _json_safe(v["median_lead_days"])
+    return summary
+
+
+# --- suites
+
+
+@dataclass(frozen=True)
+class Member:
+    persona: str
+    seed: int
+    days: int
+    start: date
+    variant: dict[str, Any] = field(default_factory=dict)
+
+
+def _default_suite() -> list[Member]:
+    """36 residents x 120 days: 12 healthy, 8 each of Mrs S, Daphne and John, with
+    varied starts, severities and routines. Seeds 1000 and up (tests use < 1000)."""
+    members: list[Member] = []
+    mix = ["healthy"] * 12 + ["mrs_s"] * 8 + ["daphne"] * 8 + ["john"] * 8
+    severities = (1.0, 0.8, 1.2, 0.6)
+    for i, persona in enumerate(mix):
+        start = date(2024, 1, 8) + timedelta(days=23 * i)
+        variant: dict[str, Any] = {}
+        if persona != "healthy":
+            variant["severity"] = severities[i % len(severities)]
+        if persona == "healthy" and i % 3 == 1:
+            variant.update(wake_min=6 * 60, settle_min=21 * 60 + 30)  # an early bird
+        if persona == "healthy" and i % 3 == 2:
+            variant.update(wake_min=9 * 60, settle_min=23 * 60 + 45, water_ml=1200)
+        members.append(Member(persona, 1000 + i, 120, start, variant))
+    return members
+
+
+def _smoke_suite() -> list[Member]:
+    """4 residents x 40 days, one of each persona."""
+    start = date(2024, 3, 4)
+    return [Member(p, i + 1, 40, start) for i, p in
+            enumerate(["healthy", "mrs_s", "daphne", "john"])]
+
+
+SUITES: dict[str, list[Member]] = {"default": _default_suite(), "smoke": _smoke_suite()}
+
+
+def suite_runs(name: str) -> Iterable[tuple[Scenario, list[Activity]]]:
+    from .sim import simulate
+
+    if name not in SUITES:
+        raise KeyError(f"no suite {name!r} (one of {', '.join(SUITES)})")
+    for m in SUITES[name]:
+        yield simulate(m.persona, m.seed, m.days, m.start, **m.variant)
+
+
+def run_suite(name: str, detector: Detector | None = None) -> Report:
+    """Simulate the suite's residents and evaluate ``detector`` (BaselineDetector()
+    when None) on them."""
+    return evaluate(suite_runs(name), detector if detector is not None else BaselineDetector())

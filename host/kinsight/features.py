@@ -1,0 +1,150 @@
+"""Daily features of one resident's activities, by local calendar day.
+
+A day D runs from local midnight to midnight. Night features of D describe the
+night that ends on the morning of D: from ``night[0]`` o'clock on D-1 to
+``night[1]`` o'clock on D (22:00 to 07:00 by default). Keys are absent when the
+day has no data for them (a sensor outage is not a zero).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta, timezone
+from itertools import pairwise
+from zoneinfo import ZoneInfo
+
+from .activity import Activity
+
+# Sensors that say the resident is up and about (not bed, not a worn sensor).
+_ACTIVE = frozenset({"seat", "tap", "toilet", "stairs", "door", "presence", "fridge"})
+_OUT_MIN_MS = 2 * 60 * 1000  # as the bed node: an absence of 2 min .. 3 h
+_OUT_MAX_MS = 3 * 3600 * 1000
+
+
+def _local(ms: int, zone: ZoneInfo) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(zone)
+
+
+def _minutes(t: datetime) -> float:
+    return t.hour * 60 + t.minute + t.second / 60
+
+
+def _night_of(t: datetime, night: tuple[int, int]) -> date | None:
+    """The day whose night holds local time t, or None in the daytime."""
+    if t.hour >= night[0]:
+        return t.date() + timedelta(days=1)
+    if t.hour < night[1]:
+        return t.date()
+    return None
+
+
+def _night_window_ms(day: date, zone: ZoneInfo, night: tuple[int, int]) -> tuple[int, int]:
+    start = datetime.combine(day - timedelta(days=1), datetime.min.time(), zone) + timedelta(
+        hours=night[0])
+    end = datetime.combine(day, datetime.min.time(), zone) + timedelta(hours=night[1])
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
+                   night: tuple[int, int] = (22, 7)) -> dict[date, dict[str, float]]:
+    """Per local day: water_ml, draws, toilet_day, toilet_night, sit_total_min,
+    sit_count, rise_s_median, bed_night_min, out_of_bed_night, first_activity_min,
+    last_activity_min, night_activity_count, stairs_min, hr_mean.
+
+    first_activity_min is the get-up time (minutes after midnight): the end of the
+    last bed episode ending between 04:00 and 13:00, else the first activity at or
+    after 05:00. last_activity_min is the settling time: the start of the first bed
+    episode starting between 19:00 and 03:00 (may exceed 1440), else the last
+    activity of the day. Activities of one resident only.
+    """
+    zone = ZoneInfo(tz)
+    out: dict[date, dict[str, float]] = defaultdict(dict)
+    acts = sorted(activities, key=lambda a: a.start_ms)
+    rises: dict[date, list[float]] = defaultdict(list)
+    hrs: dict[date, list[float]] = defaultdict(list)
+    beds: list[Activity] = []
+    first: dict[date, float] = {}
+    last: dict[date, float] = {}
+
+    def add(day: date, key: str, amount: float) -> None:
+        feats = out[day]
+        feats[key] = feats.get(key, 0.0) + amount
+
+    for a in acts:
+        t = _local(a.start_ms, zone)
+        day = t.date()
+        minutes = (a.end_ms - a.start_ms) / 60000
+        s = a.sensor
+        if s == "tap":
+            add(day, "water_ml", a.value or 0.0)
+            add(day, "draws", 1)
+        elif s == "toilet":
+            n = _night_of(t, night)
+            if n is None:
+                add(day, "toilet_day", 1)
+                out[day].setdefault("toilet_night", 0.0)
+            else:
+                add(n, "toilet_night", 1)
+        elif s == "seat":
+            add(day, "sit_total_min", minutes)
+            add(day, "sit_count", 1)
+            if a.value is not None:
+                rises[day].append(a.value)
+        elif s == "stairs":
+            add(day, "stairs_min", minutes)
+        elif s == "heart_rate":
+            if a.value is not None:
+                hrs[day].append(a.value)
+        elif s == "bed":
+            beds.append(a)
+        if s in _ACTIVE:
+            n = _night_of(t, night)
+            if n is not None:
+                add(n, "night_activity_count", 1)
+            m = _minutes(t)
+            if m >= 5 * 60:
+                first.setdefault(day, m)
+            last[day] = m
+    for day, values in rises.items():
+        out[day]["rise_s_median"] = float(statistics.median(values))
+    for day, values in hrs.items():
+        out[day]["hr_mean"] = float(statistics.fmean(values))
+    _bed_features(beds, zone, night, out)
+    for day, m in first.items():
+        out[day].setdefault("first_activity_min", m)
+    for day, m in last.items():
+        out[day].setdefault("last_activity_min", m)
+    return {d: dict(out[d]) for d in sorted(out)}
+
+
+def _bed_features(beds: list[Activity], zone: ZoneInfo, night: tuple[int, int],
+                  out: dict[date, dict[str, float]]) -> None:
+    nights: set[date] = set()
+    for a in beds:
+        for ms in (a.start_ms, a.end_ms):
+            t = _local(ms, zone)
+            nights.add(t.date())
+            nights.add(t.date() + timedelta(days=1))
+    for day in sorted(nights):
+        lo, hi = _night_window_ms(day, zone, night)
+        overlap = sum(max(0, min(a.end_ms, hi) - max(a.start_ms, lo)) for a in beds)
+        if overlap > 0:
+            out[day]["bed_night_min"] = overlap / 60000
+            out[day].setdefault("out_of_bed_night", 0.0)
+    for prev, nxt in pairwise(beds):
+        gap = nxt.start_ms - prev.end_ms
+        n = _night_of(_local(prev.end_ms, zone), night)
+        if n is not None and _OUT_MIN_MS <= gap <= _OUT_MAX_MS:
+            out[n]["out_of_bed_night"] = out[n].get("out_of_bed_night", 0.0) + 1
+    for a in beds:
+        end = _local(a.end_ms, zone)
+        if 4 * 60 <= _minutes(end) < 13 * 60:
+            out[end.date()]["first_activity_min"] = _minutes(end)  # the last such wins
+        start = _local(a.start_ms, zone)
+        m = _minutes(start)
+        if m >= 19 * 60:
+            out[start.date()].setdefault("last_activity_min", m)
+        elif m < 3 * 60:
+            out[start.date() - timedelta(days=1)].setdefault("last_activity_min", m + 1440)

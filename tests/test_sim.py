@@ -1,0 +1,119 @@
+"""The simulator: seeded, personas change around their onsets, healthy ones do not,
+outages leave gaps."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import date, timedelta
+
+import pytest
+
+from kinsight.activity import Activity
+from kinsight.features import daily_features
+from kinsight.sim import personas, simulate
+
+START = date(2024, 3, 4)
+
+
+def _mean(feats: dict[date, dict[str, float]], key: str, days: list[date]) -> float:
+    return statistics.fmean(feats[d][key] for d in days if d in feats and key in feats[d])
+
+
+def test_same_seed_same_activities_other_seed_other() -> None:
+    a = simulate("john", 7, 30, START)
+    b = simulate("john", 7, 30, START)
+    c = simulate("john", 8, 30, START)
+    assert a == b
+    assert a[1] != c[1]
+    assert set(personas()) >= {"healthy", "mrs_s", "daphne", "john"}
+
+
+def test_unknown_persona_is_refused() -> None:
+    with pytest.raises(ValueError, match="no persona"):
+        simulate("nobody", 1, 10, START)
+
+
+def _before_after(persona: str, seed: int, condition: str
+                  ) -> tuple[dict[date, dict[str, float]], list[date], list[date]]:
+    scenario, acts = simulate(persona, seed, 60, START, outages=False, onset_day=15,
+                              episodes=1)
+    (change,) = scenario.changes
+    assert change.condition == condition
+    assert change.onset == START + timedelta(days=15) and change.crisis > change.onset
+    feats = daily_features(acts)
+    span = (change.crisis - change.onset).days
+    before = [change.onset - timedelta(days=k) for k in range(1, 11)]
+    # The last third of the ramp, before the crisis.
+    late = [change.crisis - timedelta(days=k) for k in range(1, max(2, span // 3) + 1)]
+    return feats, before, late
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_mrs_s_drinks_less_and_heart_rate_rises_before_readmission(seed: int) -> None:
+    feats, before, late = _before_after("mrs_s", seed, "dehydration")
+    assert _mean(feats, "water_ml", late) < 0.7 * _mean(feats, "water_ml", before)
+    assert _mean(feats, "hr_mean", late) > _mean(feats, "hr_mean", before) + 6
+    assert (_mean(feats, "night_activity_count", late)
+            > _mean(feats, "night_activity_count", before))
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_daphne_visits_the_toilet_more_before_a_uti(seed: int) -> None:
+    feats, before, late = _before_after("daphne", seed, "uti")
+    assert _mean(feats, "toilet_night", late) > _mean(feats, "toilet_night", before) + 1
+    assert _mean(feats, "toilet_day", late) > 1.3 * _mean(feats, "toilet_day", before)
+    assert _mean(feats, "stairs_min", before) > 3  # long on the stairs, every day
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_john_rises_slower_and_moves_less(seed: int) -> None:
+    feats, before, late = _before_after("john", seed, "mobility")
+    assert _mean(feats, "rise_s_median", late) > _mean(feats, "rise_s_median", before) + 1.2
+    assert _mean(feats, "sit_count", late) < _mean(feats, "sit_count", before)
+
+
+def test_crisis_is_followed_by_a_hospital_stay_without_data() -> None:
+    scenario, acts = simulate("mrs_s", 5, 60, START, outages=False, onset_day=10, episodes=1)
+    feats = daily_features(acts)
+    crisis = scenario.changes[0].crisis
+    assert crisis not in feats or "water_ml" not in feats[crisis]
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_healthy_residents_have_no_changes_and_stay_level(seed: int) -> None:
+    scenario, acts = simulate("healthy", seed, 60, START, outages=False)
+    assert scenario.changes == []
+    feats = daily_features(acts)
+    days = sorted(feats)
+    first, last = days[1:21], days[-20:]
+    for key in ("water_ml", "toilet_day", "rise_s_median", "sit_count"):
+        a, b = _mean(feats, key, first), _mean(feats, key, last)
+        assert abs(a - b) < 0.2 * a, key
+
+
+def test_outages_leave_gaps() -> None:
+    found = 0
+    for seed in range(20, 30):
+        scenario, acts = simulate("healthy", seed, 90, START)
+        for o in scenario.outages:
+            hits = [a for a in acts if o.sensor in ("*", a.sensor)
+                    and a.start_ms < o.end_ms and a.end_ms > o.start_ms]
+            assert hits == []
+            found += 1
+    assert found > 0
+    # The same resident without outages has activities inside those spans.
+    scenario, acts = simulate("healthy", 20, 90, START)
+    _s, full = simulate("healthy", 20, 90, START, outages=False)
+    assert len(acts) < len(full)
+    assert set(acts) <= set(full)
+
+
+def test_times_are_utc_ms_of_local_days_across_dst() -> None:
+    # The clocks go forward on 2024-03-31 in London: get-up stays near local 07:00.
+    _s, acts = simulate("healthy", 2, 40, START, outages=False, wake_min=7 * 60)
+    feats = daily_features(acts)
+    after = [d for d in feats if d > date(2024, 4, 1)]
+    before = [d for d in feats if date(2024, 3, 5) < d < date(2024, 3, 30)]
+    assert abs(_mean(feats, "first_activity_min", after)
+               - _mean(feats, "first_activity_min", before)) < 30
+    assert all(isinstance(a, Activity) and a.end_ms >= a.start_ms for a in acts)

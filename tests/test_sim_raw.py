@@ -1,0 +1,53 @@
+"""Raw signals of simulated days through the firmware's extractors under MicroPython
+(112 KB heap), against the simulator's event level."""
+
+from __future__ import annotations
+
+import array
+import json
+from pathlib import Path
+
+import pytest
+
+from kinsight import mpy
+from kinsight.sim import raw_day
+from kinsight_wire import ET_DRAW, ET_SIT, ET_VISIT
+from support import REPO, run_micropython
+
+CASES = [("john", 5, 3), ("daphne", 6, 9), ("healthy", 7, 2)]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return mpy.compile_modules(tmp_path_factory.mktemp("mpy"))
+
+
+@pytest.mark.parametrize(("persona", "seed", "day"), CASES)
+def test_firmware_finds_the_simulated_events(compiled: Path, tmp_path: Path, persona: str,
+                                             seed: int, day: int) -> None:
+    raw = raw_day(persona, seed, day, hours=(6, 22))
+    files = [tmp_path / n for n in ("seat.bin", "tap.bin", "toilet.bin")]
+    files[0].write_bytes(array.array("H", raw.seat).tobytes())
+    files[1].write_bytes(array.array("I", raw.tap).tobytes())
+    files[2].write_bytes(bytes(int(p) for p in raw.toilet))
+    proc = run_micropython(REPO / "tests" / "firmware" / "sim_raw_feed.py", *map(str, files),
+                           env={"MICROPYPATH": f"{compiled}:{REPO / 'firmware'}:"
+                                               f"{REPO / 'shared'}"})
+    assert proc.returncode == 0, proc.stderr.decode()[-500:]
+    lines = [json.loads(x) for x in proc.stdout.decode().splitlines()]
+    assert lines[-1] == {"done": True}
+    found = lines[:-1]
+    kinds = {"seat": ET_SIT, "tap": ET_DRAW, "toilet": ET_VISIT}
+    for sensor, kind in kinds.items():
+        truth = [a for a in raw.events if a.sensor == sensor]
+        seen = [e for e in found if e["sensor"] == sensor]
+        assert truth, f"no {sensor} episodes in the sample"
+        assert [e["type"] for e in seen] == [kind] * len(seen)
+        assert len(seen) == len(truth), sensor
+        for e, a in zip(seen, truth, strict=True):
+            assert abs(e["start_ms"] - (a.start_ms - raw.t0_ms)) <= 1000, (sensor, e, a)
+            if sensor == "tap":
+                assert a.value is not None
+                assert abs(e["volume_ml"] - a.value) <= 0.02 * a.value, (e, a)
+            if sensor == "seat" and a.value is not None:
+                assert abs(e["rise_ds"] / 10 - a.value) <= 0.3, (e, a)
