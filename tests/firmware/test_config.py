@@ -1,11 +1,11 @@
 """config.json checking under MicroPython: every bad value is named, the node stays up."""
 
 import json
-import os
 
 from bootguard import BootGuard
 from config import ConfigError, check_roles, load, load_board
 from runner import eq, mentions, raises
+from tempdir import TempDir
 
 BOARDS = "boards"
 KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -29,20 +29,8 @@ def good():
     }
 
 
-class Folder:
-    def __enter__(self):
-        self.path = "/tmp/kinsight-cfg-" + "".join("%02x" % b for b in os.urandom(5))
-        os.mkdir(self.path)
-        return self.path
-
-    def __exit__(self, *exc):
-        for name in os.listdir(self.path):
-            os.remove(self.path + "/" + name)
-        os.rmdir(self.path)
-
-
 def load_dict(d):
-    with Folder() as folder:
+    with TempDir() as folder:
         path = folder + "/config.json"
         with open(path, "w") as f:
             f.write(d if isinstance(d, str) else json.dumps(d))
@@ -75,7 +63,7 @@ def test_good_config_is_filled_in():
 
 
 def test_missing_and_unreadable_files_are_named():
-    with Folder() as folder:
+    with TempDir() as folder:
         cfg, error = load(folder + "/config.json", BOARDS)
     eq(cfg, None)
     mentions(ValueError(error), "config.json", "missing", "provision")
@@ -139,7 +127,7 @@ def test_each_board_file_is_usable():
 
 
 def test_safe_mode_after_failed_boots_in_a_row():
-    with Folder() as folder:
+    with TempDir() as folder:
         path = folder + "/bootguard"
         eq([BootGuard(path, limit=3).safe_mode for _ in range(5)],
            [False, False, False, True, True])

@@ -24,6 +24,7 @@ from kinsight_wire import (
 )
 from runner import eq
 from sequence import SequenceCounter
+from tempdir import TempDir
 from uplink import Backoff, Forwarder, UdpUplink
 
 NODE = 7
@@ -37,23 +38,6 @@ def make_ack(boot, seq, contiguous, host_seq, signer=SIGNER, node=NODE):
     if contiguous is not None:
         body[ACK_CONTIGUOUS] = contiguous
     return encode_frame(signer, KIND_ACK, node, 1, host_seq, HOST_TIME_S, body)
-
-
-class TempDir:
-    def __enter__(self):
-        self.path = "/tmp/kinsight-uplink-%s" % "".join("%02x" % b for b in os.urandom(6))
-        os.mkdir(self.path)
-        return self.path + "/box"
-
-    def __exit__(self, *exc):
-        for sub in (self.path + "/box", self.path):
-            try:
-                for name in os.listdir(sub):
-                    os.remove(sub + "/" + name)
-                os.rmdir(sub)
-            except OSError:
-                pass
-        return False
 
 
 class FakeHost:
@@ -138,7 +122,7 @@ def check_all_arrived(host, count, exactly_once):
 
 
 def test_forwarder_over_a_lossy_link_with_duplicated_and_bogus_acks():
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=128, segment_frames=16, flush_every=8)
         builder = FrameBuilder(SIGNER, NODE, SequenceCounter(None))
         host = FakeHost(lose=lambda i: i % 5 == 0, duplicate_acks=True, junk_every=7)
@@ -156,7 +140,7 @@ def test_forwarder_over_a_lossy_link_with_duplicated_and_bogus_acks():
 def test_forwarder_backs_off_while_the_link_is_down_then_drains():
     # A frame every 5 minutes for 24 hours with every send failing; a step every
     # 10 seconds; then the link comes back.
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=320, segment_frames=16, flush_every=8)
         builder = FrameBuilder(SIGNER, NODE, SequenceCounter(None))
         host = FakeHost()
@@ -191,7 +175,7 @@ def test_forwarder_backs_off_while_the_link_is_down_then_drains():
 
 
 def test_forwarder_never_acks_across_boots():
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=64, segment_frames=16, flush_every=8)
         for seq in range(3):
             box.push(1, seq, b"boot1-%d" % seq)
@@ -217,7 +201,7 @@ def test_forwarder_never_acks_across_boots():
 def test_forwarder_over_udp_to_an_acking_peer():
     peer, port = _bind_peer()
     peer.settimeout(0.5)
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=64, segment_frames=16, flush_every=8)
         builder = FrameBuilder(SIGNER, NODE, SequenceCounter(None))
         link = UdpUplink(socket, "127.0.0.1", port, timeout_ms=50)

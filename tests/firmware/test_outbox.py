@@ -5,28 +5,7 @@ import os
 
 from outbox import Outbox, OutboxError
 from runner import eq, mentions, raises
-
-_ROOT = "/tmp"
-
-
-class TempDir:
-    """A fresh folder under /tmp, removed with everything in it on exit."""
-
-    def __enter__(self):
-        stamp = "".join("%02x" % b for b in os.urandom(6))
-        self.path = "%s/kinsight-outbox-%s" % (_ROOT, stamp)
-        os.mkdir(self.path)
-        return self.path + "/box"
-
-    def __exit__(self, *exc):
-        for sub in (self.path + "/box", self.path):
-            try:
-                for name in os.listdir(sub):
-                    os.remove(sub + "/" + name)
-                os.rmdir(sub)
-            except OSError:
-                pass
-        return False
+from tempdir import TempDir
 
 
 def frame(boot, seq):
@@ -54,7 +33,7 @@ def drain(box, arrived, window=8, rounds=10000):
 
 
 def test_push_pending_ack_depth():
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=64, segment_frames=8, flush_every=4)
         for seq in range(10):
             box.push(1, seq, frame(1, seq))
@@ -70,7 +49,7 @@ def test_push_pending_ack_depth():
 
 
 def test_a_newer_boot_never_acks_an_older_one():
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=64, segment_frames=8, flush_every=4)
         for seq in range(5):
             box.push(1, seq, frame(1, seq))
@@ -82,7 +61,7 @@ def test_a_newer_boot_never_acks_an_older_one():
 
 
 def test_flushed_frames_survive_a_reboot_and_unflushed_ones_are_the_only_loss():
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=128, segment_frames=16, flush_every=8)
         for seq in range(21):  # 16 go to flash with the buffer's two flushes
             box.push(1, seq, frame(1, seq))
@@ -100,7 +79,7 @@ def test_flushed_frames_survive_a_reboot_and_unflushed_ones_are_the_only_loss():
 
 
 def test_ack_progress_is_kept_across_reboots():
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=128, segment_frames=16, flush_every=16)
         for seq in range(40):
             box.push(1, seq, frame(1, seq))
@@ -122,7 +101,7 @@ def test_ack_progress_is_kept_across_reboots():
 
 
 def test_ack_file_never_applies_to_a_reused_segment_id():
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=64, segment_frames=16, flush_every=16)
         for seq in range(16):
             box.push(1, seq, frame(1, seq))
@@ -140,7 +119,7 @@ def test_ack_file_never_applies_to_a_reused_segment_id():
 
 
 def test_a_torn_segment_keeps_every_record_before_the_tear():
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=128, segment_frames=8, flush_every=8)
         for seq in range(20):
             box.push(1, seq, frame(1, seq))
@@ -183,7 +162,7 @@ def test_a_torn_segment_keeps_every_record_before_the_tear():
 
 
 def test_bounded_queue_drops_the_oldest_segment_and_counts():
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=64, segment_frames=16, flush_every=8)
         for seq in range(200):
             box.push(1, seq, frame(1, seq))
@@ -206,7 +185,7 @@ def test_bounded_queue_drops_the_oldest_segment_and_counts():
 
 
 def test_writes_are_batched():
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=1024, segment_frames=32, flush_every=16)
         for seq in range(1000):
             box.push(1, seq, frame(1, seq))
@@ -231,7 +210,7 @@ def test_writes_are_batched():
 def test_a_day_long_outage_loses_nothing_within_max_frames():
     # A frame every 5 minutes for 24 hours, every send failing; the node
     # flushes every 15 minutes and reboots every 8 hours. Then the link returns.
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         box = Outbox(folder, max_frames=320, segment_frames=16, flush_every=8)
         boot, seq, made = 1, 0, 0
         for minute in range(0, 24 * 60, 5):
@@ -259,7 +238,7 @@ def test_a_day_long_outage_loses_nothing_within_max_frames():
 
 
 def test_bad_arguments_are_named():
-    with TempDir() as folder:
+    with TempDir("box") as folder:
         mentions(raises(OutboxError, Outbox, folder, 16, 16, 4), "max_frames")
         mentions(raises(OutboxError, Outbox, folder, 64, 33, 4), "segment_frames")
         mentions(raises(OutboxError, Outbox, folder, 64, 16, 0), "flush_every")

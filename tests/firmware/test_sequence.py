@@ -4,28 +4,7 @@ import os
 
 from runner import eq, mentions, raises
 from sequence import SequenceCounter
-
-_ROOT = "/tmp"
-
-
-def _remove_tree(path):
-    for name in os.listdir(path):
-        os.remove(path + "/" + name)
-    os.rmdir(path)
-
-
-class TempDir:
-    """A fresh folder under /tmp, removed with everything in it on exit."""
-
-    def __enter__(self):
-        stamp = os.urandom(6)
-        self.path = "%s/kinsight-seq-%s" % (_ROOT, "".join("%02x" % b for b in stamp))
-        os.mkdir(self.path)
-        return self.path
-
-    def __exit__(self, *exc):
-        _remove_tree(self.path)
-        return False
+from tempdir import TempDir
 
 
 def read(path):
