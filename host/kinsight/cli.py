@@ -18,6 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .capture import CaptureWriter, read_capture
+from .detect import Detector
 from .errors import KinsightError
 from .ingest import IngestLimits, Ingestor
 from .serial_link import SerialListener
@@ -165,11 +166,19 @@ def do_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detector_factory(name: str) -> Callable[[], Detector]:
+    from .detect import BaselineDetector
+    from .learn import EngineDetector
+
+    return BaselineDetector if name == "baseline" else EngineDetector
+
+
 def do_eval(args: argparse.Namespace) -> int:
+    make = _detector_factory(args.detector)
     if args.db is not None:
         from .history import evaluate_db
 
-        report = evaluate_db(args.db, args.json)
+        report = evaluate_db(args.db, args.json, detector=make)
         for line in report.condition_lines():
             print(line)
         print(report.last_line())
@@ -178,7 +187,7 @@ def do_eval(args: argparse.Namespace) -> int:
 
     if args.suite not in SUITES:
         raise CommandError(f"no suite {args.suite!r} (one of {', '.join(SUITES)})")
-    report = run_suite(args.suite)
+    report = run_suite(args.suite, make())
     for line in report.condition_lines():
         print(line)
     if args.json:
@@ -229,7 +238,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--json", action="store_true", help="machine-readable output")
 
     sp = command("bench", "benchmarks; the last line is key=value figures")
-    sp.add_argument("what", choices=["ingest", "firmware"])
+    sp.add_argument("what", choices=["ingest", "firmware", "learn"])
     sp.add_argument("--frames", type=int, default=20000, help="frames to push through")
 
     sp = command("demo", "run nodes under MicroPython against a host and summarise")
@@ -241,6 +250,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--suite", default="default", help="simulated suite: default or smoke")
     sp.add_argument("--json", metavar="OUT", help="also write the full report as JSON")
     sp.add_argument("--db", help="evaluate on a database's imported history instead")
+    sp.add_argument("--detector", choices=["baseline", "engine"], default="engine",
+                    help="the learning engine (default) or the fixed-threshold baseline")
 
     sp = command("import", "import sensor histories from other systems (JSON Lines)")
     db(sp)

@@ -50,8 +50,9 @@ def _night_window_ms(day: date, zone: ZoneInfo, night: tuple[int, int]) -> tuple
 def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
                    night: tuple[int, int] = (22, 7)) -> dict[date, dict[str, float]]:
     """Per local day: water_ml, draws, toilet_day, toilet_night, sit_total_min,
-    sit_count, rise_s_median, bed_night_min, out_of_bed_night, first_activity_min,
-    last_activity_min, night_activity_count, stairs_min, hr_mean.
+    sit_count, sit_longest_min (the longest sitting bout), rise_s_median,
+    bed_night_min, out_of_bed_night, first_activity_min, last_activity_min,
+    night_activity_count, stairs_min, hr_mean.
 
     first_activity_min is the get-up time (minutes after midnight): the end of the
     last bed episode ending between 04:00 and 13:00, else the first activity at or
@@ -90,6 +91,7 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
         elif s == "seat":
             add(day, "sit_total_min", minutes)
             add(day, "sit_count", 1)
+            out[day]["sit_longest_min"] = max(out[day].get("sit_longest_min", 0.0), minutes)
             if a.value is not None:
                 rises[day].append(a.value)
         elif s == "stairs":

@@ -40,7 +40,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .activity import Activity
-from .detect import BaselineDetector, Detector
+from .detect import Detector
 from .errors import KinsightError
 from .evaluate import Change, Report, Scenario, evaluate
 from .store import Store
@@ -628,7 +628,7 @@ def trial_onsets(first: date, days: int, condition: str, learning_days: int = LE
 
 def evaluate_db(db_path: str | Path, json_out: str | Path | None = None, *,
                 min_days: int = MIN_DAYS, learning_days: int = LEARNING_DAYS, seed: int = 0,
-                detector: Callable[[], Detector] = BaselineDetector) -> HistoryReport:
+                detector: Callable[[], Detector] | None = None) -> HistoryReport:
     """Evaluate a detector on every imported history in the store at ``db_path``.
 
     Each recording is extended to ``min_days`` days (``extend_days``, seeded per
@@ -639,7 +639,12 @@ def evaluate_db(db_path: str | Path, json_out: str | Path | None = None, *,
     condition from its first day to the day after it ends, and its delay is the days
     from its first day to that alert. ``alerts_per_resident_month`` and
     ``precision`` count every alert after learning on all copies. A fresh detector
-    (``detector()``) scores each copy. Writes the JSON report to ``json_out``."""
+    (``detector()``; the learning engine's ``EngineDetector`` when None) scores each
+    copy. Writes the JSON report to ``json_out``."""
+    if detector is None:
+        from .learn import EngineDetector
+
+        detector = EngineDetector
     with Store(db_path, create=False) as store:
         zones = resident_zones(store)
         recordings = {r: load_activities(store, r) for r in zones}
