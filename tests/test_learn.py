@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from kinsight import cli
-from kinsight.learn import EngineDetector, Finding, PersonalModel
+from kinsight.learn import DIGEST_ONLY, EngineDetector, Finding, PersonalModel
 
 START = date(2024, 2, 5)
 HEALTH = {"dehydration", "uti", "mobility", "sleep", "bad_day", "inactivity",
@@ -181,3 +182,77 @@ def test_smoke_suite_through_each_detector(name: str, capsys: pytest.CaptureFixt
     assert cli.main(["eval", "--suite", "smoke", "--detector", name]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("detection_rate=") and "lead_days_mobility=" in last
+
+
+def _poisson(rng: random.Random, lam: float) -> float:
+    k, p, limit = 0, rng.random(), math.exp(-lam)
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return float(k)
+
+
+@pytest.mark.parametrize("seed", [101, 102, 103, 104, 105])
+def test_daphne_sized_rise_in_toilet_counts_is_found_within_3_days(seed: int) -> None:
+    # Daphne's UTI at full size: day visits doubled, 2.5 more a night.
+    def uti(i: int, x: dict[str, Any]) -> None:
+        rng = random.Random(seed * 1000 + i)
+        up = i >= 40
+        x["toilet_day"] = _poisson(rng, 5.0 * (2.0 if up else 1.0))
+        x["toilet_night"] = _poisson(rng, 1.0 + (2.5 if up else 0.0))
+
+    found = run(PersonalModel(), 44, seed=seed, change=uti)
+    days = [i for i, f in found if f.condition == "uti"]
+    assert days and 40 <= days[0] <= 42, days
+    assert not [i for i, f in found if f.condition in HEALTH and i < 40]
+    assert "Toilet visits" in next(f.text for _, f in found if f.condition == "uti")
+
+
+def test_one_busy_toilet_day_is_not_a_uti() -> None:
+    def busy(i: int, x: dict[str, Any]) -> None:
+        if i == 30:
+            x.update(toilet_day=12.0, toilet_night=4.0)
+
+    found = run(PersonalModel(), 45, seed=111, change=busy)
+    assert [f for _, f in found if f.condition in HEALTH] == []
+
+
+def test_late_first_seen_is_held_when_the_whole_home_was_silent() -> None:
+    def outage(i: int, x: dict[str, Any]) -> None:
+        if i == 30:  # a hub outage overnight: no bed, nothing until the afternoon
+            x["first_activity_min"] += 400
+            x.pop("bed_night_min")
+            x.pop("out_of_bed_night")
+
+    found = run(PersonalModel(), 35, seed=121, change=outage)
+    assert [f for _, f in found if f.condition in HEALTH] == []
+
+
+def test_sleep_and_bad_day_are_digest_only() -> None:
+    det = EngineDetector()
+    rng = random.Random(131)
+    for i in range(40):
+        d = START + timedelta(days=i)
+        over = {"out_of_bed_night": 6.0, "night_activity_count": 9.0,
+                "bed_night_min": 250.0} if i >= 30 else {}
+        feats = {k: v for k, v in day_x(rng, i, **over).items() if k not in ("day", "weekend")}
+        alerts = det.score_day("a", d, feats)
+        assert not [a for a in alerts if a.condition in DIGEST_ONLY]
+    assert det.models["a"].cusum["sleep"] > 0
+
+
+def test_cusums_start_afresh_after_days_away() -> None:
+    m = PersonalModel()
+
+    def away(i: int, x: dict[str, Any]) -> None:
+        if 30 <= i < 34:
+            x["water_ml"] = 0.3 * x["water_ml"]
+            x["draws"] = 1.0
+        if 34 <= i < 38:  # in hospital: no data at all
+            for k in list(x):
+                if k not in ("day", "weekend"):
+                    x.pop(k)
+
+    found = run(m, 45, seed=141, change=away)
+    dehy = [i for i, f in found if f.condition == "dehydration"]
+    assert dehy and dehy[0] < 34 and all(i < 38 for i in dehy), dehy

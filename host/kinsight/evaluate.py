@@ -263,6 +263,7 @@ def _smoke_suite() -> list[Member]:
 
 
 SUITES: dict[str, list[Member]] = {"default": _default_suite(), "smoke": _smoke_suite()}
+SUITES["holdout"] = [Member(m.persona, m.seed + 1000, m.days, m.start, m.variant) for m in SUITES["default"]]  # noqa: E501
 
 
 def suite_runs(name: str) -> Iterable[tuple[Scenario, list[Activity]]]:

@@ -13,7 +13,15 @@ How it decides:
   weekend's own when there are enough weekend days. A value becomes a robust z
   score ``(x - median) / scale`` with ``scale`` at least 1.4826 MAD, a floor in
   the feature's unit, and for counts the Poisson spread ``sqrt(median)``.
-* A condition (dehydration, uti, mobility, sleep) pools the z scores of its
+* UTI is a count test: each day the Poisson log-likelihood ratio of the toilet
+  visits (day ones at ``uti_day_ratio`` times the personal rate, night ones at
+  ``uti_night_add`` more a night) against the personal rates, day and night
+  summed, less ``uti_k``, runs a CUSUM (in nats, floored at ``-uti_floor``,
+  clipped at ``uti_clip`` a day, under ``uti_h``: one busy day is not enough),
+  not z scores of small counts.
+* After the whole home was silent 2 days or more (away, in hospital) every
+  CUSUM starts afresh.
+* A condition (dehydration, mobility, sleep) pools the z scores of its
   features (their mean), each signed so that "worse" is positive, and runs a one-sided CUSUM
   on that average, clipped per day so that one odd day can never reach the
   threshold alone. A finding needs the CUSUM over its threshold ``h``.
@@ -24,8 +32,12 @@ How it decides:
   ``rebaseline_days`` the change is accepted as the new normal and learnt.
 * After a finding the same condition stays quiet for ``refractory_days``.
 * Acute findings on one day: ``inactivity`` (first seen up hours later than
-  usual) and ``prolonged_sitting`` (a sitting bout hours longer than usual).
+  usual, held when a home with a bed sensor has it seeing under 60 % of the usual
+  night: the whole home was silent, a hub outage) and ``prolonged_sitting`` (a
+  sitting bout hours longer than usual).
   ``bad_day`` is a poor night followed by a day well below the usual activity.
+  ``sleep`` and ``bad_day`` are for the weekly digest (``DIGEST_ONLY``): the
+  ``EngineDetector`` does not raise them as proactive alerts.
 * A sensor that reported every day and has been silent 2 days while others
   report (or the whole home silent 2 days) gives a ``device`` finding: a job for
   the field team, not a health alert. A silent sensor is never health evidence.
@@ -95,6 +107,9 @@ SENSORS: dict[str, tuple[str, ...]] = {
 }
 
 NON_HEALTH = frozenset({"device"})
+# Findings for the weekly digest, never a proactive alert: no known health event
+# follows them closely enough to act on the day.
+DIGEST_ONLY = frozenset({"sleep", "bad_day"})
 
 
 @dataclass(frozen=True)
@@ -162,7 +177,9 @@ class PersonalModel:
     def __init__(self, learning_days: int = 14, window: int = 42, k: float = 0.5,
                  h: float = 4.0, clip: float = 3.0, mobility_k: float = 0.3,
                  mobility_h: float = 5.0, mobility_clip: float = 2.0, sleep_k: float = 1.0,
-                 uti_k: float = 0.5, uti_h: float = 4.0, uti_clip: float = 3.0,
+                 uti_k: float = 0.25, uti_h: float = 2.0, uti_clip: float = 1.75,
+                 uti_day_ratio: float = 1.6, uti_night_add: float = 1.0,
+                 uti_floor: float = 2.0,
                  refractory_days: int = 7, rebaseline_days: int = 35,
                  inactivity_min: float = 150.0, sitting_extra_min: float = 180.0,
                  seed: int = 0):
@@ -170,6 +187,7 @@ class PersonalModel:
             "learning_days": learning_days, "window": window, "k": k, "h": h, "clip": clip,
             "mobility_k": mobility_k, "mobility_h": mobility_h, "mobility_clip": mobility_clip,
             "sleep_k": sleep_k, "uti_k": uti_k, "uti_h": uti_h, "uti_clip": uti_clip,
+            "uti_day_ratio": uti_day_ratio, "uti_night_add": uti_night_add, "uti_floor": uti_floor,
             "refractory_days": refractory_days, "rebaseline_days": rebaseline_days,
             "inactivity_min": inactivity_min, "sitting_extra_min": sitting_extra_min,
             "seed": seed}  # seed: nothing is random yet; kept for reproducible variants
@@ -243,14 +261,22 @@ class PersonalModel:
         z = {f: max(-6.0, min(6.0, (feats[f] - b.median) / b.scale)) for f, b in base.items()}
         composite: dict[str, float] = {}
         cusum: dict[str, float] = dict(self.cusum)
+        back = self.silent.get("home", 0) >= 2  # home again after days away: start afresh
         for cond, members in CONDITIONS.items():
-            signed = [sign * z[f] for f, sign in members if f in z]
-            if not signed:
-                continue
             k, h, clip = self._cusum_params(cond)
-            c = max(-2.0, min(clip, sum(signed) / len(signed)))
-            composite[cond] = c
-            cusum[cond] = min(2 * h, max(0.0, self.cusum.get(cond, 0.0) + c - k))
+            if cond == "uti":
+                llr = self._toilet_llr(feats) if watching else None
+                if llr is None:
+                    continue
+                c = max(-p["uti_floor"], min(clip, llr - k))
+            else:
+                signed = [sign * z[f] for f, sign in members if f in z]
+                if not signed:
+                    continue
+                c = max(-2.0, min(clip, sum(signed) / len(signed))) - k
+            composite[cond] = c + k
+            prev = 0.0 if back else self.cusum.get(cond, 0.0)
+            cusum[cond] = min(2 * h, max(0.0, prev + c))
         silent = self._silences(feats)
         findings: list[Finding] = []
         if watching:
@@ -258,6 +284,30 @@ class PersonalModel:
         a = _Assessment(day, z, composite, cusum, findings, silent)
         self._cache = a
         return a
+
+    def _rate(self, feature: str, floor: float) -> float | None:
+        """The personal daily rate of a count: the mean of the learnt days."""
+        pairs = self.hist.get(feature)
+        if not pairs or len(pairs) < 5:
+            return None
+        return max(floor, sum(p[0] for p in pairs) / len(pairs))
+
+    def _toilet_llr(self, feats: dict[str, float]) -> float | None:
+        """Evidence, in nats, that today's toilet counts come from a raised rate: the
+        Poisson log-likelihood ratio of day visits at ``uti_day_ratio`` times the
+        personal rate and night visits at ``uti_night_add`` more than it, summed over
+        day and night (each only when it has data and a rate)."""
+        p = self.params
+        total: float | None = None
+        for f, floor in (("toilet_day", 1.0), ("toilet_night", 0.3)):
+            n = feats.get(f)
+            lam0 = self._rate(f, floor)
+            if n is None or lam0 is None:
+                continue
+            lam1 = (lam0 * p["uti_day_ratio"] if f == "toilet_day"
+                    else lam0 + p["uti_night_add"])
+            total = (total or 0.0) + n * math.log(lam1 / lam0) - (lam1 - lam0)
+        return total
 
     def _cusum_params(self, cond: str) -> tuple[float, float, float]:
         """(k, h, clip) of a condition's CUSUM."""
@@ -322,7 +372,12 @@ class PersonalModel:
         b = base.get("first_activity_min")
         if first is not None and b is not None and not self._quiet("inactivity", day):
             late = first - b.median
-            if late > max(p["inactivity_min"], 4 * b.scale):
+            bed = self._baseline("bed_night_min", 0)
+            # The whole home silent (a hub outage) also makes a late "first seen": ask
+            # the bed to have seen the night, when this home has a bed sensor.
+            held = (bed is not None and self._expected("bed")
+                    and feats.get("bed_night_min", 0.0) < 0.6 * bed.median)
+            if late > max(p["inactivity_min"], 4 * b.scale) and not held:
                 out.append(Finding(
                     "inactivity", "urgent", round(late / b.scale, 2),
                     f"Not seen up and about until {_fmt('first_activity_min', first)}; usually "
@@ -430,7 +485,8 @@ class EngineDetector:
                              "weekend": int(day.weekday() >= 5)}
         findings = m.score_one(x)
         m.learn_one(x)
-        return [Alert(resident, day, f.condition, f.severity, f.text) for f in findings]
+        return [Alert(resident, day, f.condition, f.severity, f.text) for f in findings
+                if f.condition not in DIGEST_ONLY]
 
 
 def state_bytes(model: PersonalModel) -> int:
