@@ -196,6 +196,82 @@ def do_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def do_place(args: argparse.Namespace) -> int:
+    from .residents import place
+
+    with _store(args) as store:
+        try:
+            place(store, args.node, args.resident, args.room, args.tz)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    print(f"node {args.node}: placed with {args.resident}"
+          + (f" in {args.room}" if args.room else ""))
+    return 0
+
+
+def _time_ms(text: str | None) -> int:
+    if text is None:
+        return int(time.time() * 1000)
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"--now {text!r} is not an ISO 8601 date-time") from None
+    if t.tzinfo is None:
+        raise CommandError(f"--now {text!r} needs an offset, e.g. +00:00")
+    return int(t.timestamp() * 1000)
+
+
+def do_analyse(args: argparse.Namespace) -> int:
+    from .alerting import AlertRouter, Policy
+    from .analyse import analyse
+
+    policy = Policy.load(args.policy) if args.policy else Policy()
+    now = _time_ms(args.now)
+    with _store(args, create=False) as store:
+        router = AlertRouter(policy, store, clock=lambda: now, log_path=args.log)
+        summary = analyse(store, router, now, detector=args.detector)
+    for resident, r in summary.residents.items():
+        print(f"{resident}: {r['activities']} activities, {r['days_analysed']} new days, "
+              f"{r['findings']} findings, {r['raised']} alerts raised ({r['model']})")
+    for a in summary.raised:
+        print(f"  alert {a.id} {a.resident} {a.condition} ({a.severity}): {a.text}")
+    sent = sum(d["state"] == "sent" for d in summary.deliveries)
+    print(f"alerts raised: {len(summary.raised)}; deliveries: {sent} sent, "
+          f"{len(summary.deliveries) - sent} failed (retried next run)")
+    return 0
+
+
+def do_alerts(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from .alerting import list_alerts
+
+    with _store(args, create=False) as store:
+        alerts = list_alerts(store, args.resident)
+    if args.json:
+        print(json.dumps([a.as_dict() for a in alerts], indent=2))
+        return 0
+    for a in alerts:
+        when = datetime.fromtimestamp(a.created_ms / 1000, tz=timezone.utc)
+        print(f"{a.id:>4} {when:%Y-%m-%d %H:%M}Z {a.resident} {a.condition} {a.severity} "
+              f"[{a.state}] day {a.day}: {a.text}")
+    if not alerts:
+        print("no alerts")
+    return 0
+
+
+def do_ack(args: argparse.Namespace) -> int:
+    from .alerting import AlertRouter, Policy
+
+    with _store(args, create=False) as store:
+        rec = AlertRouter(Policy(), store).acknowledge(args.alert_id, args.by, args.outcome,
+                                                        args.note)
+    print(f"alert {rec.id} acknowledged by {rec.acknowledged_by}: {rec.outcome}")
+    return 0
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     p = argparse.ArgumentParser(prog="kinsight", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--version", action="version", version=f"kinsight {__version__}")
@@ -258,6 +334,34 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--tz", default="Europe/London",
                     help="time zone of times given without an offset (IANA name)")
     sp.add_argument("file", nargs="+", help="JSON Lines file(s), one event a line")
+
+    sp = command("place", "place a node with a resident (its events become theirs)")
+    db(sp)
+    sp.add_argument("node", type=int, help="node id")
+    sp.add_argument("resident", help="resident's name or code")
+    sp.add_argument("--room", help="where the node is")
+    sp.add_argument("--tz", help="the resident's time zone (IANA name; default Europe/London)")
+
+    sp = command("analyse", "learn each resident's days, raise and deliver alerts")
+    db(sp)
+    sp.add_argument("--policy", help="alert policy (JSON, see docs/alerts.md); default: "
+                    "send nothing, only store and log")
+    sp.add_argument("--log", help="append each new alert to this JSON Lines file")
+    sp.add_argument("--detector", choices=["engine", "baseline"], default="engine")
+    sp.add_argument("--now", help="analyse as of this ISO date-time with offset "
+                    "(default: the clock)")
+
+    sp = command("alerts", "list alerts")
+    db(sp)
+    sp.add_argument("--resident", help="only this resident's")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sp = command("ack", "acknowledge an alert with its outcome")
+    db(sp)
+    sp.add_argument("alert_id", type=int)
+    sp.add_argument("--outcome", required=True, choices=["useful", "not-useful", "false-alarm"])
+    sp.add_argument("--note", default="", help="what was found")
+    sp.add_argument("--by", default="unknown", help="who acknowledges")
 
     table = {name: globals()[f"do_{name}"] for name in sub.choices}
     return p, table

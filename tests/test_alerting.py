@@ -1,0 +1,293 @@
+"""The alert router: throttling, policy, quiet hours, consent, escalation, transports
+(a real HTTP server and a real SMTP server on 127.0.0.1), acknowledgements."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import date, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from kinsight.alerting import (
+    BASE_SCORE,
+    AlertRouter,
+    Policy,
+    SmtpTransport,
+    WebhookTransport,
+    learned_sensitivity,
+)
+from kinsight.learn import Finding
+from kinsight.residents import place
+from kinsight.store import Store
+
+ZI = ZoneInfo("Europe/London")
+DAY = date(2024, 6, 20)
+MIN = 60_000
+UTI = 2 * BASE_SCORE["uti"]  # a uti finding well over what it needs at sensitivity 1
+
+
+def at(hhmm: str, day: date = DAY) -> int:
+    h, m = map(int, hhmm.split(":"))
+    return int(datetime.combine(day, datetime.min.time(), ZI).replace(hour=h, minute=m)
+               .timestamp() * 1000)
+
+
+def finding(cond: str = "not_up", severity: str = "urgent", score: float = 2.0) -> Finding:
+    return Finding(cond, severity, score, f"{cond} evidence in words", [1.0, 2.0, 3.0])
+
+
+class Hooks:
+    """A real HTTP server; POSTs to /<member> are recorded; ``fail[path]`` answers 500
+    that many times first."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[str, dict[str, Any]]] = []
+        self.fail: dict[str, int] = {}
+        self.attempts: dict[str, int] = {}
+        hooks = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hooks.attempts[self.path] = hooks.attempts.get(self.path, 0) + 1
+                if hooks.fail.get(self.path, 0) > 0:
+                    hooks.fail[self.path] -= 1
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                hooks.got.append((self.path, json.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def to(self, member: str) -> list[dict[str, Any]]:
+        return [p for path, p in self.got if path == f"/{member}"]
+
+
+@pytest.fixture
+def hooks() -> Iterator[Hooks]:
+    h = Hooks()
+    yield h
+    h.server.shutdown()
+    h.server.server_close()
+
+
+class Clock:
+    def __init__(self, ms: int):
+        self.ms = ms
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "a.db") as s:
+        place(s, 1, "r", "hall", "Europe/London")
+        yield s
+
+
+def member(hooks: Hooks, name: str, role: str = "carer", **kw: Any) -> dict[str, Any]:
+    return {"name": name, "role": role, "webhook": f"{hooks.url}/{name}", **kw}
+
+
+def router(store: Store, resident: dict[str, Any], clock: Clock, **kw: Any) -> AlertRouter:
+    policy = Policy.from_dict({"organisation": {"throttle_hours": 24},
+                               "residents": {"r": resident}})
+    return AlertRouter(policy, store,
+                       lambda ch, url: WebhookTransport(url, retries=1, backoff_s=0.01),
+                       clock, **kw)
+
+
+ALL = {"carer": "all", "family": "all", "practitioner": "all"}
+
+
+def test_fire_once_then_throttle(store, hooks, tmp_path):
+    clock = Clock(at("10:00"))
+    log = tmp_path / "alerts.jsonl"
+    r = router(store, {}, clock, log_path=log)
+    first = r.raise_finding("r", DAY, finding())
+    assert first is not None and first.state == "open" and first.series[-1] == [
+        DAY.isoformat(), 3.0]
+    assert r.raise_finding("r", DAY, finding()) is None  # open
+    assert r.raise_finding("r", DAY, finding("no_water")) is not None  # another condition
+    r.acknowledge(first.id, "nurse", "useful")
+    clock.ms += 23 * 60 * MIN
+    assert r.raise_finding("r", DAY, finding()) is None  # within the 24 h window
+    clock.ms += 2 * 60 * MIN
+    again = r.raise_finding("r", DAY, finding())
+    assert again is not None and again.id != first.id
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [x["id"] for x in lines] == [first.id, first.id + 1, again.id]
+
+
+def test_holiday_snooze_and_enabled_conditions(store, hooks):
+    clock = Clock(at("10:00"))
+    r = router(store, {"holidays": [{"from": "2024-06-18", "to": "2024-06-21"}],
+                       "snooze": {"uti": "2024-06-30"}, "conditions": ["uti", "not_up"]},
+               clock)
+    assert r.raise_finding("r", DAY, finding()) is None  # holiday
+    assert r.raise_finding("r", date(2024, 6, 22), finding("uti", score=UTI)) is None  # snoozed
+    assert r.raise_finding("r", date(2024, 6, 22), finding("no_water")) is None  # disabled
+    rec = r.raise_finding("r", date(2024, 6, 22), finding())
+    assert rec is not None
+    r.snooze(rec.id, clock.ms + 60 * MIN, "nurse")
+    clock.ms += 25 * 60 * MIN  # past the throttle, but snoozed...
+    r.snooze(rec.id, clock.ms + 60 * MIN, "nurse")
+    assert r.raise_finding("r", date(2024, 6, 23), finding()) is None
+    clock.ms += 61 * MIN  # ... until the snooze ends
+    assert r.raise_finding("r", date(2024, 6, 23), finding()) is not None
+    assert r.raise_finding("r", date(2024, 7, 1), finding("uti", score=UTI)) is not None
+
+
+def test_quiet_hours_hold_digests_and_urgent_alerts_unless_opted_in(store, hooks):
+    clock = Clock(at("23:00"))
+    r = router(store, {"quiet_hours": {"start": "22:00", "end": "07:00"}, "consent": ALL,
+                       "digest_time": "08:00",
+                       "circle": [member(hooks, "ann", urgent_in_quiet_hours=True),
+                                  member(hooks, "bea", "family")]}, clock)
+    urgent = r.raise_finding("r", DAY, finding())
+    digest = r.raise_finding("r", DAY, finding("uti", "digest", UTI))
+    assert urgent and digest
+    r.deliver_due(at("23:00"))
+    assert [p["alerts"][0]["id"] for p in hooks.to("ann")] == [urgent.id]
+    assert hooks.to("bea") == []
+    r.deliver_due(at("07:30", date(2024, 6, 21)))  # quiet over, digest time not yet
+    assert [p["kind"] for p in hooks.to("bea")] == ["urgent"]
+    r.deliver_due(at("08:05", date(2024, 6, 21)))
+    r.deliver_due(at("09:00", date(2024, 6, 21)))  # once a day
+    for name in ("ann", "bea"):
+        digests = [p for p in hooks.to(name) if p["kind"] == "digest"]
+        assert [[a["id"] for a in p["alerts"]] for p in digests] == [[digest.id]]
+    assert len(hooks.to("ann")) == 2  # the urgent one was not sent twice
+
+
+def test_consent_filters_recipients(store, hooks):
+    clock = Clock(at("10:00"))
+    r = router(store, {"consent": {"carer": "all", "family": ["urgent"]},
+                       "circle": [member(hooks, "ann"), member(hooks, "bea", "family"),
+                                  member(hooks, "cy", "practitioner"),
+                                  member(hooks, "dee", receives=["uti"])]}, clock)
+    r.raise_finding("r", DAY, finding("uti", "digest", UTI))
+    r.raise_finding("r", DAY, finding("not_up", "urgent"))
+    r.deliver_due(at("10:00"))
+    kinds = {n: sorted(a["condition"] for p in hooks.to(n) for a in p["alerts"])
+             for n in ("ann", "bea", "cy", "dee")}
+    assert kinds == {"ann": ["not_up", "uti"], "bea": ["not_up"], "cy": [], "dee": ["uti"]}
+
+
+def test_escalation_to_the_next_member_after_the_deadline(store, hooks):
+    clock = Clock(at("10:00"))
+    r = router(store, {"consent": ALL, "escalation_minutes": 30,
+                       "circle": [member(hooks, "ann"), member(hooks, "bea")]}, clock)
+    a = r.raise_finding("r", DAY, finding("not_up"))
+    b = r.raise_finding("r", DAY, finding("no_water"))
+    assert a and b
+    r.deliver_due(at("10:00"))
+    r.deliver_due(at("10:29"))
+    assert len(hooks.to("ann")) == 2 and hooks.to("bea") == []
+    r.acknowledge(b.id, "ann", "useful")
+    r.deliver_due(at("10:31"))
+    got = hooks.to("bea")
+    assert [(p["kind"], p["alerts"][0]["id"]) for p in got] == [("escalation", a.id)]
+
+
+def test_webhook_retries_and_failures_are_recorded_not_raised(store, hooks):
+    hooks.fail["/ann"] = 2
+    t = WebhookTransport(f"{hooks.url}/ann", retries=3, backoff_s=0.01)
+    assert t.send("", "s", "b", {"x": 1}) == 3
+    assert hooks.to("ann") == [{"x": 1}] and hooks.attempts["/ann"] == 3
+
+    hooks.fail["/bea"] = 5
+    clock = Clock(at("10:00"))
+    policy = Policy.from_dict({"residents": {"r": {"consent": ALL,
+                                                   "circle": [member(hooks, "bea")]}}})
+    r = AlertRouter(policy, store, lambda ch, url: WebhookTransport(url, 3, 0.01), clock)
+    rec = r.raise_finding("r", DAY, finding())
+    assert rec is not None
+    (d,) = r.deliver_due(at("10:00"))
+    assert d["state"] == "failed" and d["attempts"] == 3
+    assert r.deliver_due(at("10:01")) == []  # not before the retry time
+    (d,) = r.deliver_due(at("10:10"))
+    assert d["state"] == "sent"
+    row = store.query("SELECT state, attempts FROM deliveries WHERE alert_id = ?", (rec.id,))
+    assert row == [("sent", 6)]
+    assert hooks.to("bea")[0]["alerts"][0]["text"] == "not_up evidence in words"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_email_reaches_a_real_smtp_server(store):
+    got: list[Any] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            got.append(envelope)
+            return "250 OK"
+
+    port = free_port()
+    ctl = Controller(Handler(), hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        policy = Policy.from_dict({"residents": {"r": {"consent": ALL, "circle": [
+            {"name": "gp", "role": "practitioner", "email": "gp@example.org"}]}}})
+        smtp = SmtpTransport("127.0.0.1", port, "kinsight@example.org", retries=1)
+        r = AlertRouter(policy, store, {"email": smtp}, Clock(at("10:00")))
+        rec = r.raise_finding("r", DAY, finding())
+        assert rec is not None
+        (d,) = r.deliver_due(at("10:00"))
+        assert d["state"] == "sent"
+    finally:
+        ctl.stop()
+    (env,) = got
+    assert env.rcpt_tos == ["gp@example.org"]
+    text = env.content.decode()
+    assert "not_up evidence in words" in text and f"alert {rec.id}" in text
+    assert "Subject: Kinsight urgent: not up for r" in text
+
+
+def test_acknowledgements_are_audited_and_false_alarms_lower_sensitivity(store):
+    clock = Clock(at("10:00"))
+    r = AlertRouter(Policy.from_dict({"organisation": {"throttle_hours": 0}}), store, {},
+                    clock)
+    base = BASE_SCORE["uti"]  # what a uti finding needs at sensitivity 1
+    ids = []
+    for _ in range(3):
+        rec = r.raise_finding("r", DAY, finding("uti", "digest", 1.3 * base))
+        assert rec is not None
+        ids.append(rec.id)
+        clock.ms += MIN
+        if len(ids) < 3:
+            r.acknowledge(rec.id, "nurse", "false-alarm", "was fine")
+    assert learned_sensitivity(store, "r", "uti") == pytest.approx(0.8)
+    assert learned_sensitivity(store, "r", "not_up") == 1.0
+    r.acknowledge(ids[2], "gp", "useful")
+    # at 0.8 a uti finding needs 1.25 times the base: 1.1 is held back, 1.3 raised
+    assert r.raise_finding("r", DAY, finding("uti", "digest", 1.1 * base)) is None
+    assert r.raise_finding("r", DAY, finding("uti", "digest", 1.3 * base)) is not None
+    audit = store.query("SELECT alert_id, who, action, detail FROM audit WHERE action != "
+                        "'raised' ORDER BY rowid")
+    assert [(a, w, act) for a, w, act, _ in audit] == [
+        (ids[0], "nurse", "acknowledged"), (ids[1], "nurse", "acknowledged"),
+        (ids[1], "kinsight", "sensitivity"), (ids[2], "gp", "acknowledged")]
+    assert json.loads(audit[0][3]) == {"outcome": "false alarm", "note": "was fine"}
+    with pytest.raises(ValueError):
+        r.acknowledge(ids[0], "x", "maybe")

@@ -1,0 +1,109 @@
+"""The real-time rules, each on a fortnight of a regular routine and a changed today."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from kinsight import realtime
+from kinsight.activity import Activity
+
+TZ = "Europe/London"
+ZI = ZoneInfo(TZ)
+TODAY = date(2024, 6, 20)
+MIN = 60_000
+
+
+def at(day: date, hhmm: str) -> int:
+    h, m = map(int, hhmm.split(":"))
+    return int(datetime.combine(day, datetime.min.time(), ZI).replace(hour=h, minute=m)
+               .timestamp() * 1000)
+
+
+def act(sensor: str, day: date, hhmm: str, minutes: float = 1, value: float | None = None
+        ) -> Activity:
+    s = at(day, hhmm)
+    return Activity("r", sensor, s, s + int(minutes * MIN), value)
+
+
+def usual_day(d: date, *, morning: bool = True, evening: bool = True) -> list[Activity]:
+    out = []
+    if morning:
+        # in bed from 23:00 the evening before until 07:00
+        out.append(Activity("r", "bed", at(d - timedelta(days=1), "23:00"), at(d, "07:00")))
+        out += [act("tap", d, f"{h:02d}:10", 1, 250) for h in (8, 10, 12)]
+        out += [act("toilet", d, "07:30", 4), act("seat", d, "09:00", 60, 2.0)]
+    if evening:
+        out += [act("tap", d, f"{h:02d}:10", 1, 250) for h in (14, 16, 18, 20)]
+        out += [act("toilet", d, "13:00", 5), act("stairs", d, "21:00", 1)]
+    return out
+
+
+def fortnight() -> list[Activity]:
+    return [a for i in range(14, 0, -1) for a in usual_day(TODAY - timedelta(days=i))]
+
+
+def test_prolonged_presence_from_the_event_or_a_long_visit():
+    acts = fortnight()
+    now = at(TODAY, "15:00")
+    assert realtime.prolonged_presence(acts, now, TZ) == []
+    long_event = [*acts, act("toilet_long", TODAY, "14:00", 50)]
+    (f,) = realtime.prolonged_presence(long_event, now, TZ)
+    assert f.condition == "prolonged_toilet" and f.severity == "urgent"
+    assert "50 min" in f.text and "14:00" in f.text
+    long_visit = [*acts, act("stairs", TODAY, "14:30", 25)]
+    (g,) = realtime.prolonged_presence(long_visit, now, TZ)
+    assert g.condition == "prolonged_stairs" and g.score >= 2.0
+    # yesterday's long visit is outside a 12-hour window
+    old = [*acts, act("toilet", TODAY - timedelta(days=1), "10:00", 90)]
+    assert realtime.prolonged_presence(old, now, TZ, window_h=12) == []
+
+
+def test_not_up_after_the_personal_getup_time_plus_margin():
+    acts = fortnight()
+    assert realtime.personal_getup_min(acts, TODAY, TZ) == 7 * 60
+    # nothing yet today; at 08:30 it is within the 2-hour margin, at 09:30 it is not
+    assert realtime.not_up(acts, at(TODAY, "08:30"), TZ) == []
+    (f,) = realtime.not_up(acts, at(TODAY, "09:30"), TZ)
+    assert f.condition == "not_up" and "usually up by 07:00" in f.text
+    # up and about: no finding
+    up = [*acts, act("toilet", TODAY, "07:40", 3)]
+    assert realtime.not_up(up, at(TODAY, "09:30"), TZ) == []
+    # a later personal routine moves the limit: up at 09:00 usually -> 09:30 is fine
+    late = [Activity(a.resident, a.sensor, a.start_ms + 2 * 60 * MIN, a.end_ms + 2 * 60 * MIN,
+                     a.value) for a in acts]
+    assert realtime.not_up(late, at(TODAY, "09:30"), TZ) == []
+    # too little history: nothing
+    assert realtime.not_up(acts[-20:], at(TODAY, "11:30"), TZ) == []
+
+
+def test_no_water_for_an_unusually_long_daytime_stretch():
+    acts = fortnight() + usual_day(TODAY, evening=False)
+    # the last draw at 12:10; the usual longest daytime gap is 2 h, the limit 4 h
+    assert realtime.no_water(acts, at(TODAY, "15:00"), TZ) == []
+    (f,) = realtime.no_water(acts, at(TODAY, "17:00"), TZ)
+    assert f.condition == "no_water" and "since 12:10" in f.text and "4.8 h" in f.text
+    # a draw at 15:00 resets the stretch
+    drank = [*acts, act("tap", TODAY, "15:00", 1, 200)]
+    assert realtime.no_water(drank, at(TODAY, "17:00"), TZ) == []
+    # at night the rule says nothing
+    assert realtime.no_water(acts, at(TODAY, "23:30"), TZ) == []
+
+
+def test_night_wandering_against_a_still_usual_night():
+    acts = fortnight() + usual_day(TODAY)
+    assert realtime.night_wandering(acts, at(TODAY, "06:00"), TZ) == []
+    wander = [*acts] + [act(s, TODAY, t, 2) for s, t in
+                        (("stairs", "01:20"), ("toilet", "02:00"), ("tap", "02:40"),
+                         ("seat", "03:10"))]
+    (f,) = realtime.night_wandering(wander, at(TODAY, "06:00"), TZ)
+    assert f.condition == "night_wandering" and "4 times" in f.text
+    # someone who is usually up several times at night is not flagged for four
+    busy = list(wander)
+    for i in range(1, 15):
+        d = TODAY - timedelta(days=i)
+        busy += [act(s, d, t, 2) for s, t in (("toilet", "01:30"), ("tap", "02:30"),
+                                             ("toilet", "03:30"))]
+    assert realtime.night_wandering(busy, at(TODAY, "06:00"), TZ) == []
+    assert {f.condition for f in realtime.check(wander, at(TODAY, "06:00"), TZ)} == {
+        "night_wandering"}
