@@ -273,8 +273,9 @@ def main():
                       "complete": complete}))
 
 
-try:
-    main()
-except FrameError as err:
-    print(json.dumps({"error": str(err)}))
-    sys.exit(1)
+if __name__ == "__main__":  # imported by resident_node.py for its Link and Node
+    try:
+        main()
+    except FrameError as err:
+        print(json.dumps({"error": str(err)}))
+        sys.exit(1)

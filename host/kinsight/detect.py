@@ -10,6 +10,22 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Protocol
 
+# How a condition is named to carers and practitioners.
+CONDITION_WORDS = {
+    "dehydration": "Drinking less (possible dehydration)",
+    "uti": "More toilet visits (possible urinary infection)",
+    "mobility": "Mobility",
+    "sleep": "Nights",
+    "inactivity": "Up later than usual",
+    "prolonged_sitting": "Sitting for a very long time",
+    "bad_day": "A poor night, then a slow day",
+    "device": "Equipment (not a health alert)",
+}
+
+
+def condition_words(condition: str) -> str:
+    return CONDITION_WORDS.get(condition, condition.replace("_", " ").capitalize())
+
 
 @dataclass(frozen=True)
 class Alert:

@@ -68,7 +68,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .detect import Alert
+from .detect import Alert, condition_words
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +364,7 @@ class PersonalModel:
                 parts.append(f"{FEATURES[f][0]} today {_fmt(f, feats[f])}; usually "
                              f"{low} to {_fmt(f, b.high)}; {word} than usual")
             lead = ranked[0][1]
-            text = (f"{cond.replace('_', ' ').capitalize()}: " + "; ".join(parts) +
+            text = (f"{condition_words(cond)}: " + "; ".join(parts) +
                     f" (a change building for {run} days)")
             out.append(Finding(cond, "urgent" if s >= 2 * h else "digest", round(s, 2), text,
                                self._series(lead, feats[lead])))

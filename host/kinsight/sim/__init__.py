@@ -6,6 +6,6 @@ as the nodes' firmware consumes them, with the activities they should yield.
 """
 
 from .model import PERSONAS, personas, simulate
-from .raw import RawDay, raw_day
+from .raw import RawDay, raw_day, render
 
-__all__ = ["PERSONAS", "RawDay", "personas", "raw_day", "simulate"]
+__all__ = ["PERSONAS", "RawDay", "personas", "raw_day", "render", "simulate"]

@@ -50,10 +50,17 @@ def raw_day(persona: str, seed: int, day: int, start: date = date(2024, 3, 4),
     midnight = datetime.combine(start + timedelta(days=day), datetime.min.time(), zone)
     t0 = int((midnight + timedelta(hours=hours[0])).timestamp() * 1000)
     t1 = int((midnight + timedelta(hours=hours[1])).timestamp() * 1000)
+    return render(acts, t0, t1, f"raw/{persona}/{seed}/{day}")
+
+
+def render(acts: list[Activity], t0: int, t1: int, key: str) -> RawDay:
+    """The raw signals from UTC ms t0 to t1 of the seat, tap and toilet episodes in
+    ``acts`` wholly inside the window (2 min clear of its edges); ``key`` seeds the
+    signals' noise."""
     margin = 120000  # clear of the edges: the extractors need quiet before and after
     inside = [a for a in acts if a.sensor in ("seat", "tap", "toilet")
               and a.start_ms >= t0 + margin and a.end_ms <= t1 - margin]
-    rng = random.Random(f"raw/{persona}/{seed}/{day}")
+    rng = random.Random(key)
     seat = _seat([a for a in inside if a.sensor == "seat"], rng, t0, t1)
     tap = _tap([a for a in inside if a.sensor == "tap"], t0, t1)
     toilet = _toilet([a for a in inside if a.sensor == "toilet"], rng, t0, t1)
