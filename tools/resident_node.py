@@ -24,6 +24,7 @@ from flow import FlowExtractor
 from kinsight_wire import EV_AGO_DS, EV_DURATION_DS, EV_ROLE, ROLE_SEAT, ROLE_TAP, ROLE_TOILET
 from presence import PresenceExtractor
 from pressure import PressureExtractor
+from rawfile import feed
 
 _ROLES = {"seat": ROLE_SEAT, "tap": ROLE_TAP, "toilet": ROLE_TOILET}
 _PER_FRAME = 5
@@ -38,28 +39,6 @@ class Collect:
 
     def urgent(self, start_ms, ev):
         self.events.append((start_ms, ev))
-
-
-_BUF = bytearray(2048)  # one buffer for every file: the heap is an ESP32's
-
-
-def feed(path, width, period, extractor, convert):
-    buf = _BUF
-    t = 0
-    with open(path, "rb") as f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            for i in range(0, n, width):
-                v = buf[i]
-                if width == 2:
-                    v |= buf[i + 1] << 8
-                elif width == 4:
-                    v |= (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)
-                extractor.feed(t, convert(v))
-                t += period
-    return t
 
 
 def extract(role, prefix):

@@ -13,6 +13,7 @@ from flow import FlowExtractor
 from kinsight_wire import EV_DURATION_DS, EV_RISE_DS, EV_TYPE, EV_VOLUME_ML
 from presence import PresenceExtractor
 from pressure import PressureExtractor
+from rawfile import feed
 
 
 class Sink:
@@ -28,29 +29,10 @@ class Sink:
         self.event(start_ms, ev)
 
 
-def run(path, width, period, extractor, convert):
-    buf = bytearray(4096 * width)
-    t = 0
-    with open(path, "rb") as f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            for i in range(0, n, width):
-                v = buf[i]
-                if width == 2:
-                    v |= buf[i + 1] << 8
-                elif width == 4:
-                    v |= (buf[i + 1] << 8) | (buf[i + 2] << 16) | (buf[i + 3] << 24)
-                extractor.feed(t, convert(v))
-                t += period
-    return t
-
-
 def main():
-    run(sys.argv[1], 2, 100, PressureExtractor(Sink("seat"), sample_ms=100), int)
-    run(sys.argv[2], 4, 250, FlowExtractor(Sink("tap"), sample_ms=250), int)
-    run(sys.argv[3], 1, 250, PresenceExtractor(Sink("toilet")), bool)
+    feed(sys.argv[1], 2, 100, PressureExtractor(Sink("seat"), sample_ms=100), int)
+    feed(sys.argv[2], 4, 250, FlowExtractor(Sink("tap"), sample_ms=250), int)
+    feed(sys.argv[3], 1, 250, PresenceExtractor(Sink("toilet")), bool)
     print(json.dumps({"done": True}))  # noqa: T201
 
 
