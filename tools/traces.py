@@ -376,3 +376,17 @@ def ld2410_stream(seed, frames=40, garbage=True, corrupt=0):
         chunks.append(bytes(stream[at : at + n]))
         at += n
     return chunks, reports, broken
+
+
+def allocated(fn, *args):
+    """Bytes of heap fn(*args) allocates, with the collector held off while it runs."""
+    import gc
+
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.mem_alloc()
+        fn(*args)
+        return gc.mem_alloc() - before
+    finally:
+        gc.enable()

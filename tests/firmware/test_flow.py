@@ -1,6 +1,5 @@
 """FlowExtractor against pulse traces whose truth is the pulses sent."""
 
-import gc
 
 from flow import FlowExtractor
 from kinsight_wire import (
@@ -15,7 +14,7 @@ from kinsight_wire import (
     SM_VOLUME_ML,
 )
 from runner import eq, mentions, raises
-from traces import Sink, drive, flow_trace, pairs
+from traces import Sink, allocated, drive, flow_trace, pairs
 
 PPL = 450
 EDGE_MS = 1000
@@ -148,14 +147,7 @@ def test_steady_flow_allocates_nothing():
     sink = Sink()
     ex = FlowExtractor(sink)
     feed_steady(ex, 0, 100)
-    gc.collect()
-    gc.disable()
-    try:
-        before = gc.mem_alloc()
-        feed_steady(ex, 100, 10100)
-        used = gc.mem_alloc() - before
-    finally:
-        gc.enable()
+    used = allocated(feed_steady, ex, 100, 10100)
     eq(ex.reading()["state"], "draw", "state")
     near(ex.reading()["flow_ml_min"], 6000, 150, "flow now")
     if used > ALLOC_BOUND:

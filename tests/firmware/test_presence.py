@@ -1,6 +1,5 @@
 """PresenceExtractor and its sources, against visits whose truth is their plan."""
 
-import gc
 
 from kinsight_wire import (
     ET_FLUSH,
@@ -16,7 +15,7 @@ from kinsight_wire import (
 from ld2410 import LD2410Parser
 from presence import PirSource, PresenceExtractor, RadarSource, TofSource
 from runner import eq, mentions, raises
-from traces import Sink, drive, ld2410_frame, pairs, presence_trace
+from traces import Sink, allocated, drive, ld2410_frame, pairs, presence_trace
 
 EDGE_MS = 1000
 # Allocation over 10 000 samples alternating visits and quiet: measured 0
@@ -138,14 +137,7 @@ def feed_steady(ex, first, last):
 def test_steady_state_allocates_nothing():
     ex = PresenceExtractor(Sink(), hold_ms=600000)
     feed_steady(ex, 0, 100)
-    gc.collect()
-    gc.disable()
-    try:
-        before = gc.mem_alloc()
-        feed_steady(ex, 100, 10100)
-        used = gc.mem_alloc() - before
-    finally:
-        gc.enable()
+    used = allocated(feed_steady, ex, 100, 10100)
     if used > ALLOC_BOUND:
         raise AssertionError("allocated %d bytes over 10000 samples" % used)
     print("    presence: %d bytes over 10000 samples" % used)

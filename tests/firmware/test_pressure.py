@@ -1,6 +1,5 @@
 """PressureExtractor against seat and bed traces whose truth is their plan."""
 
-import gc
 import time
 
 from kinsight_wire import (
@@ -28,6 +27,7 @@ from runner import eq, mentions, raises
 from traces import (
     BED_SCALE,
     Sink,
+    allocated,
     bed_trace,
     constant_trace,
     drive,
@@ -238,14 +238,7 @@ def test_steady_state_allocates_nothing():
     sink = Sink()
     ex = PressureExtractor(sink)
     feed_steady(ex, 0, 100)
-    gc.collect()
-    gc.disable()
-    try:
-        before = gc.mem_alloc()
-        feed_steady(ex, 100, 10100)
-        used = gc.mem_alloc() - before
-    finally:
-        gc.enable()
+    used = allocated(feed_steady, ex, 100, 10100)
     eq(ex.reading()["state"], "seated", "the window ends seated")
     if sink.events or ex.faults:
         raise AssertionError("the window was not steady: %r" % sink.events)
