@@ -52,7 +52,7 @@ def _hand_built() -> tuple[list[tuple[Scenario, list]], Scripted]:
 
 def test_metrics_of_hand_built_scenarios() -> None:
     runs, detector = _hand_built()
-    report = evaluate(runs, detector)
+    report = evaluate(runs, detector, learning_days=0)
     s = report.summary
     assert len(detector.calls) == 160  # every day, with or without data
     assert s["crises"] == 2 and s["detected"] == 1
@@ -72,10 +72,24 @@ def test_metrics_of_hand_built_scenarios() -> None:
     assert "detection_rate=0.5 " in line and "precision=0.5 " in line
     assert "lead_days_uti=8 " in line
     assert "lead_days_dehydration=nan " in line
-    assert line.endswith("lead_days_mobility=none")
+    assert line.endswith("lead_days_mobility=none crises_in_learning=0")
     per = {r["resident"]: r for r in json.loads(report.to_json())["per_resident"]}
     assert per["c"]["false_alerts"] == 2 and per["a"]["false_alerts"] == 1
     assert per["e"]["changes"][0]["counted"] is False
+
+
+def test_a_crisis_inside_the_learning_period_is_listed_not_counted() -> None:
+    runs, detector = _hand_built()
+    report = evaluate(runs, detector, learning_days=10)
+    s = report.summary
+    # b's crisis on day 9 comes before its learning ends; a's on day 20 does not
+    assert (s["crises"], s["detected"], s["crises_in_learning"]) == (1, 1, 1)
+    assert report.last_line().endswith(" crises_in_learning=1")
+    assert "crises inside a learning period (not counted) 1" in report.condition_lines()[-1]
+    b = next(r for r in report.per_resident if r["resident"] == "b")
+    assert b["changes"][0]["counted"] is False and b["changes"][0]["in_learning"] is True
+    # the alerts are judged as before: b's alert on its crisis day is still a true one
+    assert s["true_alerts"] == 4 and s["false_alerts"] == 3
 
 
 def test_median_lead_over_several_crises() -> None:
@@ -118,7 +132,7 @@ def test_baseline_rules() -> None:
 
 LAST = re.compile(r"detection_rate=(\S+) false_alerts_per_resident_month=(\S+) "
                   r"alerts_per_resident_month=(\S+) precision=(\S+) lead_days_dehydration=(\S+) "
-                  r"lead_days_uti=(\S+) lead_days_mobility=(\S+)")
+                  r"lead_days_uti=(\S+) lead_days_mobility=(\S+) crises_in_learning=(\d+)")
 
 
 def test_smoke_suite_end_to_end(capsys: pytest.CaptureFixture[str], tmp_path) -> None:

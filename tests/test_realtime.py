@@ -93,17 +93,52 @@ def test_no_water_for_an_unusually_long_daytime_stretch():
 def test_night_wandering_against_a_still_usual_night():
     acts = fortnight() + usual_day(TODAY)
     assert realtime.night_wandering(acts, at(TODAY, "06:00"), TZ) == []
+    # in bed 23:00 to 07:00 every night: the heart of the night is 00:00 to 06:00
+    assert realtime.personal_night(acts, TODAY, TZ) == (23 * 60, 7 * 60)
     wander = [*acts] + [act(s, TODAY, t, 2) for s, t in
                         (("stairs", "01:20"), ("toilet", "02:00"), ("tap", "02:40"),
-                         ("seat", "03:10"))]
+                         ("tap", "02:45"), ("seat", "03:10"))]
     (f,) = realtime.night_wandering(wander, at(TODAY, "06:00"), TZ)
-    assert f.condition == "night_wandering" and "4 times" in f.text
-    # someone who is usually up several times at night is not flagged for four
+    # the toilet visit is not wandering; the two draws five minutes apart are one spell
+    assert f.condition == "night_wandering" and "3 times" in f.text
+    assert "between 00:00 and 06:00" in f.text and f.severity == "digest"
+    # not yet at 02:00 (one spell so far), and said as soon as the third spell begins
+    assert realtime.night_wandering(wander, at(TODAY, "02:00"), TZ) == []
+    assert realtime.night_wandering(wander, at(TODAY, "03:11"), TZ) != []
+    # the front door opening in the night makes it urgent
+    (g,) = realtime.night_wandering([*wander, act("door", TODAY, "03:40", 1)],
+                                    at(TODAY, "06:00"), TZ)
+    assert g.severity == "urgent" and "door opened at 03:40" in g.text
+    # an early riser's 06:30 is not night for them; someone who settles at 01:00 is not
+    # wandering at 23:30
+    late = [*acts, act("tap", TODAY - timedelta(days=1), "23:30", 1)]
+    assert realtime.night_wandering(late, at(TODAY, "06:00"), TZ) == []
+    # someone who is usually up several times at night is not flagged for three
     busy = list(wander)
     for i in range(1, 15):
         d = TODAY - timedelta(days=i)
-        busy += [act(s, d, t, 2) for s, t in (("toilet", "01:30"), ("tap", "02:30"),
-                                             ("toilet", "03:30"))]
+        busy += [act(s, d, t, 2) for s, t in (("seat", "01:30"), ("tap", "02:30"),
+                                             ("stairs", "03:30"))]
     assert realtime.night_wandering(busy, at(TODAY, "06:00"), TZ) == []
     assert {f.condition for f in realtime.check(wander, at(TODAY, "06:00"), TZ)} == {
         "night_wandering"}
+
+def test_night_wandering_follows_the_residents_own_night():
+    # an early bird: in bed 20:30 to 05:00, busy in the kitchen from 05:00
+    def early_day(d: date) -> list[Activity]:
+        return [Activity("r", "bed", at(d - timedelta(days=1), "20:30"), at(d, "05:00")),
+                *(act(s, d, t, 2) for s, t in (("tap", "05:05"), ("seat", "05:20"),
+                                               ("tap", "05:40"), ("stairs", "06:10"),
+                                               ("tap", "12:00"), ("seat", "18:00")))]
+    acts = [a for i in range(14, -1, -1) for a in early_day(TODAY - timedelta(days=i))]
+    assert realtime.personal_night(acts, TODAY, TZ) == (20 * 60 + 30, 5 * 60)
+    assert realtime.night_wandering(acts, at(TODAY, "07:00"), TZ) == []
+    # the same three spells in the heart of their night (21:30 to 04:00) are noticed
+    up = [*acts, *(act(s, TODAY, t, 2) for s, t in (("tap", "00:30"), ("seat", "01:30"),
+                                                    ("stairs", "02:30")))]
+    (f,) = realtime.night_wandering(up, at(TODAY, "07:00"), TZ)
+    assert "between 21:30 and 04:00" in f.text
+    # but not the same three spells after their usual get-up time
+    later = [*acts, *(act(s, TODAY, t, 2) for s, t in (("tap", "04:30"), ("seat", "06:40"),
+                                                       ("stairs", "07:30")))]
+    assert realtime.night_wandering(later, at(TODAY, "08:00"), TZ) == []

@@ -4,7 +4,10 @@ Definitions (days are local calendar days):
 
 * A crisis is detected when an alert for its condition falls on a day d with
   onset <= d < crisis; its lead time is crisis minus the first such day, in days.
-  Only crises inside the simulated (or recorded) span count.
+  Only crises inside the simulated (or recorded) span count, and only those
+  after the resident's learning period (the first ``learning_days`` days): the
+  engine is specified to raise no proactive alert while it learns, so a crisis
+  that comes before the learning ends is listed (``in_learning``) but not counted.
 * A change window is [onset, crisis], both included. An alert is a false alert
   when it lies outside every change window of its resident, whatever the
   condition (so every alert on a healthy resident is one). It is a true alert
@@ -14,7 +17,8 @@ Definitions (days are local calendar days):
 
 The last line, ``Report.last_line()``, is ``detection_rate=R
 false_alerts_per_resident_month=F alerts_per_resident_month=A precision=P
-lead_days_dehydration=D lead_days_uti=U lead_days_mobility=M``. A figure is
+lead_days_dehydration=D lead_days_uti=U lead_days_mobility=M
+crises_in_learning=N``. A figure is
 ``none`` when there is nothing to measure it on (no crisis of that condition, or
 no crisis at all for detection_rate, or no alert for precision) and ``nan`` when
 there are crises but none was detected (no lead time).
@@ -34,11 +38,12 @@ from typing import Any
 
 from .activity import Activity
 from .detect import Alert, Detector
-from .features import daily_features
+from .features import personal_features
 
 log = logging.getLogger(__name__)
 
 DAYS_PER_MONTH = 30.44
+LEARNING_DAYS = 14  # as learn.PersonalModel's default
 HEADLINE_CONDITIONS = ("dehydration", "uti", "mobility")
 NOT_HEALTH = frozenset({"device"})  # alerts for the field team, never counted here
 
@@ -87,6 +92,7 @@ class Report:
                 ("precision", s["precision"])]
         keys += [(f"lead_days_{c}", s["conditions"].get(c, {}).get("median_lead_days"))
                  for c in HEADLINE_CONDITIONS]
+        keys.append(("crises_in_learning", s.get("crises_in_learning", 0)))
         return " ".join(f"{k}={_fmt(v)}" for k, v in keys)
 
     def condition_lines(self) -> list[str]:
@@ -100,7 +106,8 @@ class Report:
         s = self.summary
         lines.append(f"overall: {s['residents']} residents, {s['resident_days']} resident-days, "
                      f"crises {s['crises']}, detected {s['detected']}, alerts {s['alerts']}, "
-                     f"false alerts {s['false_alerts']}")
+                     f"false alerts {s['false_alerts']}; crises inside a learning period (not "
+                     f"counted) {s.get('crises_in_learning', 0)}")
         return lines
 
     def to_json(self) -> str:
@@ -128,7 +135,8 @@ def _json_safe(v: float | None) -> float | str | None:
 
 
 def evaluate(scenarios_with_activities: Iterable[tuple[Scenario, list[Activity]]],
-             detector: Detector, tz: str = "Europe/London") -> Report:
+             detector: Detector, tz: str = "Europe/London",
+             learning_days: int = LEARNING_DAYS) -> Report:
     """Score every day of every scenario with ``detector`` (features by day, every
     day of the scenario in order, an empty dict for a day with no data) and
     measure the alerts against the scenarios' changes."""
@@ -140,8 +148,9 @@ def evaluate(scenarios_with_activities: Iterable[tuple[Scenario, list[Activity]]
                                       "true_alerts": 0, "false_alerts": 0})
 
     total_days = 0
+    in_learning = 0
     for scenario, activities in scenarios_with_activities:
-        feats = daily_features(activities, tz=tz)
+        feats, _night = personal_features(activities, tz=tz)
         alerts: list[Alert] = []
         notices = 0
         for i in range(scenario.days):
@@ -157,6 +166,12 @@ def evaluate(scenarios_with_activities: Iterable[tuple[Scenario, list[Activity]]
             if not scenario.start <= ch.crisis < scenario.end:
                 changes_out.append({"condition": ch.condition, "onset": ch.onset,
                                     "crisis": ch.crisis, "counted": False})
+                continue
+            if ch.crisis < scenario.start + timedelta(days=learning_days):
+                changes_out.append({"condition": ch.condition, "onset": ch.onset,
+                                    "crisis": ch.crisis, "counted": False,
+                                    "in_learning": True})
+                in_learning += 1
                 continue
             hits = [a.day for a in alerts
                     if a.condition == ch.condition and ch.onset <= a.day < ch.crisis]
@@ -186,7 +201,9 @@ def evaluate(scenarios_with_activities: Iterable[tuple[Scenario, list[Activity]]
                              "false_alerts": sum(a["false_alert"] for a in alerts_out),
                              "device_notices": notices})
         log.info("%s: %d alerts, %d changes", scenario.resident, len(alerts), len(changes_out))
-    return Report(_summary(cond, per_resident, total_days), per_resident)
+    summary = _summary(cond, per_resident, total_days)
+    summary["crises_in_learning"] = in_learning
+    return Report(summary, per_resident)
 
 
 def _summary(cond: dict[str, dict[str, Any]], per_resident: list[dict[str, Any]],

@@ -1,9 +1,16 @@
 """Daily features of one resident's activities, by local calendar day.
 
 A day D runs from local midnight to midnight. Night features of D describe the
-night that ends on the morning of D: from ``night[0]`` o'clock on D-1 to
-``night[1]`` o'clock on D (22:00 to 07:00 by default). Keys are absent when the
-day has no data for them (a sensor outage is not a zero).
+night that ends on the morning of D: from ``night[0]`` minutes after midnight
+on D-1 (1440 and more: past midnight) to ``night[1]`` minutes after midnight on
+D. The night is each resident's own: ``learn_night`` takes it from their usual
+settling and get-up times (``personal_features`` does both steps); 22:00 to
+07:00 until there is enough to learn from. Keys are absent when the day has no
+data for them (a sensor outage is not a zero).
+
+>>> learn_night({date(2024, 5, d): {"last_activity_min": 23 * 60 + 30.0,
+...                                 "first_activity_min": 8 * 60.0} for d in range(1, 8)})
+(1410.0, 480.0)
 """
 
 from __future__ import annotations
@@ -22,6 +29,13 @@ _ACTIVE = frozenset({"seat", "tap", "toilet", "stairs", "door", "presence", "fri
 _OUT_MIN_MS = 2 * 60 * 1000  # as the bed node: an absence of 2 min .. 3 h
 _OUT_MAX_MS = 3 * 3600 * 1000
 
+DEFAULT_NIGHT: tuple[float, float] = (22 * 60.0, 7 * 60.0)
+# A learnt night starts between 19:00 and 03:00 and ends between 04:00 and 12:00, so a
+# few odd days (or a night worker's data) cannot turn the afternoon into "night".
+_NIGHT_START_MIN = (19 * 60.0, 27 * 60.0)
+_NIGHT_END_MIN = (4 * 60.0, 12 * 60.0)
+MIN_NIGHT_DAYS = 5
+
 
 def _local(ms: int, zone: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(zone)
@@ -31,24 +45,56 @@ def _minutes(t: datetime) -> float:
     return t.hour * 60 + t.minute + t.second / 60
 
 
-def _night_of(t: datetime, night: tuple[int, int]) -> date | None:
+def _night_of(t: datetime, night: tuple[float, float]) -> date | None:
     """The day whose night holds local time t, or None in the daytime."""
-    if t.hour >= night[0]:
+    m = _minutes(t)
+    if night[0] <= m:
         return t.date() + timedelta(days=1)
-    if t.hour < night[1]:
+    if night[0] <= m + 1440 and m < night[1]:
         return t.date()
     return None
 
 
-def _night_window_ms(day: date, zone: ZoneInfo, night: tuple[int, int]) -> tuple[int, int]:
+def _night_window_ms(day: date, zone: ZoneInfo, night: tuple[float, float]
+                     ) -> tuple[int, int]:
     start = datetime.combine(day - timedelta(days=1), datetime.min.time(), zone) + timedelta(
-        hours=night[0])
-    end = datetime.combine(day, datetime.min.time(), zone) + timedelta(hours=night[1])
+        minutes=night[0])
+    end = datetime.combine(day, datetime.min.time(), zone) + timedelta(minutes=night[1])
     return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
+def learn_night(feats: dict[date, dict[str, float]], days: Iterable[date] | None = None
+                ) -> tuple[float, float]:
+    """A resident's night, (start, end) in minutes as ``daily_features`` takes it: the
+    median settling time to the median get-up time of ``days`` (all days of
+    ``feats`` when None), each bounded to a plausible range; ``DEFAULT_NIGHT`` with
+    fewer than ``MIN_NIGHT_DAYS`` days that have them."""
+    chosen = feats if days is None else {d: feats[d] for d in days if d in feats}
+    settles = [f["last_activity_min"] for f in chosen.values() if "last_activity_min" in f]
+    getups = [f["first_activity_min"] for f in chosen.values() if "first_activity_min" in f]
+    if len(settles) < MIN_NIGHT_DAYS or len(getups) < MIN_NIGHT_DAYS:
+        return DEFAULT_NIGHT
+    start = min(max(statistics.median(settles), _NIGHT_START_MIN[0]), _NIGHT_START_MIN[1])
+    end = min(max(statistics.median(getups), _NIGHT_END_MIN[0]), _NIGHT_END_MIN[1])
+    return float(round(start)), float(round(end))
+
+
+def personal_features(activities: Iterable[Activity], tz: str = "Europe/London",
+                      learning_days: int = 14
+                      ) -> tuple[dict[date, dict[str, float]], tuple[float, float]]:
+    """``daily_features`` with the resident's own night, learnt from their first
+    ``learning_days`` days with data (the learning period, so no day that is later
+    judged shapes it); returns the features and the night."""
+    acts = list(activities)
+    first = daily_features(acts, tz)
+    night = learn_night(first, sorted(first)[:learning_days])
+    if night == DEFAULT_NIGHT:
+        return first, night
+    return daily_features(acts, tz, night), night
+
+
 def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
-                   night: tuple[int, int] = (22, 7)) -> dict[date, dict[str, float]]:
+                   night: tuple[float, float] = DEFAULT_NIGHT) -> dict[date, dict[str, float]]:
     """Per local day: water_ml, draws, toilet_day, toilet_night, sit_total_min,
     sit_count, sit_longest_min (the longest sitting bout), rise_s_median,
     bed_night_min, out_of_bed_night, first_activity_min, last_activity_min,
@@ -121,7 +167,7 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
     return {d: dict(out[d]) for d in sorted(out)}
 
 
-def _bed_features(beds: list[Activity], zone: ZoneInfo, night: tuple[int, int],
+def _bed_features(beds: list[Activity], zone: ZoneInfo, night: tuple[float, float],
                   out: dict[date, dict[str, float]]) -> None:
     nights: set[date] = set()
     for a in beds:

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .activity import Activity
 from .detect import Detector
 from .errors import KinsightError
-from .evaluate import Change, Report, Scenario, evaluate
+from .evaluate import LEARNING_DAYS, Change, Report, Scenario, evaluate
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -570,7 +570,6 @@ def _inject_uti(acts: list[Activity], span: set[date], resident: str, zi: ZoneIn
 
 # --- evaluation on real histories ------------------------------------------------------------
 
-LEARNING_DAYS = 14
 MIN_DAYS = 60
 TRIAL_SPACING_DAYS = 12
 _DAYS_PER_MONTH = 30.44

@@ -7,8 +7,11 @@ Each rule looks at what is happening today rather than at whole days:
 * ``not_up``: nothing seen up today although it is later than the personal get-up
   time (median first activity of the last 14 days) plus a margin;
 * ``no_water``: no water drawn for a daytime stretch much longer than usual;
-* ``night_wandering``: several activities between 01:00 and 05:00 last night when
-  the resident is normally still then.
+* ``night_wandering``: up and about (not to the toilet) several more times than
+  usual in the heart of the resident's own night (their learnt night, an hour in
+  from each end); urgent when the front door opened then or when far beyond the
+  usual, else for the daily digest (one restless night of a well resident is not
+  an emergency).
 
 A Finding's ``score`` is how far past its limit the observation is (1.0 = at the
 limit). Rules that need a personal baseline say nothing until there are
@@ -24,7 +27,7 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from .activity import Activity
-from .features import daily_features
+from .features import daily_features, learn_night
 from .learn import Finding
 
 HISTORY_DAYS = 14
@@ -92,15 +95,27 @@ def _minutes(ms: int, zi: ZoneInfo) -> float:
     return t.hour * 60 + t.minute + t.second / 60
 
 
-def personal_getup_min(acts: Sequence[Activity], today: date, tz: str = "Europe/London"
-                       ) -> float | None:
-    """Median get-up time (minutes after midnight) of the last 14 days before ``today``,
-    as ``features.daily_features`` sees it; None with fewer than MIN_DAYS days."""
+def _history(acts: Sequence[Activity], today: date, tz: str) -> dict[date, dict[str, float]]:
     zi = ZoneInfo(tz)
     lo = _at(today - timedelta(days=HISTORY_DAYS), 0, zi)
     hi = _at(today, 0, zi)
     feats = daily_features([a for a in acts if lo <= a.start_ms < hi or lo <= a.end_ms < hi],
                            tz)
+    return {d: f for d, f in feats.items() if d < today}
+
+
+def personal_night(acts: Sequence[Activity], today: date, tz: str = "Europe/London"
+                   ) -> tuple[float, float]:
+    """The resident's night as ``features.learn_night`` learns it from the last 14 days
+    before ``today`` (22:00 to 07:00 until there are enough of them)."""
+    return learn_night(_history(acts, today, tz))
+
+
+def personal_getup_min(acts: Sequence[Activity], today: date, tz: str = "Europe/London"
+                       ) -> float | None:
+    """Median get-up time (minutes after midnight) of the last 14 days before ``today``,
+    as ``features.daily_features`` sees it; None with fewer than MIN_DAYS days."""
+    feats = _history(acts, today, tz)
     mins = [f["first_activity_min"] for d, f in feats.items()
             if d < today and "first_activity_min" in f]
     return float(statistics.median(mins)) if len(mins) >= MIN_DAYS else None
@@ -165,32 +180,65 @@ def no_water(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
                     f"water is usually {usual_h:.1f} h", [round(gap / _HOUR, 2)])]
 
 
-def _night_count(acts: Sequence[Activity], day: date, zi: ZoneInfo) -> int:
-    lo, hi = _at(day, 60, zi), _at(day, 300, zi)
-    return sum(1 for a in acts if a.sensor in _UP and lo <= a.start_ms < hi)
+# A trip to the toilet at night is not wandering (night visits are the daily model's).
+_WANDER = _UP - {"toilet", "toilet_long", "flush"}
+_EPISODE_GAP_MS = 10 * _MIN
+
+
+def _night_core(day: date, night: tuple[float, float], zi: ZoneInfo) -> tuple[int, int]:
+    """The heart of the night that ends on the morning of ``day``: an hour in from
+    the usual settling and get-up times (at least two hours long), so an early
+    rise or a late evening is not counted as night-time activity."""
+    lo = _at(day - timedelta(days=1), night[0] + 60, zi)
+    hi = max(lo + 2 * _HOUR, _at(day, night[1] - 60, zi))
+    return lo, hi
+
+
+def _episodes(acts: Sequence[Activity], lo: int, hi: int) -> list[Activity]:
+    """First activity of each spell of being up (activities 10 min apart or less are one)."""
+    out: list[Activity] = []
+    end = -1
+    for a in sorted((a for a in acts if a.sensor in _WANDER and lo <= a.start_ms < hi),
+                    key=lambda a: a.start_ms):
+        if not out or a.start_ms - end > _EPISODE_GAP_MS:
+            out.append(a)
+        end = max(end, a.end_ms) if out[-1] is not a else a.end_ms
+    return out
 
 
 def night_wandering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
-                    extra: int = 3) -> list[Finding]:
-    """Last night (01:00-05:00, the night now is in or the one just gone) had at least
-    ``extra`` more activities than the usual night (the median of the last 14)."""
+                    extra: int = 3, night: tuple[float, float] | None = None
+                    ) -> list[Finding]:
+    """Last night (the heart of the resident's night, see ``_night_core``; the night
+    ``now`` is in or the one just gone) had at least ``extra`` more spells up and
+    about than the usual night (the median of the last 14) and at least 3. Urgent
+    when the front door opened in it or at ``2 * extra`` more than usual; otherwise
+    for the digest. ``night`` is learnt from the history when not given."""
     zi = ZoneInfo(tz)
-    now = _local(now_ms, zi)
-    today = now.date()
-    if now.hour < 1 or not _recent(acts, now_ms):
+    today = _local(now_ms, zi).date()
+    if not _recent(acts, now_ms):
         return []
     past = _past_days(acts, today, zi)
     if len(past) < MIN_DAYS:
         return []
-    usual = statistics.median(_night_count(acts, d, zi) for d in past)
-    count = sum(1 for a in acts if a.sensor in _UP
-                and _at(today, 60, zi) <= a.start_ms < min(now_ms, _at(today, 300, zi)))
-    limit = max(3.0, usual + extra)
-    if count < limit:
+    night = night or personal_night(acts, today, tz)
+    lo, hi = _night_core(today, night, zi)
+    if now_ms < lo:
         return []
-    return [Finding("night_wandering", "urgent", round(count / limit, 2),
-                    f"Up and about {count} times between 01:00 and 05:00 last night; usually "
-                    f"{usual:.0f} times", [float(usual), float(count)])]
+    usual = statistics.median(len(_episodes(acts, *_night_core(d, night, zi))) for d in past)
+    spells = _episodes(acts, lo, min(now_ms, hi))
+    limit = max(3.0, usual + extra)
+    if len(spells) < limit:
+        return []
+    door = [a for a in spells if a.sensor == "door"]
+    urgent = bool(door) or len(spells) >= usual + 2 * extra
+    where = f"{_clock(night[0] + 60)} and {_clock(night[1] - 60)}"
+    text = (f"Up and about {len(spells)} times between {where} last night (toilet visits "
+            f"not counted); usually {usual:.0f} times")
+    if door:
+        text += f"; the door opened at {_clock(_minutes(door[0].start_ms, zi))}"
+    return [Finding("night_wandering", "urgent" if urgent else "digest",
+                    round(len(spells) / limit, 2), text, [float(usual), float(len(spells))])]
 
 
 RULES = (prolonged_presence, not_up, no_water, night_wandering)
