@@ -95,20 +95,29 @@ def test_night_wandering_against_a_still_usual_night():
     assert realtime.night_wandering(acts, at(TODAY, "06:00"), TZ) == []
     # in bed 23:00 to 07:00 every night: the heart of the night is 00:00 to 06:00
     assert realtime.personal_night(acts, TODAY, TZ) == (23 * 60, 7 * 60)
-    wander = [*acts] + [act(s, TODAY, t, 2) for s, t in
-                        (("stairs", "01:20"), ("toilet", "02:00"), ("tap", "02:40"),
-                         ("tap", "02:45"), ("seat", "03:10"))]
+    spells = (("stairs", "01:20"), ("toilet", "02:00"), ("tap", "02:40"), ("tap", "02:45"),
+              ("seat", "03:10"))
+    one_night = [*acts] + [act(s, TODAY, t, 2) for s, t in spells]
+    # one restless night alone is not a pattern (and no door opened)
+    assert realtime.night_wandering(one_night, at(TODAY, "06:00"), TZ) == []
+    # the night before yesterday was restless too: two of the last three
+    wander = one_night + [act(s, TODAY - timedelta(days=2), t, 2) for s, t in spells]
     (f,) = realtime.night_wandering(wander, at(TODAY, "06:00"), TZ)
+    assert "2 of the last 3 nights" in f.text
     # the toilet visit is not wandering; the two draws five minutes apart are one spell
     assert f.condition == "night_wandering" and "3 times" in f.text
     assert "between 00:00 and 06:00" in f.text and f.severity == "digest"
     # not yet at 02:00 (one spell so far), and said as soon as the third spell begins
     assert realtime.night_wandering(wander, at(TODAY, "02:00"), TZ) == []
     assert realtime.night_wandering(wander, at(TODAY, "03:11"), TZ) != []
-    # the front door opening in the night makes it urgent
-    (g,) = realtime.night_wandering([*wander, act("door", TODAY, "03:40", 1)],
+    # the front door opening in the night makes even one restless night urgent
+    (g,) = realtime.night_wandering([*one_night, act("door", TODAY, "03:40", 1)],
                                     at(TODAY, "06:00"), TZ)
     assert g.severity == "urgent" and "door opened at 03:40" in g.text
+    # and so does being up far more than usual
+    many = [*one_night, *(act("seat", TODAY, t, 2) for t in ("03:40", "04:10", "04:40"))]
+    (h,) = realtime.night_wandering(many, at(TODAY, "06:00"), TZ)
+    assert h.severity == "urgent" and "6 times" in h.text
     # an early riser's 06:30 is not night for them; someone who settles at 01:00 is not
     # wandering at 23:30
     late = [*acts, act("tap", TODAY - timedelta(days=1), "23:30", 1)]
@@ -134,11 +143,11 @@ def test_night_wandering_follows_the_residents_own_night():
     assert realtime.personal_night(acts, TODAY, TZ) == (20 * 60 + 30, 5 * 60)
     assert realtime.night_wandering(acts, at(TODAY, "07:00"), TZ) == []
     # the same three spells in the heart of their night (21:30 to 04:00) are noticed
-    up = [*acts, *(act(s, TODAY, t, 2) for s, t in (("tap", "00:30"), ("seat", "01:30"),
-                                                    ("stairs", "02:30")))]
+    up = [*acts, *(act(s, d, t, 2) for d in (TODAY, TODAY - timedelta(days=1))
+                   for s, t in (("tap", "00:30"), ("seat", "01:30"), ("stairs", "02:30")))]
     (f,) = realtime.night_wandering(up, at(TODAY, "07:00"), TZ)
     assert "between 21:30 and 04:00" in f.text
     # but not the same three spells after their usual get-up time
-    later = [*acts, *(act(s, TODAY, t, 2) for s, t in (("tap", "04:30"), ("seat", "06:40"),
-                                                       ("stairs", "07:30")))]
+    later = [*acts, *(act(s, d, t, 2) for d in (TODAY, TODAY - timedelta(days=1))
+                      for s, t in (("tap", "04:30"), ("seat", "06:40"), ("stairs", "07:30")))]
     assert realtime.night_wandering(later, at(TODAY, "08:00"), TZ) == []

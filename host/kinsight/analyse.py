@@ -1,6 +1,7 @@
 """``kinsight analyse``: every resident's days through their model, then the alerts.
 
-For each resident (imported histories and placed nodes' events together), the
+For each resident (imported histories and placed nodes' events together, with the
+resident's own night learnt from their first days: ``features.personal_features``), the
 complete local days not analysed before (days before the day of ``now``) are
 scored and then learnt, one at a time, by the resident's ``PersonalModel``, whose
 state is kept in the ``models`` table so the next run continues where this one
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 from . import realtime
 from .alerting import AlertRecord, AlertRouter
 from .detect import BaselineDetector
-from .features import daily_features
+from .features import personal_features
 from .learn import Finding, PersonalModel
 from .residents import all_activities, resident_tz
 from .store import Store
@@ -66,7 +67,7 @@ def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "eng
         today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(
             ZoneInfo(tz)).date()
         model, last_day = _load(store, resident, detector)
-        feats = daily_features(acts, tz)
+        feats, _night = personal_features(acts, tz)
         start = (date.fromisoformat(last_day) + timedelta(days=1) if last_day
                  else min(feats, default=today))
         days = [start + timedelta(days=i) for i in range(max(0, (today - start).days))]

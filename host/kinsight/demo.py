@@ -37,7 +37,7 @@ from .activity import Activity
 from .capture import CaptureWriter
 from .detect import Alert
 from .errors import ConfigError
-from .features import daily_features
+from .features import personal_features
 from .history import import_files
 from .ingest import Ingestor
 from .report import ResidentPage, Span, write_reports
@@ -190,7 +190,7 @@ def _run(out: Path, work: Path, loss: float, seed: int, progress: Progress,
         progress.done = 70
         alerts = analyse_days(store, progress)
         every = all_activities(store)
-        pages = [_page(lv, daily_features(every.get(lv.resident.rid, []), tz=TZ),
+        pages = [_page(lv, personal_features(every.get(lv.resident.rid, []), tz=TZ)[0],
                        alerts[lv.resident.rid]) for lv in lived]
         progress.step("writing the reports", 2)
         overview = write_reports(out / "report", pages, today=START + timedelta(days=DAYS - 1))

@@ -10,8 +10,8 @@ Each rule looks at what is happening today rather than at whole days:
 * ``night_wandering``: up and about (not to the toilet) several more times than
   usual in the heart of the resident's own night (their learnt night, an hour in
   from each end); urgent when the front door opened then or when far beyond the
-  usual, else for the daily digest (one restless night of a well resident is not
-  an emergency).
+  usual, for the daily digest when two of the last three nights were restless,
+  and nothing for one restless night alone (a well resident has those).
 
 A Finding's ``score`` is how far past its limit the observation is (1.0 = at the
 limit). Rules that need a personal baseline say nothing until there are
@@ -212,8 +212,9 @@ def night_wandering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/Lon
     """Last night (the heart of the resident's night, see ``_night_core``; the night
     ``now`` is in or the one just gone) had at least ``extra`` more spells up and
     about than the usual night (the median of the last 14) and at least 3. Urgent
-    when the front door opened in it or at ``2 * extra`` more than usual; otherwise
-    for the digest. ``night`` is learnt from the history when not given."""
+    when the front door opened in it or at ``2 * extra`` more than usual; for the
+    digest when one of the two nights before was restless too; otherwise nothing.
+    ``night`` is learnt from the history when not given."""
     zi = ZoneInfo(tz)
     today = _local(now_ms, zi).date()
     if not _recent(acts, now_ms):
@@ -225,18 +226,24 @@ def night_wandering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/Lon
     lo, hi = _night_core(today, night, zi)
     if now_ms < lo:
         return []
-    usual = statistics.median(len(_episodes(acts, *_night_core(d, night, zi))) for d in past)
+    counts = {d: len(_episodes(acts, *_night_core(d, night, zi))) for d in past}
+    usual = statistics.median(counts.values())
     spells = _episodes(acts, lo, min(now_ms, hi))
     limit = max(3.0, usual + extra)
     if len(spells) < limit:
         return []
+    restless_before = sum(counts.get(today - timedelta(days=i), 0) >= limit for i in (1, 2))
     door = [a for a in spells if a.sensor == "door"]
     urgent = bool(door) or len(spells) >= usual + 2 * extra
+    if not urgent and not restless_before:
+        return []  # one restless night is not a pattern; two of the last three are
     where = f"{_clock(night[0] + 60)} and {_clock(night[1] - 60)}"
     text = (f"Up and about {len(spells)} times between {where} last night (toilet visits "
             f"not counted); usually {usual:.0f} times")
     if door:
         text += f"; the door opened at {_clock(_minutes(door[0].start_ms, zi))}"
+    if restless_before:
+        text += f"; {restless_before + 1} of the last 3 nights were like this"
     return [Finding("night_wandering", "urgent" if urgent else "digest",
                     round(len(spells) / limit, 2), text, [float(usual), float(len(spells))])]
 
