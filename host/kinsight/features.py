@@ -6,7 +6,11 @@ on D-1 (1440 and more: past midnight) to ``night[1]`` minutes after midnight on
 D. The night is each resident's own: ``learn_night`` takes it from their usual
 settling and get-up times (``personal_features`` does both steps); 22:00 to
 07:00 until there is enough to learn from. Keys are absent when the day has no
-data for them (a sensor outage is not a zero).
+data for them (a sensor outage is not a zero), except that a sensor which said it
+was alive that day (a ``heartbeat`` activity whose ``room`` names the sensor: a
+node's status frame) and saw nothing gives zeros, on days when the resident was
+seen at all (an empty home, say in hospital, gives nothing). ``heartbeats`` counts
+a day's heartbeats.
 
 >>> learn_night({date(2024, 5, d): {"last_activity_min": 23 * 60 + 30.0,
 ...                                 "first_activity_min": 8 * 60.0} for d in range(1, 8)})
@@ -23,6 +27,10 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from .activity import Activity
+
+# What a live sensor that saw nothing all day says: these features are zero.
+_ZERO_WHEN_ALIVE = {"tap": ("water_ml", "draws"), "toilet": ("toilet_day",),
+                    "seat": ("sit_count", "sit_total_min"), "stairs": ("stairs_min",)}
 
 # Sensors that say the resident is up and about (not bed, not a worn sensor).
 _ACTIVE = frozenset({"seat", "tap", "toilet", "stairs", "door", "presence", "fridge"})
@@ -114,6 +122,7 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
     beds: list[Activity] = []
     first: dict[date, float] = {}
     last: dict[date, float] = {}
+    alive: dict[date, set[str]] = defaultdict(set)
 
     def add(day: date, key: str, amount: float) -> None:
         feats = out[day]
@@ -124,6 +133,10 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
         day = t.date()
         minutes = (a.end_ms - a.start_ms) / 60000
         s = a.sensor
+        if s == "heartbeat":
+            if a.room:
+                alive[day].add(a.room)
+            continue
         if s == "tap":
             add(day, "water_ml", a.value or 0.0)
             add(day, "draws", 1)
@@ -164,6 +177,13 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
         out[day].setdefault("first_activity_min", m)
     for day, m in last.items():
         out[day].setdefault("last_activity_min", m)
+    for day, sensors in alive.items():
+        if day not in out:
+            continue  # nobody seen: away, not a day of zeros
+        out[day]["heartbeats"] = float(len(sensors))
+        for sensor in sensors:
+            for key in _ZERO_WHEN_ALIVE.get(sensor, ()):
+                out[day].setdefault(key, 0.0)
     return {d: dict(out[d]) for d in sorted(out)}
 
 

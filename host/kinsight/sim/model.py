@@ -7,7 +7,10 @@ outings, poor nights). Changes ramp in from their onset to the crisis (a
 severity s of 0 at onset, the variant's ``severity`` at the day before the
 crisis); after a crisis the resident is in hospital for some days (no data at
 all) and comes home at their baseline. Sensor outages (one sensor for 1..3
-days) and hub outages (every sensor, 6..48 h) take activities out.
+days) and hub outages (every sensor, 6..48 h) take activities out, and the
+sensors' heartbeats with them: each sensor says it is alive every 3 hours
+(``heartbeat`` activities, the sensor in ``room``), as a node's status frame does,
+at home or not.
 
 Persona models (effects at full severity 1.0):
 
@@ -277,9 +280,11 @@ def simulate(persona: str, seed: int, days: int, start: date, **variant: Any
             _night(day, routine, e, settles[d], 1440 + wakes[d + 1], poor[d])
         acts.extend(day.acts)
     outages = _outages(rng, days, midnights, variant.get("outages", True), routine.hr)
+    acts += [Activity(resident, "heartbeat", t, t, None, sensor) for sensor in _NODES
+             for t in range(midnights[0] + _HEARTBEAT_MS // 2, midnights[-1], _HEARTBEAT_MS)]
     acts = [a for a in acts if not any(
-        o.sensor in ("*", a.sensor) and a.start_ms < o.end_ms and a.end_ms > o.start_ms
-        for o in outages)]
+        o.sensor in ("*", a.room if a.sensor == "heartbeat" else a.sensor)
+        and a.start_ms < o.end_ms and a.end_ms > o.start_ms for o in outages)]
     acts.sort(key=lambda a: (a.start_ms, a.sensor))
     scenario = Scenario(resident, persona, days, start, plan.changes, outages=outages)
     return scenario, acts
@@ -368,6 +373,10 @@ def _night(day: _Day, r: Routine, e: _Effects, settle: float, wake: float, poor:
                 day.add("tap", a + 2, a + 2 + 0.05, 200.0)
         t = b
     day.add("bed", t, wake)
+
+
+_NODES = ("seat", "bed", "tap", "toilet", "stairs")
+_HEARTBEAT_MS = 3 * 3_600_000
 
 
 def _outages(rng: random.Random, days: int, midnights: list[int], enabled: Any,
