@@ -8,9 +8,9 @@ settling and get-up times (``personal_features`` does both steps); 22:00 to
 07:00 until there is enough to learn from. Keys are absent when the day has no
 data for them (a sensor outage is not a zero), except that a sensor which said it
 was alive that day (a ``heartbeat`` activity whose ``room`` names the sensor: a
-node's status frame) and saw nothing gives zeros, on days when the resident was
-seen at all (an empty home, say in hospital, gives nothing). ``heartbeats`` counts
-a day's heartbeats.
+node's status frame, no more than 4 hours apart all day) and saw nothing gives
+zeros, on days when the resident was seen at all (an empty home, say in hospital,
+gives nothing). ``heartbeats`` is how many sensors said so that day.
 
 >>> learn_night({date(2024, 5, d): {"last_activity_min": 23 * 60 + 30.0,
 ...                                 "first_activity_min": 8 * 60.0} for d in range(1, 8)})
@@ -43,6 +43,7 @@ DEFAULT_NIGHT: tuple[float, float] = (22 * 60.0, 7 * 60.0)
 _NIGHT_START_MIN = (19 * 60.0, 27 * 60.0)
 _NIGHT_END_MIN = (4 * 60.0, 12 * 60.0)
 MIN_NIGHT_DAYS = 5
+_ALIVE_GAP_MS = 4 * 3600 * 1000  # nodes send their status every 3 hours
 
 
 def _local(ms: int, zone: ZoneInfo) -> datetime:
@@ -122,7 +123,8 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
     beds: list[Activity] = []
     first: dict[date, float] = {}
     last: dict[date, float] = {}
-    alive: dict[date, set[str]] = defaultdict(set)
+    beats: dict[tuple[date, str], list[int]] = defaultdict(list)
+    seen: set[date] = set()
 
     def add(day: date, key: str, amount: float) -> None:
         feats = out[day]
@@ -135,8 +137,9 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
         s = a.sensor
         if s == "heartbeat":
             if a.room:
-                alive[day].add(a.room)
+                beats[(day, a.room)].append(a.start_ms)
             continue
+        seen.add(day)
         if s == "tap":
             add(day, "water_ml", a.value or 0.0)
             add(day, "draws", 1)
@@ -177,14 +180,21 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
         out[day].setdefault("first_activity_min", m)
     for day, m in last.items():
         out[day].setdefault("last_activity_min", m)
-    for day, sensors in alive.items():
-        if day not in out:
-            continue  # nobody seen: away, not a day of zeros
-        out[day]["heartbeats"] = float(len(sensors))
-        for sensor in sensors:
-            for key in _ZERO_WHEN_ALIVE.get(sensor, ()):
-                out[day].setdefault(key, 0.0)
+    for (day, sensor), times in beats.items():
+        if day not in seen or not _alive_all_day(day, times, zone):
+            continue  # nobody seen (away), or the sensor was not heard from all day
+        out[day]["heartbeats"] = out[day].get("heartbeats", 0.0) + 1
+        for key in _ZERO_WHEN_ALIVE.get(sensor, ()):
+            out[day].setdefault(key, 0.0)
     return {d: dict(out[d]) for d in sorted(out)}
+
+
+def _alive_all_day(day: date, times: list[int], zone: ZoneInfo) -> bool:
+    lo = int(datetime.combine(day, datetime.min.time(), zone).timestamp() * 1000)
+    hi = int(datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
+             .timestamp() * 1000)
+    points = [lo, *sorted(times), hi]
+    return max(b - a for a, b in pairwise(points)) <= _ALIVE_GAP_MS
 
 
 def _bed_features(beds: list[Activity], zone: ZoneInfo, night: tuple[float, float],
