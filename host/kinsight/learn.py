@@ -40,7 +40,14 @@ How it decides:
   ``EngineDetector`` does not raise them as proactive alerts.
 * A sensor that reported every day and has been silent 2 days while others
   report (or the whole home silent 2 days) gives a ``device`` finding: a job for
-  the field team, not a health alert. A silent sensor is never health evidence.
+  the field team, not a health alert. A silent sensor is never health evidence,
+  with one exception: where sensors never say they are alive (``heartbeats``;
+  histories from other systems), a tap silent all day while every other usual
+  sensor reports is read as no water drawn, and the finding asks to check the
+  sensor too.
+* A day with no water drawn at all (a live tap sensor, or the case above), when
+  the resident's usual days have at least one draw, is a ``dehydration`` finding
+  on the day.
 
 >>> m = PersonalModel(learning_days=3)
 >>> m.state
@@ -255,6 +262,8 @@ class PersonalModel:
             return self._cache
         p = self.params
         feats = self._clean(x)
+        silent = self._silences(feats)
+        unsure_tap = self._infer_dry_day(x, feats)
         weekend = int(bool(x.get("weekend", 0)))
         watching = self.days >= p["learning_days"]
         base = {f: b for f in feats if (b := self._baseline(f, weekend)) is not None}
@@ -277,13 +286,27 @@ class PersonalModel:
             composite[cond] = c + k
             prev = 0.0 if back else self.cusum.get(cond, 0.0)
             cusum[cond] = min(2 * h, max(0.0, prev + c))
-        silent = self._silences(feats)
         findings: list[Finding] = []
         if watching:
-            findings = self._findings(day, feats, base, z, composite, cusum, silent)
+            findings = self._findings(day, feats, base, z, composite, cusum, silent, unsure_tap)
         a = _Assessment(day, z, composite, cusum, findings, silent)
         self._cache = a
         return a
+
+    def _infer_dry_day(self, x: dict[str, Any], feats: dict[str, float]) -> bool:
+        """In a home whose sensors never say they are alive (histories from other
+        systems), a tap that reported every day and is silent today while every other
+        usual sensor reports is read as no water drawn (``draws`` 0): it cannot be
+        told from a failed sensor, so the finding says both. True when so."""
+        if (x.get("heartbeats") or self.present.get("heartbeat", 0) or "draws" in feats
+                or not self._expected("tap")):
+            return False
+        usual = [keys for sensor, keys in SENSORS.items()
+                 if sensor != "tap" and self._expected(sensor)]
+        if not usual or not all(any(k in feats for k in keys) for keys in usual):
+            return False
+        feats["draws"] = 0.0
+        return True
 
     def _rate(self, feature: str, floor: float) -> float | None:
         """The personal daily rate of a count: the mean of the learnt days."""
@@ -341,13 +364,25 @@ class PersonalModel:
 
     def _findings(self, day: str, feats: dict[str, float], base: dict[str, _Baseline],
                   z: dict[str, float], composite: dict[str, float], cusum: dict[str, float],
-                  silent: dict[str, int]) -> list[Finding]:
+                  silent: dict[str, int], unsure_tap: bool = False) -> list[Finding]:
         p = self.params
         out: list[Finding] = []
+        b = base.get("draws")
+        if (feats.get("draws") == 0 and b is not None and b.low >= 1
+                and not self._quiet("dehydration", day)):
+            # A whole day without water at home is rare enough to say on the day.
+            text = (f"{condition_words('dehydration')}: no water drawn at all today although "
+                    f"up and about at home; usually {b.low:.0f} to {b.high:.0f} times a day")
+            if unsure_tap:
+                text += ("; this tap sensor cannot say it is working, so please check it "
+                         "as well")
+            out.append(Finding("dehydration", "urgent", round(b.median / b.scale, 2), text,
+                               self._series("draws", 0.0)))
         for cond, members in CONDITIONS.items():
             h = self._cusum_params(cond)[1]
             s = cusum.get(cond, 0.0)
-            if cond not in composite or s < h or self._quiet(cond, day):
+            if (cond not in composite or s < h or self._quiet(cond, day)
+                    or any(f.condition == cond for f in out)):
                 continue
             ranked = sorted(((sign * z[f], f, sign) for f, sign in members if f in z),
                             reverse=True)
@@ -430,6 +465,8 @@ class PersonalModel:
         for sensor, keys in SENSORS.items():
             if any(k in feats for k in keys):
                 self.present[sensor] = self.present.get(sensor, 0) + 1
+        if x.get("heartbeats"):
+            self.present["heartbeat"] = self.present.get("heartbeat", 0) + 1
         for fnd in a.findings:
             self.last[fnd.condition] = a.day
         if not feats:
