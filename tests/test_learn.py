@@ -256,3 +256,58 @@ def test_cusums_start_afresh_after_days_away() -> None:
     found = run(m, 45, seed=141, change=away)
     dehy = [i for i, f in found if f.condition == "dehydration"]
     assert dehy and dehy[0] < 34 and all(i < 38 for i in dehy), dehy
+
+
+def test_a_day_without_water_from_a_live_tap_is_said_on_the_day() -> None:
+    # Every day the nodes say they are alive (heartbeats); on day 30 nothing is drawn.
+    def dry(i: int, x: dict[str, Any]) -> None:
+        x["heartbeats"] = 5.0
+        if i == 30:
+            x.update(water_ml=0.0, draws=0.0)
+
+    found = run(PersonalModel(), 32, seed=41, change=dry)
+    health = [(i, f) for i, f in found if f.condition in HEALTH]
+    assert [(i, f.condition, f.severity) for i, f in health] == [(30, "dehydration", "urgent")]
+    text = health[0][1].text
+    assert "no water drawn at all today" in text and re.search(r"usually [45] to [78] times", text)
+    assert "check" not in text  # the sensor said it was alive: no doubt about it
+
+
+def test_a_silent_tap_where_sensors_send_heartbeats_is_a_device_question() -> None:
+    def silent(i: int, x: dict[str, Any]) -> None:
+        x["heartbeats"] = 5.0
+        if i >= 30:
+            x.pop("water_ml")
+            x.pop("draws")
+            x["heartbeats"] = 4.0  # the tap's node fell silent too
+
+    found = run(PersonalModel(), 33, seed=42, change=silent)
+    assert [f for _, f in found if f.condition in HEALTH] == []
+    (device,) = [(i, f) for i, f in found if f.condition == "device"]
+    assert device[0] == 31 and "tap sensor" in device[1].text
+
+
+def test_without_heartbeats_a_silent_tap_while_all_else_reports_is_a_dry_day() -> None:
+    # Histories from other systems: no sensor ever says it is alive. Without
+    # silent_tap_means_dry (the default) this is the silent sensor test above.
+    def silent(i: int, x: dict[str, Any]) -> None:
+        if i in (30, 31):
+            x.pop("water_ml")
+            x.pop("draws")
+
+    found = run(PersonalModel(silent_tap_means_dry=True), 33, seed=43, change=silent)
+    health = [(i, f) for i, f in found if f.condition in HEALTH]
+    assert [(i, f.condition) for i, f in health] == [(30, "dehydration")]
+    assert "please check it as well" in health[0][1].text
+    # and the field team hears about the silent sensor as well
+    assert [i for i, f in found if f.condition == "device"] == [31]
+
+    # but not when another usual sensor is silent too (say the hub is down)
+    def hub(i: int, x: dict[str, Any]) -> None:
+        if i == 30:
+            for k in ("water_ml", "draws", "sit_count", "sit_total_min", "sit_longest_min",
+                      "rise_s_median"):
+                x.pop(k)
+
+    found = run(PersonalModel(silent_tap_means_dry=True), 31, seed=43, change=hub)
+    assert [f for _, f in found if f.condition in HEALTH] == []

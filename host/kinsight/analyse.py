@@ -48,13 +48,15 @@ class Summary:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _load(store: Store, resident: str, detector: str) -> tuple[PersonalModel | None, str | None]:
+def _load(store: Store, resident: str, detector: str, heartbeats: bool
+          ) -> tuple[PersonalModel | None, str | None]:
     row = store.conn.execute("SELECT state_json, last_day FROM models WHERE resident = ? AND "
                              "detector = ?", (resident, detector)).fetchone()
     if detector != "engine":
         return None, (row[1] if row else None)
     if row is None:
-        return PersonalModel(), None
+        # Sensors that never say they are alive: a silent tap may be a dry day.
+        return PersonalModel(silent_tap_means_dry=not heartbeats), None
     return PersonalModel.from_dict(json.loads(row[0])), row[1]
 
 
@@ -66,7 +68,8 @@ def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "eng
         tz = resident_tz(store, resident)
         today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(
             ZoneInfo(tz)).date()
-        model, last_day = _load(store, resident, detector)
+        model, last_day = _load(store, resident, detector,
+                                any(a.sensor == "heartbeat" for a in acts))
         feats, _night = personal_features(acts, tz)
         start = (date.fromisoformat(last_day) + timedelta(days=1) if last_day
                  else min(feats, default=today))

@@ -639,11 +639,9 @@ def evaluate_db(db_path: str | Path, json_out: str | Path | None = None, *,
     from its first day to that alert. ``alerts_per_resident_month`` and
     ``precision`` count every alert after learning on all copies. A fresh detector
     (``detector()``; the learning engine's ``EngineDetector`` when None) scores each
-    copy. Writes the JSON report to ``json_out``."""
-    if detector is None:
-        from .learn import EngineDetector
-
-        detector = EngineDetector
+    copy; the engine reads a silent tap as a dry day in a recording without
+    heartbeats (``silent_tap_means_dry``). Writes the JSON report to ``json_out``."""
+    from .learn import EngineDetector
     with Store(db_path, create=False) as store:
         zones = resident_zones(store)
         recordings = {r: load_activities(store, r) for r in zones}
@@ -663,7 +661,9 @@ def evaluate_db(db_path: str | Path, json_out: str | Path | None = None, *,
         days = (local_day(ext[-1].start_ms, zone(tz)) - first).days + 1
         after = first + timedelta(days=learning_days)
         learn = Scenario(resident, "imported", days, first, [])
-        base = evaluate([(learn, ext)], detector(), tz).per_resident[0]
+        dry = not any(a.sensor == "heartbeat" for a in acts)
+        make = detector or (lambda dry=dry: EngineDetector({"silent_tap_means_dry": dry}))
+        base = evaluate([(learn, ext)], make(), tz).per_resident[0]
         false = [a for a in base["alerts"] if a["day"] >= after]
         base_false += len(false)
         base_days += max(0, days - learning_days)
@@ -674,7 +674,7 @@ def evaluate_db(db_path: str | Path, json_out: str | Path | None = None, *,
             for onset in trial_onsets(first, days, c, learning_days):
                 end = onset + timedelta(days=CONDITIONS[c] + 1)
                 scn = Scenario(resident, f"imported+{c}", days, first, [Change(c, onset, end)])
-                run = evaluate([(scn, inject(ext, c, onset, tz))], detector(), tz)
+                run = evaluate([(scn, inject(ext, c, onset, tz))], make(), tz)
                 alerts = [a for a in run.per_resident[0]["alerts"] if a["day"] >= after]
                 hits = sorted(a["day"] for a in alerts
                               if a["condition"] == c and onset <= a["day"] < end)

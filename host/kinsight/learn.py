@@ -41,10 +41,10 @@ How it decides:
 * A sensor that reported every day and has been silent 2 days while others
   report (or the whole home silent 2 days) gives a ``device`` finding: a job for
   the field team, not a health alert. A silent sensor is never health evidence,
-  with one exception: where sensors never say they are alive (``heartbeats``;
-  histories from other systems), a tap silent all day while every other usual
-  sensor reports is read as no water drawn, and the finding asks to check the
-  sensor too.
+  with one exception, asked for with ``silent_tap_means_dry`` where sensors
+  cannot say they are alive (no ``heartbeats``: histories from other systems): a
+  tap silent all day while every other usual sensor reports is read as no water
+  drawn, and the finding asks to check the sensor too.
 * A day with no water drawn at all (a live tap sensor, or the case above), when
   the resident's usual days have at least one draw, is a ``dehydration`` finding
   on the day.
@@ -189,7 +189,7 @@ class PersonalModel:
                  uti_floor: float = 2.0,
                  refractory_days: int = 7, rebaseline_days: int = 35,
                  inactivity_min: float = 150.0, sitting_extra_min: float = 180.0,
-                 seed: int = 0):
+                 silent_tap_means_dry: bool = False, seed: int = 0):
         self.params: dict[str, Any] = {
             "learning_days": learning_days, "window": window, "k": k, "h": h, "clip": clip,
             "mobility_k": mobility_k, "mobility_h": mobility_h, "mobility_clip": mobility_clip,
@@ -197,6 +197,7 @@ class PersonalModel:
             "uti_day_ratio": uti_day_ratio, "uti_night_add": uti_night_add, "uti_floor": uti_floor,
             "refractory_days": refractory_days, "rebaseline_days": rebaseline_days,
             "inactivity_min": inactivity_min, "sitting_extra_min": sitting_extra_min,
+            "silent_tap_means_dry": silent_tap_means_dry,
             "seed": seed}  # seed: nothing is random yet; kept for reproducible variants
         self.days = 0  # days learnt that had any data
         self.hist: dict[str, list[list[float]]] = {}  # feature -> [[value, weekend], ...]
@@ -294,12 +295,13 @@ class PersonalModel:
         return a
 
     def _infer_dry_day(self, x: dict[str, Any], feats: dict[str, float]) -> bool:
-        """In a home whose sensors never say they are alive (histories from other
-        systems), a tap that reported every day and is silent today while every other
-        usual sensor reports is read as no water drawn (``draws`` 0): it cannot be
-        told from a failed sensor, so the finding says both. True when so."""
-        if (x.get("heartbeats") or self.present.get("heartbeat", 0) or "draws" in feats
-                or not self._expected("tap")):
+        """With ``silent_tap_means_dry`` (for homes whose sensors cannot say they are
+        alive, such as histories from other systems), a tap that reported every day
+        and is silent today while every other usual sensor reports is read as no
+        water drawn (``draws`` 0): it cannot be told from a failed sensor, so the
+        finding says both. True when so."""
+        if (not self.params["silent_tap_means_dry"] or x.get("heartbeats")
+                or "draws" in feats or not self._expected("tap")):
             return False
         usual = [keys for sensor, keys in SENSORS.items()
                  if sensor != "tap" and self._expected(sensor)]
