@@ -117,3 +117,49 @@ def test_times_are_utc_ms_of_local_days_across_dst() -> None:
     assert abs(_mean(feats, "first_activity_min", after)
                - _mean(feats, "first_activity_min", before)) < 30
     assert all(isinstance(a, Activity) and a.end_ms >= a.start_ms for a in acts)
+
+
+def test_sensors_send_heartbeats_that_outages_take_out() -> None:
+    scenario, acts = simulate("healthy", 21, 40, START)
+    _s, full = simulate("healthy", 21, 40, START, outages=False)
+    beats = [a for a in full if a.sensor == "heartbeat"]
+    # five sensors, one heartbeat each every 3 hours, at home or not
+    assert {a.room for a in beats} == {"seat", "bed", "tap", "toilet", "stairs"}
+    assert len(beats) == 5 * 8 * 40
+    kept = {(a.room, a.start_ms) for a in acts if a.sensor == "heartbeat"}
+    for o in scenario.outages:
+        assert not any(o.sensor in ("*", room) and o.start_ms < t < o.end_ms
+                       for room, t in kept)
+    assert len(kept) < len(beats)
+    # heartbeats are not activity: the day's features are those of the rest, plus
+    # zeros from live sensors that saw nothing and the count of live sensors
+    plain = daily_features([a for a in full if a.sensor != "heartbeat"])
+    with_beats = daily_features(full)
+    for day, feats in plain.items():
+        extra = {k: v for k, v in with_beats[day].items() if k not in feats}
+        assert extra.pop("heartbeats") == 5.0, day
+        assert set(extra.values()) <= {0.0}, (day, extra)
+        assert all(with_beats[day][k] == v for k, v in feats.items())
+
+
+def test_a_live_sensor_that_saw_nothing_is_a_zero_a_silent_one_is_missing() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zi = ZoneInfo("Europe/London")
+
+    def ms(day: date, hour: float) -> int:
+        t = datetime.combine(day, datetime.min.time(), zi) + timedelta(hours=hour)
+        return int(t.timestamp() * 1000)
+
+    d = START + timedelta(days=3)
+    seat = Activity("r", "seat", ms(d, 10), ms(d, 11), 2.0)
+    beats = [Activity("r", "heartbeat", ms(d, h), ms(d, h), None, "tap")
+             for h in (1.5, 4.5, 7.5, 10.5, 13.5, 16.5, 19.5, 22.5)]
+    feats = daily_features([seat, *beats])[d]
+    assert (feats["water_ml"], feats["draws"], feats["heartbeats"]) == (0.0, 0.0, 1.0)
+    # a tap heard from only until the morning (its node died): missing, not zero
+    feats = daily_features([seat, *beats[:3]])[d]
+    assert "water_ml" not in feats and "draws" not in feats and "heartbeats" not in feats
+    # nobody seen all day (in hospital): no day at all, however alive the sensors
+    assert d not in daily_features(beats)
