@@ -15,15 +15,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .capture import CaptureWriter, read_capture
 from .detect import Detector
 from .errors import KinsightError
-from .ingest import IngestLimits, Ingestor
+from .ingest import AfterBatch, IngestLimits, Ingestor
 from .serial_link import SerialListener
 from .store import Store
 from .udp import UdpListener, parse_hostport
+
+if TYPE_CHECKING:
+    from .alerting import AlertRecord, Policy
+    from .watch import RealtimeWatcher
 
 
 class CommandError(Exception):
@@ -62,11 +67,13 @@ def do_ingest(args: argparse.Namespace) -> int:
 def do_listen(args: argparse.Namespace) -> int:
     if (args.udp is None) == (args.serial is None):
         raise CommandError("listen needs exactly one of --udp HOST:PORT or --serial PORT")
+    policy = _listen_policy(args)
     with _store(args) as store:
         ingestor = Ingestor(store, limits=_limits(args))
+        watcher = _watcher(args, store, policy) if policy is not None else None
         capture = CaptureWriter.open(args.capture) if args.capture else None
         try:
-            listener, where = _listener(args, ingestor, capture)
+            listener, where = _listener(args, ingestor, capture, watcher)
         except BaseException:
             if capture is not None:
                 capture.close()
@@ -75,6 +82,9 @@ def do_listen(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         print(f"listening on {where}", flush=True)
+        if watcher is not None:
+            print(f"real-time alerts on: every frame with events, and all placed residents "
+                  f"every {watcher.tick_ms / 1000:g} s", flush=True)
         try:
             stats = listener.serve(stop=stop, idle_exit_s=args.idle_exit)
         finally:
@@ -86,18 +96,55 @@ def do_listen(args: argparse.Namespace) -> int:
         else:
             print(f"stopped after {listener.frames} frames")
         _print_stats(stats.as_dict())
+        if watcher is not None:
+            print(f"  alerts raised: {watcher.alerts_raised}")
     return 0
 
 
-def _listener(args: argparse.Namespace, ingestor: Ingestor, capture: CaptureWriter | None
+def _listen_policy(args: argparse.Namespace) -> Policy | None:
+    """The alert policy when --alerts is on (checked before anything is opened)."""
+    from .alerting import Policy
+
+    if not args.alerts:
+        if args.policy or args.log or args.tick is not None:
+            raise CommandError("--policy, --log and --tick go with --alerts")
+        return None
+    if args.tick is not None and not args.tick > 0:
+        raise CommandError(f"--tick {args.tick} is not a positive number of seconds")
+    if args.log:
+        try:
+            Path(args.log).open("a", encoding="utf-8").close()
+        except OSError as exc:
+            raise CommandError(f"cannot write the alert log {args.log}: "
+                               f"{exc.strerror or exc}") from None
+    return Policy.load(args.policy) if args.policy else Policy()
+
+
+def _watcher(args: argparse.Namespace, store: Store, policy: Policy) -> RealtimeWatcher:
+    from .alerting import AlertRouter
+    from .watch import TICK_S, RealtimeWatcher
+
+    def clock() -> int:
+        return int(time.time() * 1000)
+
+    def say(a: AlertRecord) -> None:
+        print(f"alert {a.id} {a.resident} {a.condition} ({a.severity}): {a.text}", flush=True)
+
+    router = AlertRouter(policy, store, clock=clock, log_path=args.log)
+    return RealtimeWatcher(store, router, clock, tick_s=args.tick or TICK_S, on_alert=say)
+
+
+def _listener(args: argparse.Namespace, ingestor: Ingestor, capture: CaptureWriter | None,
+              after_batch: AfterBatch | None = None
               ) -> tuple[UdpListener | SerialListener, str]:
     if args.serial is not None:
         if args.baud <= 0:
             raise CommandError(f"--baud {args.baud} is not a baud rate")
-        return (SerialListener(ingestor, args.serial, args.baud, capture=capture),
+        return (SerialListener(ingestor, args.serial, args.baud, capture=capture,
+                               after_batch=after_batch),
                 f"serial {args.serial} at {args.baud} baud")
     host, port = parse_hostport(args.udp)
-    udp = UdpListener(ingestor, host, port, capture=capture)
+    udp = UdpListener(ingestor, host, port, capture=capture, after_batch=after_batch)
     return udp, f"udp {udp.address[0]}:{udp.address[1]}"
 
 
@@ -302,6 +349,15 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--capture", help="also append every datagram to this capture file")
     sp.add_argument("--idle-exit", type=float, metavar="SECONDS",
                     help="stop after this long without a datagram")
+    sp.add_argument("--alerts", action="store_true",
+                    help="run the real-time rules as frames arrive and raise alerts "
+                    "(see docs/alerts.md)")
+    sp.add_argument("--policy", help="with --alerts: alert policy (JSON, as for analyse); "
+                    "default: send nothing, only store and log")
+    sp.add_argument("--log", help="with --alerts: append each new alert to this JSON Lines file")
+    sp.add_argument("--tick", type=float, metavar="SECONDS",
+                    help="with --alerts: check every placed resident this often, frames or "
+                    "not (default 60)")
 
     sp = command("keys", "register node keys (so the host accepts a node) or list them")
     db(sp)

@@ -71,6 +71,25 @@ class FrameResult:
     inner: FrameResult | None = None  # the message a fragment completed
 
 
+def event_nodes(results: Iterable[FrameResult]) -> frozenset[int]:
+    """The nodes whose event records a batch stored, including messages that its
+    fragments completed: what a listener tells its ``after_batch`` hook."""
+    nodes: set[int] = set()
+    for result in results:
+        r: FrameResult | None = result
+        while r is not None:
+            if (r.status == "accepted" and r.kind == "events" and r.records
+                    and r.node_id is not None):
+                nodes.add(r.node_id)
+            r = r.inner
+    return frozenset(nodes)
+
+
+#: A listener's hook, called after each batch is stored and acked with the nodes whose
+#: events it stored, and with none each time a wait for input times out.
+AfterBatch = Callable[[frozenset[int]], None]
+
+
 @dataclass
 class IngestStats:
     accepted: int = 0

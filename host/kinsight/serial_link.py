@@ -2,8 +2,9 @@
 
 Frames that arrive in one burst are ingested in one transaction, and their
 acks go back down the same line, SLIP-framed, only after it has committed,
-as the UDP listener does. The line may carry one node or an ESP-NOW gateway
-relaying several: every ack of the batch goes down it.
+as the UDP listener does, and the optional ``after_batch`` hook runs after
+that. The line may carry one node or an ESP-NOW gateway relaying several: every
+ack of the batch goes down it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import serial
 
 from .capture import CaptureWriter
 from .errors import ConfigError
-from .ingest import Ingestor, IngestStats
+from .ingest import AfterBatch, Ingestor, IngestStats, event_nodes
 from .slip import SlipDecoder, encode
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,10 @@ _READ_MAX = 4096
 class SerialListener:
     def __init__(self, ingestor: Ingestor, port: str, baudrate: int = 115200, *,
                  capture: CaptureWriter | None = None, batch_max: int = 64,
-                 max_frame_bytes: int = 4096, burst_gap_s: float = 0.02):
+                 max_frame_bytes: int = 4096, burst_gap_s: float = 0.02,
+                 after_batch: AfterBatch | None = None):
         self.ingestor = ingestor
+        self.after_batch = after_batch
         self.port = port
         self.capture = capture
         self.batch_max = batch_max
@@ -67,6 +70,7 @@ class SerialListener:
         while stop is None or not stop.is_set():
             if not self._read(tick_s):
                 self.ingestor.expire()
+                self._after_batch(frozenset())
                 if idle_exit_s is not None and time.monotonic() - last_rx >= idle_exit_s:
                     break
                 continue
@@ -83,7 +87,7 @@ class SerialListener:
         if not batch:
             return 0
         self.frames += len(batch)
-        self.ingestor.ingest_batch(batch)
+        results = self.ingestor.ingest_batch(batch)
         if self.capture is not None:
             self.capture.flush()
         for node_id, ack in self.ingestor.acks:
@@ -92,4 +96,13 @@ class SerialListener:
             except (serial.SerialException, OSError) as exc:
                 log.info("ack to node %d not sent: %s", node_id, exc)
         self.serial.flush()
+        self._after_batch(event_nodes(results))
         return len(batch)
+
+    def _after_batch(self, nodes: frozenset[int]) -> None:
+        if self.after_batch is None:
+            return
+        try:
+            self.after_batch(nodes)
+        except Exception:  # the frames are stored and acked; keep reading
+            log.exception("after-batch hook failed (nodes %s)", sorted(nodes))

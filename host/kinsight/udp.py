@@ -2,7 +2,9 @@
 
 Datagrams that arrive together are ingested in one transaction, and their acks
 go out only after it has committed: a node forgets a frame once it is acked,
-so an ack must never run ahead of the disk.
+so an ack must never run ahead of the disk. Only then does the optional
+``after_batch`` hook run (real-time alerts), so it never holds an ack back, and
+whatever it raises is logged, never the end of the listener.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 
 from .capture import CaptureWriter
 from .errors import ConfigError
-from .ingest import Ingestor, IngestStats
+from .ingest import AfterBatch, Ingestor, IngestStats, event_nodes
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,11 @@ def parse_hostport(text: str) -> tuple[str, int]:
 
 class UdpListener:
     def __init__(self, ingestor: Ingestor, host: str, port: int, *,
-                 capture: CaptureWriter | None = None, batch_max: int = 64):
+                 capture: CaptureWriter | None = None, batch_max: int = 64,
+                 after_batch: AfterBatch | None = None):
         self.ingestor = ingestor
         self.capture = capture
+        self.after_batch = after_batch
         self.batch_max = batch_max
         try:
             family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
@@ -63,6 +67,7 @@ class UdpListener:
             ready, _, _ = select.select([self.sock], [], [], tick_s)
             if not ready:
                 self.ingestor.expire()
+                self._after_batch(frozenset())
                 if idle_exit_s is not None and time.monotonic() - last_rx >= idle_exit_s:
                     break
                 continue
@@ -100,4 +105,13 @@ class UdpListener:
                 self.sock.sendto(ack, reply_to[node_id])
             except OSError as exc:
                 log.info("ack to node %d not sent: %s", node_id, exc)
+        self._after_batch(event_nodes(results))
         return len(batch)
+
+    def _after_batch(self, nodes: frozenset[int]) -> None:
+        if self.after_batch is None:
+            return
+        try:
+            self.after_batch(nodes)
+        except Exception:  # the frames are stored and acked; keep receiving
+            log.exception("after-batch hook failed (nodes %s)", sorted(nodes))
