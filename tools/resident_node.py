@@ -49,9 +49,7 @@ def extract(role, prefix):
     elif role == "tap":
         feed(prefix + ".tap", 4, 250, FlowExtractor(sink, sample_ms=250), int)
     else:
-        ex = PresenceExtractor(sink)
-        end = feed(prefix + ".toilet", 1, 250, ex, bool)
-        ex.flush(end)
+        feed(prefix + ".toilet", 1, 250, PresenceExtractor(sink), bool)
     return sink.events
 
 

@@ -225,7 +225,8 @@ def do_eval(args: argparse.Namespace) -> int:
     if args.db is not None:
         from .history import evaluate_db
 
-        report = evaluate_db(args.db, args.json, detector=make)
+        report = evaluate_db(args.db, args.json,
+                             detector=None if args.detector == "engine" else make)
         for line in report.condition_lines():
             print(line)
         print(report.last_line())
