@@ -30,10 +30,19 @@ ROLE_NODE = {"seat": 1, "bed": 2, "tap": 3, "toilet": 4, "stairs": 5}
 
 
 def frames(acts: list[Activity], base_node: int) -> list[tuple[bytes, int]]:
-    """One frame per activity from the node of its role, sent when it ended."""
+    """One frame per activity from the node of its role, sent when it ended; a
+    heartbeat is that node's status frame."""
     out = []
     seqs: dict[int, int] = {}
     for a in acts:
+        if a.sensor == "heartbeat" and a.room in ROLE_NODE:
+            node = base_node + ROLE_NODE[a.room]
+            seq = seqs[node] = seqs.get(node, -1) + 1
+            raw = encode_frame(KEY, "status", Header(node_id=node, boot=1, seq=seq,
+                                                     time_s=a.start_ms // 1000),
+                               {"firmware": "1.0.0", "uptime_s": seq * 10800, "reset_cause": 1})
+            out.append((raw, a.start_ms))
+            continue
         if a.sensor not in EVENTS:
             continue
         etype, role = EVENTS[a.sensor]
@@ -93,6 +102,22 @@ def test_events_become_the_placed_residents_activities(home):
     taps = [a for a in acts["ann"] if a.sensor == "tap"]
     assert taps and all(a.value is not None and a.value > 0 for a in taps)
     assert all(a.room == "tap" for a in taps)
+    # the nodes' status frames say which sensors were alive, every 3 hours
+    beats = [a for a in acts["ann"] if a.sensor == "heartbeat"]
+    assert {a.room for a in beats} == set(ROLE_NODE)
+    assert len(beats) == len(ROLE_NODE) * 8 * DAYS
+    # and with them a live tap that saw nothing on a day is a zero, not missing data
+    from kinsight.features import daily_features
+
+    day = START + timedelta(days=10)
+    quiet = [a for a in acts["ann"] if not (a.sensor == "tap" and
+                                            a.start_ms // 86_400_000 == _epoch_day(day))]
+    feats = daily_features(quiet)[day]
+    assert feats["draws"] == 0 and feats["water_ml"] == 0
+
+
+def _epoch_day(day: date) -> int:
+    return (day - date(1970, 1, 1)).days
 
 
 def test_analyse_alerts_the_changed_resident_only_and_once(home, capsys):

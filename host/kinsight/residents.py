@@ -18,8 +18,12 @@ flush                 any     ``flush``
 
 Other event types (sit_too_long, leak, sensor_fault) are not activities of the
 resident and are left out. An event runs from its ``start_ms`` for its
-``duration_ds``. ``all_activities`` merges these with imported histories, and
-``recent_activities`` does the same for one resident's last days only.
+``duration_ds``. A node's status frames say its sensors are alive: each becomes a
+``heartbeat`` Activity per sensor role the node has reported events for (``room``
+names the sensor: seat, bed, tap, toilet or stairs), which is how the daily
+features tell a sensor that saw nothing from one that said nothing.
+``all_activities`` merges these with imported histories, and ``recent_activities``
+does the same for one resident's last days only.
 """
 
 from __future__ import annotations
@@ -123,7 +127,32 @@ def activities_from_events(store: Store, resident: str, since_ms: int | None = N
         elif sensor == "tap":
             value = float(volume_ml or 0)
         out.append(Activity(resident, sensor, int(start), int(end), value, room))
+    out += _heartbeats(store, resident, since_ms)
     return sorted(out, key=_order)
+
+
+_HEARTBEAT_ROLES = {"seat": "seat", "bed": "bed", "tap": "tap", "toilet": "toilet",
+                    "stairs": "stairs"}
+
+
+def _heartbeats(store: Store, resident: str, since_ms: int | None) -> list[Activity]:
+    roles: dict[int, list[str]] = {}
+    for node, role in store.conn.execute(
+            "SELECT DISTINCT e.node_id, e.role FROM events e JOIN placements p "
+            "ON p.node_id = e.node_id WHERE p.resident = ?", (resident,)):
+        if str(role) in _HEARTBEAT_ROLES:
+            roles.setdefault(int(node), []).append(_HEARTBEAT_ROLES[str(role)])
+    if not roles:
+        return []
+    sql = ("SELECT DISTINCT s.node_id, s.time_s FROM statuses s JOIN placements p "
+           "ON p.node_id = s.node_id WHERE p.resident = ?")
+    params: tuple[object, ...] = (resident,)
+    if since_ms is not None:
+        sql += " AND s.time_s * 1000 >= ?"
+        params = (resident, since_ms)
+    return [Activity(resident, "heartbeat", int(t) * 1000, int(t) * 1000, None, sensor)
+            for node, t in store.conn.execute(sql, params) if t is not None
+            for sensor in roles.get(int(node), [])]
 
 
 def _order(a: Activity) -> tuple[int, int, str]:
