@@ -163,3 +163,24 @@ def test_a_live_sensor_that_saw_nothing_is_a_zero_a_silent_one_is_missing() -> N
     assert "water_ml" not in feats and "draws" not in feats and "heartbeats" not in feats
     # nobody seen all day (in hospital): no day at all, however alive the sensors
     assert d not in daily_features(beats)
+
+
+def test_water_by_time_of_day_and_toilet_dwell() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zi = ZoneInfo("Europe/London")
+    d = START + timedelta(days=2)
+
+    def at(hour: float, minutes: float, sensor: str, value: float | None = None) -> Activity:
+        t = int((datetime.combine(d, datetime.min.time(), zi)
+                 + timedelta(hours=hour)).timestamp() * 1000)
+        return Activity("r", sensor, t, t + int(minutes * 60_000), value)
+
+    feats = daily_features([at(7.5, 0.1, "tap", 300), at(11.9, 0.1, "tap", 200),
+                            at(14, 0.1, "tap", 250), at(9, 3, "toilet"),
+                            at(13, 5, "toilet"), at(16, 10, "toilet")])[d]
+    assert feats["water_ml"] == 750
+    assert (feats["water_morning_ml"], feats["water_afternoon_ml"],
+            feats["water_evening_ml"]) == (500, 250, 0)  # the tap reported: 0, not missing
+    assert feats["toilet_dwell_min"] == 5

@@ -28,6 +28,10 @@ from zoneinfo import ZoneInfo
 
 from .activity import Activity
 
+# Water by time of day: hours 0-11 (two bins of six, one feature), 12-17, 18-23.
+_WATER_BINS = ("water_morning_ml", "water_morning_ml", "water_afternoon_ml",
+               "water_evening_ml")
+
 # What a live sensor that saw nothing all day says: these features are zero.
 _ZERO_WHEN_ALIVE = {"tap": ("water_ml", "draws"), "toilet": ("toilet_day",),
                     "seat": ("sit_count", "sit_total_min"), "stairs": ("stairs_min",)}
@@ -104,7 +108,9 @@ def personal_features(activities: Iterable[Activity], tz: str = "Europe/London",
 
 def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
                    night: tuple[float, float] = DEFAULT_NIGHT) -> dict[date, dict[str, float]]:
-    """Per local day: water_ml, draws, toilet_day, toilet_night, sit_total_min,
+    """Per local day: water_ml, draws, water_morning_ml (before 12:00),
+    water_afternoon_ml (12:00 to 18:00), water_evening_ml (from 18:00), toilet_day,
+    toilet_night, toilet_dwell_min (the median day visit), sit_total_min,
     sit_count, sit_longest_min (the longest sitting bout), rise_s_median,
     bed_night_min, out_of_bed_night, first_activity_min, last_activity_min,
     night_activity_count, stairs_min, hr_mean.
@@ -119,6 +125,7 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
     out: dict[date, dict[str, float]] = defaultdict(dict)
     acts = sorted(activities, key=lambda a: a.start_ms)
     rises: dict[date, list[float]] = defaultdict(list)
+    dwells: dict[date, list[float]] = defaultdict(list)
     hrs: dict[date, list[float]] = defaultdict(list)
     beds: list[Activity] = []
     first: dict[date, float] = {}
@@ -142,11 +149,13 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
         seen.add(day)
         if s == "tap":
             add(day, "water_ml", a.value or 0.0)
+            add(day, _WATER_BINS[min(t.hour // 6, 3)], a.value or 0.0)
             add(day, "draws", 1)
         elif s == "toilet":
             n = _night_of(t, night)
             if n is None:
                 add(day, "toilet_day", 1)
+                dwells[day].append(minutes)
                 out[day].setdefault("toilet_night", 0.0)
             else:
                 add(n, "toilet_night", 1)
@@ -173,6 +182,8 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
             last[day] = m
     for day, values in rises.items():
         out[day]["rise_s_median"] = float(statistics.median(values))
+    for day, values in dwells.items():
+        out[day]["toilet_dwell_min"] = float(statistics.median(values))
     for day, values in hrs.items():
         out[day]["hr_mean"] = float(statistics.fmean(values))
     _bed_features(beds, zone, night, out)
@@ -186,6 +197,10 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
         out[day]["heartbeats"] = out[day].get("heartbeats", 0.0) + 1
         for key in _ZERO_WHEN_ALIVE.get(sensor, ()):
             out[day].setdefault(key, 0.0)
+    for feats in out.values():
+        if "draws" in feats:  # the tap reported: a part of the day without water is a zero
+            for key in dict.fromkeys(_WATER_BINS):
+                feats.setdefault(key, 0.0)
     return {d: dict(out[d]) for d in sorted(out)}
 
 

@@ -83,8 +83,12 @@ log = logging.getLogger(__name__)
 FEATURES: dict[str, tuple[str, str, float, bool]] = {
     "water_ml": ("Water drawn", "L", 100.0, False),
     "draws": ("Taps used", "n", 1.0, True),
+    "water_morning_ml": ("Water drawn before noon", "L", 60.0, False),
+    "water_afternoon_ml": ("Water drawn from noon to 18:00", "L", 60.0, False),
+    "water_evening_ml": ("Water drawn after 18:00", "L", 60.0, False),
     "toilet_day": ("Toilet visits in the day", "n", 1.0, True),
     "toilet_night": ("Toilet visits at night", "n", 0.7, True),
+    "toilet_dwell_min": ("A toilet visit took", "min", 0.5, False),
     "sit_total_min": ("Time sitting", "min", 30.0, False),
     "sit_count": ("Times sat down", "n", 1.0, True),
     "sit_longest_min": ("Longest time in the chair", "min", 20.0, False),
