@@ -90,6 +90,17 @@ def event_nodes(results: Iterable[FrameResult]) -> frozenset[int]:
 AfterBatch = Callable[[frozenset[int]], None]
 
 
+def call_after_batch(hook: AfterBatch | None, nodes: frozenset[int]) -> None:
+    """Run a listener's after-batch hook. Its failure is logged, never raised: the
+    batch is already stored and acked, and the listener must keep receiving."""
+    if hook is None:
+        return
+    try:
+        hook(nodes)
+    except Exception:
+        log.exception("after-batch hook failed (nodes %s)", sorted(nodes))
+
+
 @dataclass
 class IngestStats:
     accepted: int = 0

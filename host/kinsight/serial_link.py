@@ -17,7 +17,7 @@ import serial
 
 from .capture import CaptureWriter
 from .errors import ConfigError
-from .ingest import AfterBatch, Ingestor, IngestStats, event_nodes
+from .ingest import AfterBatch, Ingestor, IngestStats, call_after_batch, event_nodes
 from .slip import SlipDecoder, encode
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class SerialListener:
         while stop is None or not stop.is_set():
             if not self._read(tick_s):
                 self.ingestor.expire()
-                self._after_batch(frozenset())
+                call_after_batch(self.after_batch, frozenset())
                 if idle_exit_s is not None and time.monotonic() - last_rx >= idle_exit_s:
                     break
                 continue
@@ -96,13 +96,5 @@ class SerialListener:
             except (serial.SerialException, OSError) as exc:
                 log.info("ack to node %d not sent: %s", node_id, exc)
         self.serial.flush()
-        self._after_batch(event_nodes(results))
+        call_after_batch(self.after_batch, event_nodes(results))
         return len(batch)
-
-    def _after_batch(self, nodes: frozenset[int]) -> None:
-        if self.after_batch is None:
-            return
-        try:
-            self.after_batch(nodes)
-        except Exception:  # the frames are stored and acked; keep reading
-            log.exception("after-batch hook failed (nodes %s)", sorted(nodes))

@@ -17,7 +17,7 @@ import time
 
 from .capture import CaptureWriter
 from .errors import ConfigError
-from .ingest import AfterBatch, Ingestor, IngestStats, event_nodes
+from .ingest import AfterBatch, Ingestor, IngestStats, call_after_batch, event_nodes
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class UdpListener:
             ready, _, _ = select.select([self.sock], [], [], tick_s)
             if not ready:
                 self.ingestor.expire()
-                self._after_batch(frozenset())
+                call_after_batch(self.after_batch, frozenset())
                 if idle_exit_s is not None and time.monotonic() - last_rx >= idle_exit_s:
                     break
                 continue
@@ -105,13 +105,5 @@ class UdpListener:
                 self.sock.sendto(ack, reply_to[node_id])
             except OSError as exc:
                 log.info("ack to node %d not sent: %s", node_id, exc)
-        self._after_batch(event_nodes(results))
+        call_after_batch(self.after_batch, event_nodes(results))
         return len(batch)
-
-    def _after_batch(self, nodes: frozenset[int]) -> None:
-        if self.after_batch is None:
-            return
-        try:
-            self.after_batch(nodes)
-        except Exception:  # the frames are stored and acked; keep receiving
-            log.exception("after-batch hook failed (nodes %s)", sorted(nodes))
