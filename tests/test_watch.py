@@ -199,8 +199,39 @@ def test_a_toilet_long_frame_raises_an_alert_within_a_second_and_only_once(
     assert len(log_lines(log)) == 2
     rest = lis.stop()
     assert not [x for x in rest if x.startswith("alert ")]
-    assert "  alerts raised: 2\n" in rest
+    assert "  alerts raised: 2; messages sent: 0\n" in rest  # nobody to send them to
     assert "Traceback" not in lis.stderr()
+
+
+@pytest.mark.slow
+def test_a_webhook_that_hangs_holds_up_neither_acks_nor_other_alerts(
+        db: str, tmp_path: Path, listening: Callable[..., Listening]):
+    # A web server that accepts connections and never answers: each delivery attempt
+    # waits for the webhook's timeout, three times over.
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"residents": {"mary": {
+        "consent": {"carer": "all"},
+        "circle": [{"name": "day carer", "role": "carer", "receives": "all",
+                    "webhook": f"http://127.0.0.1:{hang.getsockname()[1]}/hook"}]}}}))
+    lis = listening("--policy", str(policy))
+    try:
+        lis.send(toilet_long(MARY, 0))
+        lis.alert_line()
+        # mary's alert is now being sent to the hanging server; zoe's frame is acked and
+        # her alert raised as quickly as ever
+        wait_for(lambda: bool(select.select([hang], [], [], 0)[0]))
+        sent_s = lis.send(toilet_long(ZOE, 0))
+        acked_s = time.time()
+        printed_s, line = lis.alert_line()
+        assert acked_s - sent_s < 1.0 and printed_s - sent_s < 1.0
+        assert " zoe prolonged_toilet " in line
+    finally:
+        hang.close()  # the delivery fails now, instead of after its timeouts
+    rest = lis.stop()
+    assert "  alerts raised: 2; messages sent: 0\n" in rest
 
 
 @pytest.mark.slow

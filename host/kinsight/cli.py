@@ -28,7 +28,7 @@ from .udp import UdpListener, parse_hostport
 
 if TYPE_CHECKING:
     from .alerting import AlertRecord, Policy
-    from .watch import RealtimeWatcher
+    from .watch import DeliveryWorker, RealtimeWatcher
 
 
 class CommandError(Exception):
@@ -70,13 +70,15 @@ def do_listen(args: argparse.Namespace) -> int:
     policy = _listen_policy(args)
     with _store(args) as store:
         ingestor = Ingestor(store, limits=_limits(args))
-        watcher = _watcher(args, store, policy) if policy is not None else None
+        watcher, worker = _watcher(args, store, policy) if policy is not None else (None, None)
         capture = CaptureWriter.open(args.capture) if args.capture else None
         try:
             listener, where = _listener(args, ingestor, capture, watcher)
         except BaseException:
             if capture is not None:
                 capture.close()
+            if worker is not None:
+                worker.close()
             raise
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -91,13 +93,15 @@ def do_listen(args: argparse.Namespace) -> int:
             listener.close()
             if capture is not None:
                 capture.close()
+            if worker is not None:
+                worker.close()
         if isinstance(listener, UdpListener):
             print(f"stopped after {listener.datagrams} datagrams")
         else:
             print(f"stopped after {listener.frames} frames")
         _print_stats(stats.as_dict())
-        if watcher is not None:
-            print(f"  alerts raised: {watcher.alerts_raised}")
+        if watcher is not None and worker is not None:
+            print(f"  alerts raised: {watcher.alerts_raised}; messages sent: {worker.sent}")
     return 0
 
 
@@ -120,9 +124,10 @@ def _listen_policy(args: argparse.Namespace) -> Policy | None:
     return Policy.load(args.policy) if args.policy else Policy()
 
 
-def _watcher(args: argparse.Namespace, store: Store, policy: Policy) -> RealtimeWatcher:
+def _watcher(args: argparse.Namespace, store: Store, policy: Policy
+             ) -> tuple[RealtimeWatcher, DeliveryWorker]:
     from .alerting import AlertRouter
-    from .watch import TICK_S, RealtimeWatcher
+    from .watch import TICK_S, DeliveryWorker, RealtimeWatcher
 
     def clock() -> int:
         return int(time.time() * 1000)
@@ -131,7 +136,11 @@ def _watcher(args: argparse.Namespace, store: Store, policy: Policy) -> Realtime
         print(f"alert {a.id} {a.resident} {a.condition} ({a.severity}): {a.text}", flush=True)
 
     router = AlertRouter(policy, store, clock=clock, log_path=args.log)
-    return RealtimeWatcher(store, router, clock, tick_s=args.tick or TICK_S, on_alert=say)
+    # Sending has a thread of its own: a server that is down must not hold up the acks.
+    worker = DeliveryWorker(args.db, policy, clock=clock, log_path=args.log,
+                            interval_s=args.tick or TICK_S).start()
+    return (RealtimeWatcher(store, router, clock, tick_s=args.tick or TICK_S, on_alert=say,
+                            deliver=worker.wake), worker)
 
 
 def _listener(args: argparse.Namespace, ingestor: Ingestor, capture: CaptureWriter | None,

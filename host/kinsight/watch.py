@@ -16,20 +16,27 @@ long visit is found again on every frame and tick, and under a short
 acknowledged. New alerts, and on each tick anything else due (escalations,
 retries, held quiet-hours messages), are then delivered.
 
-Everything runs on the listener's thread and its store connection, after the
+The checks run on the listener's thread and its store connection, after the
 acks: a failing check is logged and the next resident still gets theirs.
+Sending is the ``deliver`` callable's: by default the router's ``deliver_due``
+on the same thread; ``kinsight listen`` gives it a ``DeliveryWorker``, whose own
+thread and connection send what is due, so a mail or webhook server that is down
+(retries, timeouts) never holds up the frames' acks or other residents' checks.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Collection
 from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import realtime
-from .alerting import AlertRecord, AlertRouter
+from .alerting import AlertRecord, AlertRouter, Policy, TransportFactory
 from .residents import placements, recent_activities, resident_tz
 from .store import Store
 
@@ -52,7 +59,8 @@ class RealtimeWatcher:
 
     def __init__(self, store: Store, router: AlertRouter, clock: Callable[[], int] = _wall_ms,
                  *, tick_s: float = TICK_S,
-                 on_alert: Callable[[AlertRecord], None] | None = None):
+                 on_alert: Callable[[AlertRecord], None] | None = None,
+                 deliver: Callable[[int], Any] | None = None):
         if tick_s <= 0:
             raise ValueError(f"tick_s must be positive, not {tick_s}")
         self.store = store
@@ -60,6 +68,7 @@ class RealtimeWatcher:
         self.clock = clock
         self.tick_ms = int(tick_s * 1000)
         self.on_alert = on_alert
+        self.deliver = deliver or router.deliver_due
         self.ticks = 0
         self.alerts_raised = 0
         self._last_tick_ms: int | None = None
@@ -95,7 +104,7 @@ class RealtimeWatcher:
             except Exception:  # one resident's bad data must not silence the others
                 log.exception("real-time check of %s failed", resident)
         if raised or tick_due:
-            self.router.deliver_due(now_ms)
+            self.deliver(now_ms)
         return raised
 
     def check(self, resident: str, now_ms: int) -> list[AlertRecord]:
@@ -127,3 +136,63 @@ class RealtimeWatcher:
         return {str(c) for (c,) in self.store.conn.execute(
             "SELECT DISTINCT condition FROM alerts WHERE resident = ? AND day = ?",
             (resident, day.isoformat()))}
+
+
+class DeliveryWorker:
+    """Sends what is due (``AlertRouter.deliver_due``) from a thread of its own with
+    its own connection to the database at ``db_path``: ``wake(now_ms)`` asks for a
+    round, and a round also runs every ``interval_s``. A failed round is logged;
+    what was not sent is retried by the next one."""
+
+    def __init__(self, db_path: str | Path, policy: Policy, *,
+                 clock: Callable[[], int] = _wall_ms, log_path: str | Path | None = None,
+                 transports: TransportFactory | None = None, interval_s: float = TICK_S):
+        self.db_path = str(db_path)
+        self.policy = policy
+        self.clock = clock
+        self.log_path = log_path
+        self.transports = transports
+        self.interval_s = interval_s
+        self.rounds = 0
+        self.sent = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kinsight-delivery",
+                                        daemon=True)
+
+    def start(self) -> DeliveryWorker:
+        self._thread.start()
+        return self
+
+    def wake(self, now_ms: int | None = None) -> None:
+        del now_ms  # the worker reads its own clock when it runs
+        self._wake.set()
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop after the round in progress (one last round sends what is due), waiting
+        at most ``timeout_s``: a server that hangs must not hold up a shutdown, and what
+        it did not take is still unsent in the store, for the next run."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            log.warning("alert delivery still in progress at shutdown; what was not sent "
+                        "goes out on the next run")
+
+    def _run(self) -> None:
+        with Store(self.db_path) as store:
+            router = AlertRouter(self.policy, store, self.transports, clock=self.clock,
+                                 log_path=self.log_path)
+            while True:
+                self._wake.wait(self.interval_s)
+                self._wake.clear()
+                try:
+                    done = router.deliver_due(self.clock())
+                except Exception:  # the next round retries what this one did not send
+                    log.exception("delivering alerts failed")
+                else:
+                    self.rounds += 1
+                    self.sent += sum(d.get("state") == "sent" for d in done)
+                if self._stop.is_set():
+                    return
