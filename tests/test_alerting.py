@@ -158,64 +158,64 @@ def test_quiet_hours_hold_digests_and_urgent_alerts_unless_opted_in(store, hooks
     clock = Clock(at("23:00"))
     r = router(store, {"quiet_hours": {"start": "22:00", "end": "07:00"}, "consent": ALL,
                        "digest_time": "08:00",
-                       "circle": [member(hooks, "ann", urgent_in_quiet_hours=True),
-                                  member(hooks, "bea", "family")]}, clock)
+                       "circle": [member(hooks, "one", urgent_in_quiet_hours=True),
+                                  member(hooks, "two", "family")]}, clock)
     urgent = r.raise_finding("r", DAY, finding())
     digest = r.raise_finding("r", DAY, finding("uti", "digest", UTI))
     assert urgent and digest
     r.deliver_due(at("23:00"))
-    assert [p["alerts"][0]["id"] for p in hooks.to("ann")] == [urgent.id]
-    assert hooks.to("bea") == []
+    assert [p["alerts"][0]["id"] for p in hooks.to("one")] == [urgent.id]
+    assert hooks.to("two") == []
     r.deliver_due(at("07:30", date(2024, 6, 21)))  # quiet over, digest time not yet
-    assert [p["kind"] for p in hooks.to("bea")] == ["urgent"]
+    assert [p["kind"] for p in hooks.to("two")] == ["urgent"]
     r.deliver_due(at("08:05", date(2024, 6, 21)))
     r.deliver_due(at("09:00", date(2024, 6, 21)))  # once a day
-    for name in ("ann", "bea"):
+    for name in ("one", "two"):
         digests = [p for p in hooks.to(name) if p["kind"] == "digest"]
         assert [[a["id"] for a in p["alerts"]] for p in digests] == [[digest.id]]
-    assert len(hooks.to("ann")) == 2  # the urgent one was not sent twice
+    assert len(hooks.to("one")) == 2  # the urgent one was not sent twice
 
 
 def test_consent_filters_recipients(store, hooks):
     clock = Clock(at("10:00"))
     r = router(store, {"consent": {"carer": "all", "family": ["urgent"]},
-                       "circle": [member(hooks, "ann"), member(hooks, "bea", "family"),
-                                  member(hooks, "cy", "practitioner"),
-                                  member(hooks, "dee", receives=["uti"])]}, clock)
+                       "circle": [member(hooks, "one"), member(hooks, "two", "family"),
+                                  member(hooks, "three", "practitioner"),
+                                  member(hooks, "four", receives=["uti"])]}, clock)
     r.raise_finding("r", DAY, finding("uti", "digest", UTI))
     r.raise_finding("r", DAY, finding("not_up", "urgent"))
     r.deliver_due(at("10:00"))
     kinds = {n: sorted(a["condition"] for p in hooks.to(n) for a in p["alerts"])
-             for n in ("ann", "bea", "cy", "dee")}
-    assert kinds == {"ann": ["not_up", "uti"], "bea": ["not_up"], "cy": [], "dee": ["uti"]}
+             for n in ("one", "two", "three", "four")}
+    assert kinds == {"one": ["not_up", "uti"], "two": ["not_up"], "three": [], "four": ["uti"]}
 
 
 def test_escalation_to_the_next_member_after_the_deadline(store, hooks):
     clock = Clock(at("10:00"))
     r = router(store, {"consent": ALL, "escalation_minutes": 30,
-                       "circle": [member(hooks, "ann"), member(hooks, "bea")]}, clock)
+                       "circle": [member(hooks, "one"), member(hooks, "two")]}, clock)
     a = r.raise_finding("r", DAY, finding("not_up"))
     b = r.raise_finding("r", DAY, finding("no_water"))
     assert a and b
     r.deliver_due(at("10:00"))
     r.deliver_due(at("10:29"))
-    assert len(hooks.to("ann")) == 2 and hooks.to("bea") == []
-    r.acknowledge(b.id, "ann", "useful")
+    assert len(hooks.to("one")) == 2 and hooks.to("two") == []
+    r.acknowledge(b.id, "one", "useful")
     r.deliver_due(at("10:31"))
-    got = hooks.to("bea")
+    got = hooks.to("two")
     assert [(p["kind"], p["alerts"][0]["id"]) for p in got] == [("escalation", a.id)]
 
 
 def test_webhook_retries_and_failures_are_recorded_not_raised(store, hooks):
-    hooks.fail["/ann"] = 2
-    t = WebhookTransport(f"{hooks.url}/ann", retries=3, backoff_s=0.01)
+    hooks.fail["/one"] = 2
+    t = WebhookTransport(f"{hooks.url}/one", retries=3, backoff_s=0.01)
     assert t.send("", "s", "b", {"x": 1}) == 3
-    assert hooks.to("ann") == [{"x": 1}] and hooks.attempts["/ann"] == 3
+    assert hooks.to("one") == [{"x": 1}] and hooks.attempts["/one"] == 3
 
-    hooks.fail["/bea"] = 5
+    hooks.fail["/two"] = 5
     clock = Clock(at("10:00"))
     policy = Policy.from_dict({"residents": {"r": {"consent": ALL,
-                                                   "circle": [member(hooks, "bea")]}}})
+                                                   "circle": [member(hooks, "two")]}}})
     r = AlertRouter(policy, store, lambda ch, url: WebhookTransport(url, 3, 0.01), clock)
     rec = r.raise_finding("r", DAY, finding())
     assert rec is not None
@@ -226,7 +226,7 @@ def test_webhook_retries_and_failures_are_recorded_not_raised(store, hooks):
     assert d["state"] == "sent"
     row = store.query("SELECT state, attempts FROM deliveries WHERE alert_id = ?", (rec.id,))
     assert row == [("sent", 6)]
-    assert hooks.to("bea")[0]["alerts"][0]["text"] == "not_up evidence in words"
+    assert hooks.to("two")[0]["alerts"][0]["text"] == "not_up evidence in words"
 
 
 def free_port() -> int:

@@ -70,14 +70,14 @@ def k(*args: str) -> int:
 def home(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     tmp = tmp_path_factory.mktemp("analyse")
     db = str(tmp / "home.db")
-    _, well = simulate("healthy", 1, DAYS, START, outages=False, resident="ann")
-    _, bob = simulate("healthy", 2, DAYS, START, outages=False, resident="bob")
+    _, well = simulate("healthy", 1, DAYS, START, outages=False, resident="r-well")
+    _, changed = simulate("healthy", 2, DAYS, START, outages=False, resident="r-uti")
     change = START + timedelta(days=DAYS - 3)
-    bob = inject(bob, "uti", change)  # the last three days: twice the toilet visits
-    records = frames(well, 100) + frames(bob, 200)
+    changed = inject(changed, "uti", change)  # the last three days: twice the toilet visits
+    records = frames(well, 100) + frames(changed, 200)
     cap = tmp / "weeks.kcap"
     write_capture(cap, sorted(records, key=lambda r: r[1]))
-    for base, who, in (("100", "ann"), ("200", "bob")):
+    for base, who, in (("100", "r-well"), ("200", "r-uti")):
         for role, n in ROLE_NODE.items():
             node = str(int(base) + n)
             assert k("keys", "--db", db, "add", node, KEY.hex()) == 0
@@ -95,22 +95,22 @@ def test_events_become_the_placed_residents_activities(home):
     db, _ = home
     with Store(db) as store:
         acts = all_activities(store)
-        bob = activities_from_events(store, "bob")
-    assert set(acts) == {"ann", "bob"}
-    assert {a.sensor for a in acts["ann"]} >= {"seat", "bed", "tap", "toilet"}
-    assert all(a.resident == "bob" for a in bob) and bob == acts["bob"]
-    taps = [a for a in acts["ann"] if a.sensor == "tap"]
+        changed = activities_from_events(store, "r-uti")
+    assert set(acts) == {"r-well", "r-uti"}
+    assert {a.sensor for a in acts["r-well"]} >= {"seat", "bed", "tap", "toilet"}
+    assert all(a.resident == "r-uti" for a in changed) and changed == acts["r-uti"]
+    taps = [a for a in acts["r-well"] if a.sensor == "tap"]
     assert taps and all(a.value is not None and a.value > 0 for a in taps)
     assert all(a.room == "tap" for a in taps)
     # the nodes' status frames say which sensors were alive, every 3 hours
-    beats = [a for a in acts["ann"] if a.sensor == "heartbeat"]
+    beats = [a for a in acts["r-well"] if a.sensor == "heartbeat"]
     assert {a.room for a in beats} == set(ROLE_NODE)
     assert len(beats) == len(ROLE_NODE) * 8 * DAYS
     # and with them a live tap that saw nothing on a day is a zero, not missing data
     from kinsight.features import daily_features
 
     day = START + timedelta(days=10)
-    quiet = [a for a in acts["ann"] if not (a.sensor == "tap" and
+    quiet = [a for a in acts["r-well"] if not (a.sensor == "tap" and
                                             a.start_ms // 86_400_000 == _epoch_day(day))]
     feats = daily_features(quiet)[day]
     assert feats["draws"] == 0 and feats["water_ml"] == 0
@@ -125,12 +125,12 @@ def test_analyse_alerts_the_changed_resident_only_and_once(home, capsys):
     log = tmp / "alerts.jsonl"
     assert k("analyse", "--db", db, "--log", str(log), "--now", now_arg()) == 0
     out = capsys.readouterr().out
-    assert "ann:" in out and "bob:" in out
+    assert "r-well:" in out and "r-uti:" in out
     assert k("alerts", "--db", db, "--json") == 0
     alerts = json.loads(capsys.readouterr().out)
     conditions = {(a["resident"], a["condition"]) for a in alerts}
-    assert ("bob", "uti") in conditions, alerts
-    assert not [a for a in alerts if a["resident"] == "ann"], alerts
+    assert ("r-uti", "uti") in conditions, alerts
+    assert not [a for a in alerts if a["resident"] == "r-well"], alerts
     lines = log.read_text().splitlines()
     assert len(lines) == len(alerts)
     # A second run continues from the stored models: nothing new, nothing twice.
@@ -144,7 +144,7 @@ def test_analyse_alerts_the_changed_resident_only_and_once(home, capsys):
     uti = next(a for a in alerts if a["condition"] == "uti")
     assert k("ack", "--db", db, str(uti["id"]), "--outcome", "useful",
              "--by", "nurse") == 0
-    assert k("alerts", "--db", db, "--resident", "bob") == 0
+    assert k("alerts", "--db", db, "--resident", "r-uti") == 0
     text = capsys.readouterr().out
     assert "uti" in text and "[acknowledged]" in text
     assert k("ack", "--db", db, "999", "--outcome", "useful") == 1

@@ -36,8 +36,9 @@ from kinsight.watch import RealtimeWatcher
 from kinsight.wire import Header, encode_frame, open_frame
 
 KEY = bytes(range(32))
-MARY, ZOE, STRANGER, ADA = 11, 14, 12, 13  # toilet nodes of two residents, an unplaced node,
-# and the hall node of a resident with a history
+# toilet nodes of two residents, an unplaced node, and the hall node of a resident
+# with a history
+A_TOILET, B_TOILET, STRANGER, C_HALL = 11, 14, 12, 13
 MIN_DS = 600  # deciseconds in a minute
 
 
@@ -73,10 +74,10 @@ def wait_for(what: Callable[[], bool], timeout_s: float = 5.0) -> None:
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "home.db")
-    for node in (MARY, ZOE, STRANGER, ADA):
+    for node in (A_TOILET, B_TOILET, STRANGER, C_HALL):
         k("keys", "--db", path, "add", str(node), KEY.hex())
-    k("place", "--db", path, str(MARY), "mary", "--room", "bathroom")
-    k("place", "--db", path, str(ZOE), "zoe", "--room", "bathroom")
+    k("place", "--db", path, str(A_TOILET), "res-a", "--room", "bathroom")
+    k("place", "--db", path, str(B_TOILET), "res-b", "--room", "bathroom")
     return path
 
 
@@ -169,7 +170,7 @@ def test_a_toilet_long_frame_raises_an_alert_within_a_second_and_only_once(
         record_property: Callable[[str, object], None]):
     log = tmp_path / "alerts.jsonl"
     lis = listening("--log", str(log), "--tick", "0.2")
-    first = toilet_long(MARY, 0)
+    first = toilet_long(A_TOILET, 0)
     sent_s = lis.send(first)
     printed_s, line = lis.alert_line()
     with Store(db) as s:
@@ -180,22 +181,22 @@ def test_a_toilet_long_frame_raises_an_alert_within_a_second_and_only_once(
     assert latency_ms < 1000, f"alert recorded {latency_ms:.0f} ms after the frame was sent"
     assert printed_s - sent_s < 1.0
     assert (alert.resident, alert.condition, alert.severity) == (
-        "mary", "prolonged_toilet", "urgent")
+        "res-a", "prolonged_toilet", "urgent")
     assert "50 min" in alert.text
-    assert line == f"alert {alert.id} mary prolonged_toilet (urgent): {alert.text}\n"
+    assert line == f"alert {alert.id} res-a prolonged_toilet (urgent): {alert.text}\n"
     assert [(x["id"], x["condition"], x["resident"]) for x in log_lines(log)] == [
-        (alert.id, "prolonged_toilet", "mary")]
+        (alert.id, "prolonged_toilet", "res-a")]
 
     # The same frame again (a retransmission), then a later long visit in a new frame,
-    # with ticks in between: nothing new for mary. Zoe's alert shows the listener has
+    # with ticks in between: nothing new for res-a. res-b's alert shows the listener has
     # run the watcher for everything sent before it.
     lis.send(first)
-    lis.send(toilet_long(MARY, 1, minutes=55))
+    lis.send(toilet_long(A_TOILET, 1, minutes=55))
     time.sleep(0.5)
-    lis.send(toilet_long(ZOE, 0))
+    lis.send(toilet_long(B_TOILET, 0))
     _, barrier = lis.alert_line()
-    assert " zoe prolonged_toilet " in barrier
-    assert conditions(db) == [("mary", "prolonged_toilet"), ("zoe", "prolonged_toilet")]
+    assert " res-b prolonged_toilet " in barrier
+    assert conditions(db) == [("res-a", "prolonged_toilet"), ("res-b", "prolonged_toilet")]
     assert len(log_lines(log)) == 2
     rest = lis.stop()
     assert not [x for x in rest if x.startswith("alert ")]
@@ -212,22 +213,22 @@ def test_a_webhook_that_hangs_holds_up_neither_acks_nor_other_alerts(
     hang.bind(("127.0.0.1", 0))
     hang.listen(8)
     policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"residents": {"mary": {
+    policy.write_text(json.dumps({"residents": {"res-a": {
         "consent": {"carer": "all"},
         "circle": [{"name": "day carer", "role": "carer", "receives": "all",
                     "webhook": f"http://127.0.0.1:{hang.getsockname()[1]}/hook"}]}}}))
     lis = listening("--policy", str(policy))
     try:
-        lis.send(toilet_long(MARY, 0))
+        lis.send(toilet_long(A_TOILET, 0))
         lis.alert_line()
-        # mary's alert is now being sent to the hanging server; zoe's frame is acked and
+        # res-a's alert is now being sent to the hanging server; res-b's frame is acked and
         # her alert raised as quickly as ever
         wait_for(lambda: bool(select.select([hang], [], [], 0)[0]))
-        sent_s = lis.send(toilet_long(ZOE, 0))
+        sent_s = lis.send(toilet_long(B_TOILET, 0))
         acked_s = time.time()
         printed_s, line = lis.alert_line()
         assert acked_s - sent_s < 1.0 and printed_s - sent_s < 1.0
-        assert " zoe prolonged_toilet " in line
+        assert " res-b prolonged_toilet " in line
     finally:
         hang.close()  # the delivery fails now, instead of after its timeouts
     rest = lis.stop()
@@ -242,15 +243,15 @@ def test_an_acknowledged_alert_is_not_raised_again_for_the_same_day(
     policy = tmp_path / "policy.json"
     policy.write_text(json.dumps({"organisation": {"throttle_hours": 0}}))
     lis = listening("--policy", str(policy))
-    lis.send(toilet_long(MARY, 0))
+    lis.send(toilet_long(A_TOILET, 0))
     _, line = lis.alert_line()
     alert_id = line.split()[1]
     k("ack", "--db", db, alert_id, "--outcome", "useful", "--by", "carer")
-    lis.send(visit(MARY, 1))
-    lis.send(toilet_long(ZOE, 0))
+    lis.send(visit(A_TOILET, 1))
+    lis.send(toilet_long(B_TOILET, 0))
     _, barrier = lis.alert_line()
-    assert " zoe " in barrier
-    assert conditions(db) == [("mary", "prolonged_toilet"), ("zoe", "prolonged_toilet")]
+    assert " res-b " in barrier
+    assert conditions(db) == [("res-a", "prolonged_toilet"), ("res-b", "prolonged_toilet")]
     lis.stop()
 
 
@@ -259,36 +260,36 @@ def test_an_unplaced_node_raises_nothing_and_breaks_nothing(
         db: str, listening: Callable[..., Listening]):
     lis = listening("--tick", "0.2")
     lis.send(toilet_long(STRANGER, 0))
-    lis.send(toilet_long(MARY, 0))
+    lis.send(toilet_long(A_TOILET, 0))
     _, line = lis.alert_line()
-    assert " mary prolonged_toilet " in line
-    assert conditions(db) == [("mary", "prolonged_toilet")]
+    assert " res-a prolonged_toilet " in line
+    assert conditions(db) == [("res-a", "prolonged_toilet")]
     lis.stop()
     assert "Traceback" not in lis.stderr()
     with Store(db) as s:
         assert s.query("SELECT node_id, COUNT(*) FROM events GROUP BY node_id") == [
-            (MARY, 1), (STRANGER, 1)]
+            (A_TOILET, 1), (STRANGER, 1)]
 
 
 @pytest.mark.slow
 def test_a_failing_check_is_logged_and_frames_are_still_stored_and_acked(
         db: str, listening: Callable[..., Listening]):
-    # A database moved to a machine that lacks mary's time zone: her checks fail.
+    # A database moved to a machine that lacks res-a's time zone: her checks fail.
     with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE residents SET tz = 'Mars/Olympus_Mons' WHERE resident = 'mary'")
+        conn.execute("UPDATE residents SET tz = 'Mars/Olympus_Mons' WHERE resident = 'res-a'")
     lis = listening()
     for seq in range(3):
-        lis.send(toilet_long(MARY, seq))
-    lis.send(toilet_long(ZOE, 0))
+        lis.send(toilet_long(A_TOILET, seq))
+    lis.send(toilet_long(B_TOILET, 0))
     _, line = lis.alert_line()
-    assert " zoe prolonged_toilet " in line  # one resident's failure does not stop another's
+    assert " res-b prolonged_toilet " in line  # one resident's failure does not stop another's
     lis.stop()
     err = lis.stderr()
-    assert "real-time check of mary failed" in err and "Mars/Olympus_Mons" in err
+    assert "real-time check of res-a failed" in err and "Mars/Olympus_Mons" in err
     with Store(db) as s:
-        assert s.query("SELECT seq FROM frames WHERE node_id = ? ORDER BY seq", (MARY,)) == [
+        assert s.query("SELECT seq FROM frames WHERE node_id = ? ORDER BY seq", (A_TOILET,)) == [
             (0,), (1,), (2,)]
-    assert conditions(db) == [("zoe", "prolonged_toilet")]
+    assert conditions(db) == [("res-b", "prolonged_toilet")]
 
 
 def test_a_failing_hook_is_logged_and_the_listener_keeps_storing(
@@ -307,9 +308,9 @@ def test_a_failing_hook_is_logged_and_the_listener_keeps_storing(
         try:
             with caplog.at_level(logging.ERROR, logger="kinsight.udp"):
                 for seq in range(3):
-                    sock.sendto(toilet_long(MARY, seq), listener.address)
+                    sock.sendto(toilet_long(A_TOILET, seq), listener.address)
                     assert open_frame(sock.recv(2048), KEY).body.acked_seq == seq
-                wait_for(lambda: any(f"nodes [{MARY}]" in r.getMessage()
+                wait_for(lambda: any(f"nodes [{A_TOILET}]" in r.getMessage()
                                      for r in caplog.records))
         finally:
             stop.set()
@@ -342,8 +343,8 @@ def test_the_tick_raises_not_up_without_any_frame(db: str, tmp_path: Path):
     today = date(2024, 6, 20)
     clock_ms = [int(datetime(2024, 6, 20, 8, 30, tzinfo=tz).timestamp() * 1000)]
     with Store(db) as store:
-        import_jsonl(store, history(tmp_path / "ada.jsonl", "ada", today), "Europe/London")
-        place(store, ADA, "ada", "hall")
+        import_jsonl(store, history(tmp_path / "res-c.jsonl", "res-c", today), "Europe/London")
+        place(store, C_HALL, "res-c", "hall")
         raised: list[AlertRecord] = []
         router = AlertRouter(Policy(), store, clock=lambda: clock_ms[0])
         watcher = RealtimeWatcher(store, router, lambda: clock_ms[0], tick_s=60,
@@ -365,7 +366,7 @@ def test_the_tick_raises_not_up_without_any_frame(db: str, tmp_path: Path):
         assert listener.datagrams == 0
         assert watcher.ticks == 2
         (alert,) = raised
-        assert (alert.resident, alert.condition, alert.day) == ("ada", "not_up", "2024-06-20")
+        assert (alert.resident, alert.condition, alert.day) == ("res-c", "not_up", "2024-06-20")
         assert "usually up by 07:30" in alert.text
         assert [(a.id, a.condition) for a in list_alerts(store)] == [(alert.id, "not_up")]
 
@@ -373,20 +374,20 @@ def test_the_tick_raises_not_up_without_any_frame(db: str, tmp_path: Path):
 @pytest.mark.slow
 def test_listen_tick_raises_not_up_for_a_resident_with_a_history(
         db: str, tmp_path: Path, listening: Callable[..., Listening]):
-    # A zone where it is now about 13:00, five and a half hours past ada's 07:30.
+    # A zone where it is now about 13:00, five and a half hours past res-c's 07:30.
     utc_now = datetime.now(timezone.utc)
     offset_h = 13 - utc_now.hour
     zone = "Etc/GMT" if offset_h == 0 else f"Etc/GMT{-offset_h:+d}"
     today = utc_now.astimezone(ZoneInfo(zone)).date()
-    k("import", "--db", db, "--tz", zone, str(history(tmp_path / "ada.jsonl", "ada", today)))
-    k("place", "--db", db, str(ADA), "ada", "--room", "hall", "--tz", zone)
+    k("import", "--db", db, "--tz", zone, str(history(tmp_path / "res-c.jsonl", "res-c", today)))
+    k("place", "--db", db, str(C_HALL), "res-c", "--room", "hall", "--tz", zone)
     log = tmp_path / "alerts.jsonl"
     lis = listening("--log", str(log), "--tick", "0.5")
     _, line = lis.alert_line()
-    assert " ada not_up (urgent): Not seen up and about yet at 13:" in line
+    assert " res-c not_up (urgent): Not seen up and about yet at 13:" in line
     assert "usually up by 07:30" in line
     lis.stop()
-    assert [(x["resident"], x["condition"]) for x in log_lines(log)] == [("ada", "not_up")]
+    assert [(x["resident"], x["condition"]) for x in log_lines(log)] == [("res-c", "not_up")]
 
 
 def test_the_serial_listener_runs_the_watcher_after_its_acks(db: str):
@@ -404,7 +405,7 @@ def test_the_serial_listener_runs_the_watcher_after_its_acks(db: str):
 
         listener = SerialListener(Ingestor(store), os.ttyname(device), after_batch=after_batch)
         try:
-            os.write(controller, encode(visit(ZOE, 0)) + encode(toilet_long(MARY, 0)))
+            os.write(controller, encode(visit(B_TOILET, 0)) + encode(toilet_long(A_TOILET, 0)))
             listener.serve(idle_exit_s=0.3, tick_s=0.05)
             acks = b""
             while select.select([controller], [], [], 0.5)[0]:
@@ -415,7 +416,7 @@ def test_the_serial_listener_runs_the_watcher_after_its_acks(db: str):
             os.close(device)
     assert watcher.ticks == 1
     assert acks_waiting == [True]
-    assert [(a.resident, a.condition) for a in raised] == [("mary", "prolonged_toilet")]
+    assert [(a.resident, a.condition) for a in raised] == [("res-a", "prolonged_toilet")]
     assert acks.count(b"\xc0") == 4  # an ack for each node's frame
 
 
@@ -435,7 +436,7 @@ def test_the_udp_listener_runs_the_watcher_after_its_acks(db: str):
 
         listener = UdpListener(Ingestor(store), "127.0.0.1", 0, after_batch=after_batch)
         try:
-            node.sendto(toilet_long(MARY, 0), listener.address)
+            node.sendto(toilet_long(A_TOILET, 0), listener.address)
             wait_for(lambda: select.select([listener.sock], [], [], 0)[0] != [])
             assert listener.serve_ready() == 1
             assert open_frame(node.recv(2048), KEY).kind == "ack"
@@ -443,7 +444,7 @@ def test_the_udp_listener_runs_the_watcher_after_its_acks(db: str):
             listener.close()
             node.close()
     assert acks_waiting == [True]
-    assert [(a.resident, a.condition) for a in raised] == [("mary", "prolonged_toilet")]
+    assert [(a.resident, a.condition) for a in raised] == [("res-a", "prolonged_toilet")]
 
 
 def test_cli_alert_options_go_with_alerts(db: str, tmp_path: Path,
@@ -461,30 +462,30 @@ def test_event_nodes_are_those_whose_events_were_stored(store: Store):
     from kinsight.ingest import event_nodes
     from kinsight.wire import fragment_frame
 
-    for node in (MARY, ZOE, STRANGER):
+    for node in (A_TOILET, B_TOILET, STRANGER):
         store.set_node_key(node, KEY, now_ms=0)
     ingestor = Ingestor(store)
-    big = encode_frame(KEY, "events", Header(node_id=ZOE, boot=1, seq=5, time_s=1_790_000_000),
+    big = encode_frame(KEY, "events", Header(node_id=B_TOILET, boot=1, seq=5, time_s=1_790_000_000),
                        {"events": [{"type": "draw", "role": "tap", "ago_ds": i, "volume_ml": i}
                                    for i in range(30)]})
-    parts = fragment_frame(KEY, big, node_id=ZOE, boot=1, time_s=1_790_000_000, first_seq=6)
+    parts = fragment_frame(KEY, big, node_id=B_TOILET, boot=1, time_s=1_790_000_000, first_seq=6)
     status = encode_frame(KEY, "status", Header(node_id=STRANGER, boot=1, seq=0,
                                                 time_s=1_790_000_000),
                           {"firmware": "1.0", "uptime_s": 5, "reset_cause": "power_on"})
-    first = visit(MARY, 0)
+    first = visit(A_TOILET, 0)
     results = ingestor.ingest_batch([first, status])
     assert [r.status for r in results] == ["accepted", "accepted"]
-    assert event_nodes(results) == {MARY}
+    assert event_nodes(results) == {A_TOILET}
     assert event_nodes(ingestor.ingest_batch([first, first[:-1] + b"x"])) == frozenset()
     assert event_nodes(ingestor.ingest_batch(parts[:-1])) == frozenset()
-    assert event_nodes(ingestor.ingest_batch(parts[-1:])) == {ZOE}  # the message completed
+    assert event_nodes(ingestor.ingest_batch(parts[-1:])) == {B_TOILET}  # the message completed
 
 
 def test_recent_activities_reads_only_the_window(db: str, tmp_path: Path):
     from kinsight.residents import recent_activities
 
     now_s = int(time.time())
-    old = encode_frame(KEY, "events", Header(node_id=MARY, boot=1, seq=0, time_s=now_s),
+    old = encode_frame(KEY, "events", Header(node_id=A_TOILET, boot=1, seq=0, time_s=now_s),
                        {"events": [{"type": "visit", "role": "toilet", "ago_ds": 20 * 36000,
                                     "duration_ds": 3000},  # 20 h ago
                                    {"type": "visit", "role": "toilet", "ago_ds": 10 * 36000,
@@ -492,16 +493,16 @@ def test_recent_activities_reads_only_the_window(db: str, tmp_path: Path):
                                    {"type": "visit", "role": "toilet", "ago_ds": 36000,
                                     "duration_ds": 3000}]})  # 1 h ago
     since_ms = now_s * 1000 - 2 * 3_600_000
-    imported = tmp_path / "mary.jsonl"
+    imported = tmp_path / "res-a.jsonl"
     imported.write_text("".join(json.dumps(x) + "\n" for x in (
-        {"resident": "mary", "sensor": "seat", "start": _iso(since_ms - 60_000),
+        {"resident": "res-a", "sensor": "seat", "start": _iso(since_ms - 60_000),
          "end": _iso(since_ms - 1)},
-        {"resident": "mary", "sensor": "tap", "start": _iso(since_ms - 60_000),
+        {"resident": "res-a", "sensor": "tap", "start": _iso(since_ms - 60_000),
          "end": _iso(since_ms), "value": 200})))
     with Store(db) as store:
         Ingestor(store).ingest(old)
         import_jsonl(store, imported)
-        acts = recent_activities(store, "mary", since_ms)
+        acts = recent_activities(store, "res-a", since_ms)
     assert [(a.sensor, (now_s * 1000 - a.start_ms) // 3_600_000) for a in acts] == [
         ("toilet", 10), ("tap", 2), ("toilet", 1)]
 
