@@ -110,10 +110,14 @@ def test_night_wandering_against_a_still_usual_night():
     # not yet at 02:00 (one spell so far), and said as soon as the third spell begins
     assert realtime.night_wandering(wander, at(TODAY, "02:00"), TZ) == []
     assert realtime.night_wandering(wander, at(TODAY, "03:11"), TZ) != []
-    # the front door opening in the night makes even one restless night urgent
+    # the front door opening in the night makes even one restless night urgent, also
+    # when it opens in the middle of a spell up and about
     (g,) = realtime.night_wandering([*one_night, act("door", TODAY, "03:40", 1)],
                                     at(TODAY, "06:00"), TZ)
     assert g.severity == "urgent" and "door opened at 03:40" in g.text
+    (g,) = realtime.night_wandering([*one_night, act("door", TODAY, "03:13", 1)],
+                                    at(TODAY, "06:00"), TZ)
+    assert g.severity == "urgent" and "door opened at 03:13" in g.text and "3 times" in g.text
     # and so does being up far more than usual
     many = [*one_night, *(act("seat", TODAY, t, 2) for t in ("03:40", "04:10", "04:40"))]
     (h,) = realtime.night_wandering(many, at(TODAY, "06:00"), TZ)

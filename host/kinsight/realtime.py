@@ -200,9 +200,11 @@ def _episodes(acts: Sequence[Activity], lo: int, hi: int) -> list[Activity]:
     end = -1
     for a in sorted((a for a in acts if a.sensor in _WANDER and lo <= a.start_ms < hi),
                     key=lambda a: a.start_ms):
-        if not out or a.start_ms - end > _EPISODE_GAP_MS:
-            out.append(a)
-        end = max(end, a.end_ms) if out[-1] is not a else a.end_ms
+        if out and a.start_ms - end <= _EPISODE_GAP_MS:
+            end = max(end, a.end_ms)  # the same spell goes on
+            continue
+        out.append(a)
+        end = a.end_ms
     return out
 
 
@@ -228,16 +230,17 @@ def night_wandering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/Lon
         return []
     counts = {d: len(_episodes(acts, *_night_core(d, night, zi))) for d in past}
     usual = statistics.median(counts.values())
-    spells = _episodes(acts, lo, min(now_ms, hi))
+    until = min(now_ms, hi)
+    spells = _episodes(acts, lo, until)
     limit = max(3.0, usual + extra)
     if len(spells) < limit:
         return []
     restless_before = sum(counts.get(today - timedelta(days=i), 0) >= limit for i in (1, 2))
-    door = [a for a in spells if a.sensor == "door"]
+    door = [a for a in acts if a.sensor == "door" and lo <= a.start_ms < until]
     urgent = bool(door) or len(spells) >= usual + 2 * extra
     if not urgent and not restless_before:
         return []  # one restless night is not a pattern; two of the last three are
-    where = f"{_clock(night[0] + 60)} and {_clock(night[1] - 60)}"
+    where = f"{_clock(_minutes(lo, zi))} and {_clock(_minutes(hi, zi))}"
     text = (f"Up and about {len(spells)} times between {where} last night (toilet visits "
             f"not counted); usually {usual:.0f} times")
     if door:
