@@ -471,8 +471,6 @@ class PersonalModel:
         for sensor, keys in SENSORS.items():
             if any(k in feats for k in keys):
                 self.present[sensor] = self.present.get(sensor, 0) + 1
-        if x.get("heartbeats"):
-            self.present["heartbeat"] = self.present.get("heartbeat", 0) + 1
         for fnd in a.findings:
             self.last[fnd.condition] = a.day
         if not feats:
