@@ -115,18 +115,22 @@ def personal_getup_min(acts: Sequence[Activity], today: date, tz: str = "Europe/
                        ) -> float | None:
     """Median get-up time (minutes after midnight) of the last 14 days before ``today``,
     as ``features.daily_features`` sees it; None with fewer than MIN_DAYS days."""
-    feats = _history(acts, today, tz)
-    mins = [f["first_activity_min"] for d, f in feats.items()
-            if d < today and "first_activity_min" in f]
+    return _getup(_history(acts, today, tz))
+
+
+def _getup(history: dict[date, dict[str, float]]) -> float | None:
+    mins = [f["first_activity_min"] for f in history.values() if "first_activity_min" in f]
     return float(statistics.median(mins)) if len(mins) >= MIN_DAYS else None
 
 
 def not_up(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
-           margin_min: float = 120.0) -> list[Finding]:
+           margin_min: float = 120.0,
+           history: dict[date, dict[str, float]] | None = None) -> list[Finding]:
+    """``history``: the last 14 days' features (``_history``), when already at hand."""
     zi = ZoneInfo(tz)
     now = _local(now_ms, zi)
     today = now.date()
-    usual = personal_getup_min(acts, today, tz)
+    usual = _getup(history if history is not None else _history(acts, today, tz))
     if usual is None or not _recent(acts, now_ms):
         return []
     late = _minutes(now_ms, zi) - usual
@@ -251,9 +255,11 @@ def night_wandering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/Lon
                     round(len(spells) / limit, 2), text, [float(usual), float(len(spells))])]
 
 
-RULES = (prolonged_presence, not_up, no_water, night_wandering)
-
-
 def check(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London") -> list[Finding]:
-    """Every rule's findings for one resident at ``now_ms``."""
-    return [f for rule in RULES for f in rule(acts, now_ms, tz)]
+    """Every rule's findings for one resident at ``now_ms``; the fortnight's features
+    that ``not_up`` and ``night_wandering`` both learn from are computed once."""
+    history = _history(acts, _local(now_ms, ZoneInfo(tz)).date(), tz)
+    return [*prolonged_presence(acts, now_ms, tz),
+            *not_up(acts, now_ms, tz, history=history),
+            *no_water(acts, now_ms, tz),
+            *night_wandering(acts, now_ms, tz, night=learn_night(history))]
