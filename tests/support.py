@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from kinsight import mpy
+from kinsight.simulation import micropython as mpy
 
 REPO = Path(__file__).resolve().parents[1]
 VECTORS = REPO / "shared" / "vectors"

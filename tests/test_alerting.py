@@ -16,15 +16,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiosmtpd.controller import Controller
 
-from kinsight.alerting import (
-    BASE_SCORE,
+from kinsight.alerts import (
     AlertRouter,
     Policy,
     SmtpTransport,
     WebhookTransport,
     learned_sensitivity,
 )
-from kinsight.learn import Finding
+from kinsight.alerts.router import BASE_SCORE
+from kinsight.learning import Finding
 from kinsight.residents import place
 from kinsight.store import Store
 

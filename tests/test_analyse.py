@@ -10,14 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kinsight.activity import Activity
-from kinsight.capture import write_capture
 from kinsight.cli import main
-from kinsight.history import inject
-from kinsight.residents import activities_from_events, all_activities
-from kinsight.sim import simulate
+from kinsight.evaluation.injection import inject
+from kinsight.residents import Activity, activities_from_events, all_activities
+from kinsight.simulation import simulate
 from kinsight.store import Store
-from kinsight.wire import Header, encode_frame
+from kinsight.wire import Header, encode_frame, write_capture
 
 KEY = bytes(range(32))
 START = date(2024, 3, 4)
@@ -107,7 +105,7 @@ def test_events_become_the_placed_residents_activities(home):
     assert {a.room for a in beats} == set(ROLE_NODE)
     assert len(beats) == len(ROLE_NODE) * 8 * DAYS
     # and with them a live tap that saw nothing on a day is a zero, not missing data
-    from kinsight.features import daily_features
+    from kinsight.learning import daily_features
 
     day = START + timedelta(days=10)
     quiet = [a for a in acts["r-well"] if not (a.sensor == "tap" and

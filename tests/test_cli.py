@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from kinsight.capture import MAGIC, write_capture
 from kinsight.cli import main
 from kinsight.store import Store
-from kinsight.wire import Header, encode_frame, fragment_frame, open_frame
+from kinsight.wire import Header, encode_frame, fragment_frame, open_frame, write_capture
+from kinsight.wire.capture import MAGIC
 
 KEY = bytes(range(32))
 T0 = 1_790_000_000

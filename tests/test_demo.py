@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kinsight.alerting import list_alerts
+from kinsight.alerts import list_alerts
 from kinsight.demo import RESIDENTS
 from kinsight.store import Store
 

@@ -11,8 +11,9 @@ from datetime import date, timedelta
 import pytest
 
 from kinsight import cli
-from kinsight.detect import Alert, BaselineDetector
-from kinsight.evaluate import DAYS_PER_MONTH, SUITES, Change, Scenario, evaluate, run_suite
+from kinsight.evaluation import DAYS_PER_MONTH, SUITES, evaluate, run_suite
+from kinsight.learning import Alert, BaselineDetector
+from kinsight.simulation import Change, Scenario
 
 S = date(2024, 5, 6)
 

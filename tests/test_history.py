@@ -10,11 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kinsight import history
-from kinsight.activity import Activity
 from kinsight.cli import main
-from kinsight.features import daily_features
-from kinsight.history import HistoryError, import_jsonl, load_activities
+from kinsight.evaluation import injection
+from kinsight.learning import daily_features
+from kinsight.residents import Activity, HistoryError, history_import, import_jsonl, load_activities
 from kinsight.store import Store
 
 LONDON = ZoneInfo("Europe/London")
@@ -36,7 +35,7 @@ def ev(start: str, end: str, sensor: str = "seat", resident: str = "r1", **extra
 
 
 def dump(store: Store) -> list[tuple]:
-    history.ensure_tables(store)
+    history_import.ensure_tables(store)
     return (store.query("SELECT * FROM activities ORDER BY 1, 2, 3, 4")
             + store.query("SELECT * FROM residents ORDER BY 1"))
 
@@ -61,7 +60,7 @@ def test_valid_import(store, tmp_path):
     ]
     assert load_activities(store, "r2") == [
         Activity("r2", "toilet", utc_ms(2024, 1, 15, 11), utc_ms(2024, 1, 15, 11, 1))]
-    assert history.resident_zones(store) == {"r1": "Europe/London", "r2": "Europe/London"}
+    assert history_import.resident_zones(store) == {"r1": "Europe/London", "r2": "Europe/London"}
     assert store.query("SELECT DISTINCT source FROM activities") == [("a.jsonl",)]
 
 
@@ -196,7 +195,7 @@ def synthetic(first: date, days: int, resident: str = "r1") -> list[Activity]:
 
         def add(sensor: str, h0: float, minutes: float, value: float = tag, d: date = d,
                 j: int = j) -> None:
-            s = history.at(d, h0 * 60 + j, LONDON)
+            s = history_import.at(d, h0 * 60 + j, LONDON)
             out.append(Activity(resident, sensor, s, s + int(minutes * 60_000), value))
 
         add("bed", 0.5, 7 * 60)  # 00:30 .. 07:30
@@ -213,16 +212,16 @@ def synthetic(first: date, days: int, resident: str = "r1") -> list[Activity]:
 def by_day(acts: list[Activity]) -> dict[date, list[Activity]]:
     out: dict[date, list[Activity]] = {}
     for a in acts:
-        out.setdefault(history.local_day(a.start_ms, LONDON), []).append(a)
+        out.setdefault(history_import.local_day(a.start_ms, LONDON), []).append(a)
     return out
 
 
 def test_extension_keeps_weekdays_and_weekends_and_reaches_60_days():
     first = date(2024, 3, 4)  # a Monday; the extension crosses the clocks going forward
     rec = synthetic(first, 14)
-    rec.append(Activity("r1", "bed", history.at(first + timedelta(days=14), 30, LONDON),
-                        history.at(first + timedelta(days=14), 400, LONDON)))  # partial day
-    ext = history.extend_days(rec, 60, seed=3, tz=T)
+    rec.append(Activity("r1", "bed", history_import.at(first + timedelta(days=14), 30, LONDON),
+                        history_import.at(first + timedelta(days=14), 400, LONDON)))  # partial day
+    ext = injection.extend_days(rec, 60, seed=3, tz=T)
     days = by_day(ext)
     assert sorted(days) == [first + timedelta(days=i) for i in range(60)]
     sources = set()
@@ -239,13 +238,13 @@ def test_extension_keeps_weekdays_and_weekends_and_reaches_60_days():
             assert first <= s < first + timedelta(days=14)
             # same wall-clock times and lengths as the source day
             def key(a: Activity) -> tuple:
-                t = history.local(a.start_ms, LONDON)
+                t = history_import.local(a.start_ms, LONDON)
                 return (a.sensor, t.hour, t.minute, a.end_ms - a.start_ms)
             assert sorted(map(key, acts)) == sorted(map(key, by_day(rec)[s]))
     assert len(sources) > 8
-    assert ext == history.extend_days(rec, 60, seed=3, tz=T)
-    assert ext != history.extend_days(rec, 60, seed=4, tz=T)
-    assert len(history.extend_days(rec, 10, seed=3, tz=T)) == len(rec) - 1  # long enough
+    assert ext == injection.extend_days(rec, 60, seed=3, tz=T)
+    assert ext != injection.extend_days(rec, 60, seed=4, tz=T)
+    assert len(injection.extend_days(rec, 10, seed=3, tz=T)) == len(rec) - 1  # long enough
 
 
 # --- injected changes, seen through the daily features ---------------------------------------
@@ -265,7 +264,7 @@ def changed_days(before: dict, after: dict) -> set[date]:
 
 def test_dehydration_removes_two_days_of_taps(base):
     f0 = daily_features(base, T)
-    f1 = daily_features(history.inject(base, "dehydration", DAY, T), T)
+    f1 = daily_features(injection.inject(base, "dehydration", DAY, T), T)
     span = {DAY, DAY + timedelta(days=1)}
     assert changed_days(f0, f1) == span
     for d in span:
@@ -274,7 +273,7 @@ def test_dehydration_removes_two_days_of_taps(base):
 
 
 def test_uti_doubles_toilet_visits_with_two_more_at_night(base):
-    after = history.inject(base, "uti", DAY, T)
+    after = injection.inject(base, "uti", DAY, T)
     f0, f1 = daily_features(base, T), daily_features(after, T)
     span = [DAY + timedelta(days=i) for i in range(3)]
     b0 = by_day(base)
@@ -291,19 +290,19 @@ def test_uti_doubles_toilet_visits_with_two_more_at_night(base):
 
 def test_inactivity_four_hours_after_usual_getup(base):
     usual = statistics.median(7 * 60 + 30 + (i % 5) for i in range(24))  # days before DAY
-    assert history.usual_getup_minute([a for a in base if a.start_ms < history.at(
+    assert injection.usual_getup_minute([a for a in base if a.start_ms < history_import.at(
         DAY, 0, LONDON)], T) == usual
-    after = history.inject(base, "inactivity", DAY, T)
+    after = injection.inject(base, "inactivity", DAY, T)
     f0, f1 = daily_features(base, T), daily_features(after, T)
     assert changed_days(f0, f1) == {DAY}
     assert f1[DAY]["first_activity_min"] == pytest.approx(usual + 240)
-    w0 = history.at(DAY, usual, LONDON)
+    w0 = history_import.at(DAY, usual, LONDON)
     assert not [a for a in after if a.sensor != "bed" and a.end_ms > w0
                 and a.start_ms < w0 + 4 * 3600_000]
 
 
 def test_prolonged_sitting_is_six_hours_longer_than_usual(base):
-    after = history.inject(base, "prolonged_sitting", DAY, T)
+    after = injection.inject(base, "prolonged_sitting", DAY, T)
     f0, f1 = daily_features(base, T), daily_features(after, T)
     assert changed_days(f0, f1) == {DAY}
     seats = [a for a in by_day(after)[DAY] if a.sensor == "seat"]
@@ -316,4 +315,4 @@ def test_prolonged_sitting_is_six_hours_longer_than_usual(base):
 
 def test_unknown_condition_is_refused(base):
     with pytest.raises(HistoryError, match="unknown condition"):
-        history.inject(base, "flu", DAY, T)
+        injection.inject(base, "flu", DAY, T)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kinsight import cli
-from kinsight.learn import DIGEST_ONLY, EngineDetector, Finding, PersonalModel
+from kinsight.learning import DIGEST_ONLY, EngineDetector, Finding, PersonalModel
 
 START = date(2024, 2, 5)
 HEALTH = {"dehydration", "uti", "mobility", "sleep", "bad_day", "inactivity",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kinsight import mpy
 from kinsight.cli import main
+from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
 
 KEY = bytes(range(50, 82))

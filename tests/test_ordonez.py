@@ -11,8 +11,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from kinsight import history
 from kinsight.cli import main
+from kinsight.evaluation import injection, real_homes
+from kinsight.residents import history_import
 from kinsight.store import Store
 from support import REPO
 
@@ -66,12 +67,13 @@ def test_import_and_eval_end_to_end(jsonl, tmp_path, capsys):
     assert main(["import", "--db", db, str(src)]) == 0
     assert f"{len(jsonl)} events, {len(jsonl)} new" in capsys.readouterr().out
     with Store(db) as s:
-        acts = history.load_activities(s, "ordonez-a")
+        acts = history_import.load_activities(s, "ordonez-a")
     assert len(acts) == len(jsonl)
-    ext = history.extend_days(acts, 60, 0, "Europe/London")
-    assert len({history.local_day(a.start_ms, history.zone("Europe/London")) for a in ext}) >= 60
+    ext = injection.extend_days(acts, 60, 0, "Europe/London")
+    london = history_import.zone("Europe/London")
+    assert len({history_import.local_day(a.start_ms, london) for a in ext}) >= 60
 
-    report = history.evaluate_db(db, tmp_path / "r.json")
+    report = real_homes.evaluate_db(db, tmp_path / "r.json")
     detail = json.loads((tmp_path / "r.json").read_text())
     assert detail["per_resident"][0]["resident"] == "ordonez-a"
     assert detail["per_resident"][0]["days"] >= 60

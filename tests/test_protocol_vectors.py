@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 import kinsight_wire as wire
 from kinsight import errors
 from kinsight.ingest import Ingestor
-from kinsight.vectors import generate
 from kinsight.wire import (
     Ack,
     Header,
@@ -23,6 +22,7 @@ from kinsight.wire import (
     encode_frame,
     open_frame,
 )
+from kinsight.wire.vectors import generate
 from support import REPO, load_vectors
 
 CDDL_TEXT = (REPO / "shared" / "frames.cddl").read_text(encoding="utf-8")
@@ -78,7 +78,7 @@ def test_golden_frame_decodes_to_its_meaning(v):
     frame = open_frame(raw, bytes.fromhex(v["key"]))
     from dataclasses import asdict
 
-    from kinsight.vectors import _jsonable
+    from kinsight.wire.vectors import _jsonable
 
     assert {"kind": frame.kind, "header": asdict(frame.header),
             "body": _jsonable(asdict(frame.body))} == v["decoded"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from kinsight import realtime
-from kinsight.activity import Activity
+from kinsight.learning import realtime
+from kinsight.residents import Activity
 
 TZ = "Europe/London"
 ZI = ZoneInfo(TZ)

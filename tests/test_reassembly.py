@@ -10,9 +10,15 @@ from hypothesis import strategies as st
 
 from kinsight.errors import FrameError, ReassemblyError, ReassemblyLimitError
 from kinsight.ingest import IngestLimits, Ingestor
-from kinsight.reassembly import Reassembler, ReassemblyLimits
 from kinsight.store import Store
-from kinsight.wire import Fragment, Header, encode_frame, fragment_frame
+from kinsight.wire import (
+    Fragment,
+    Header,
+    Reassembler,
+    ReassemblyLimits,
+    encode_frame,
+    fragment_frame,
+)
 
 KEY = bytes(range(32))
 

@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from kinsight.detect import Alert
-from kinsight.report import (
+from kinsight.learning import Alert
+from kinsight.reports import (
     ResidentPage,
     Series,
     Span,

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from kinsight import mpy
 from kinsight.errors import ConfigError
 from kinsight.ingest import Ingestor
-from kinsight.serial_link import SerialListener
-from kinsight.slip import encode
+from kinsight.ingest.serial_port import SerialListener
+from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
+from kinsight.wire.slip import encode
 from support import REPO
 
 KEY = bytes(range(40, 72))

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from kinsight.activity import Activity
-from kinsight.features import daily_features
-from kinsight.sim import personas, simulate
+from kinsight.learning import daily_features
+from kinsight.residents import Activity
+from kinsight.simulation import personas, simulate
 
 START = date(2024, 3, 4)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kinsight import mpy
-from kinsight.sim import raw_day
+from kinsight.simulation import micropython as mpy
+from kinsight.simulation import raw_day
 from kinsight_wire import ET_DRAW, ET_SIT, ET_VISIT
 from support import REPO, run_micropython
 

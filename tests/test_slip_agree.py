@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 
-from kinsight.slip import SlipDecoder, encode
+from kinsight.wire.slip import SlipDecoder, encode
 from support import REPO, run_micropython
 
 FEED = REPO / "tests" / "firmware" / "slip_feed.py"

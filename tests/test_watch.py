@@ -23,17 +23,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kinsight.alerting import AlertRecord, AlertRouter, Policy, list_alerts
+from kinsight.alerts import AlertRecord, AlertRouter, Policy, list_alerts
 from kinsight.cli import main
-from kinsight.history import import_jsonl
 from kinsight.ingest import Ingestor
-from kinsight.residents import place
-from kinsight.serial_link import SerialListener
-from kinsight.slip import encode
+from kinsight.ingest.serial_port import SerialListener
+from kinsight.ingest.udp import UdpListener
+from kinsight.residents import import_jsonl, place
+from kinsight.service import RealtimeWatcher
 from kinsight.store import Store
-from kinsight.udp import UdpListener
-from kinsight.watch import RealtimeWatcher
 from kinsight.wire import Header, encode_frame, open_frame
+from kinsight.wire.slip import encode
 
 KEY = bytes(range(32))
 # toilet nodes of two residents, an unplaced node, and the hall node of a resident
@@ -306,7 +305,7 @@ def test_a_failing_hook_is_logged_and_the_listener_keeps_storing(
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.settimeout(5)
         try:
-            with caplog.at_level(logging.ERROR, logger="kinsight.udp"):
+            with caplog.at_level(logging.ERROR, logger="kinsight.ingest.udp"):
                 for seq in range(3):
                     sock.sendto(toilet_long(A_TOILET, seq), listener.address)
                     assert open_frame(sock.recv(2048), KEY).body.acked_seq == seq

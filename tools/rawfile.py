@@ -1,7 +1,7 @@
 # Feeds a file of raw sensor samples to a firmware extractor, under MicroPython.
 #
 # The file holds one little-endian unsigned sample of ``width`` bytes (1, 2 or 4)
-# every ``period`` ms from t = 0, as kinsight.sim's raw level writes them (ADC
+# every ``period`` ms from t = 0, as kinsight.simulation.raw_signals writes them (ADC
 # counts, a cumulative pulse counter, presence 0/1).
 
 _BUF = bytearray(2048)  # one buffer for every file: the heap is an ESP32's

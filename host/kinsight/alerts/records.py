@@ -1,0 +1,120 @@
+"""Stored alerts: the ``alerts``, ``deliveries``, ``audit`` and ``sensitivity`` tables.
+
+``AlertRecord`` is an alert as stored; ``list_alerts`` and ``get_alert`` read them
+back, and ``learned_sensitivity`` is what carers' acknowledgements have taught.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..store import Store
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY,
+    resident TEXT NOT NULL,
+    condition TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    day TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    score REAL NOT NULL,
+    text TEXT NOT NULL,
+    series TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'open',
+    outcome TEXT,
+    acknowledged_by TEXT,
+    acknowledged_ms INTEGER,
+    snoozed_until_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    alert_id INTEGER NOT NULL REFERENCES alerts (id),
+    member TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_try_ms INTEGER NOT NULL DEFAULT 0,
+    sent_ms INTEGER,
+    error TEXT,
+    UNIQUE (alert_id, member, channel)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    ts_ms INTEGER NOT NULL,
+    alert_id INTEGER,
+    resident TEXT,
+    who TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sensitivity (
+    resident TEXT NOT NULL,
+    condition TEXT NOT NULL,
+    multiplier REAL NOT NULL,
+    PRIMARY KEY (resident, condition)
+);
+"""
+
+
+def ensure_tables(store: Store) -> None:
+    if not store.conn.in_transaction:  # executescript would commit an open transaction
+        store.conn.executescript(_SCHEMA)
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    id: int
+    resident: str
+    condition: str
+    severity: str  # "urgent" | "digest"
+    day: str  # ISO date the finding is about
+    created_ms: int
+    text: str  # plain English with the evidence
+    series: list[list[Any]]  # [[ISO date, value], ...], oldest first
+    state: str  # "open" | "acknowledged" | "snoozed"
+    score: float = 0.0
+    outcome: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_ms: int | None = None
+    snoozed_until_ms: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_COLS = ("id, resident, condition, severity, day, created_ms, text, series, state, score, "
+         "outcome, acknowledged_by, acknowledged_ms, snoozed_until_ms")
+
+
+def _record(row: tuple[Any, ...]) -> AlertRecord:
+    (i, r, c, sev, day, created, text, series, state, score, outcome, by, ack_ms,
+     snz) = row
+    return AlertRecord(i, r, c, sev, day, created, text, json.loads(series), state, score,
+                       outcome, by, ack_ms, snz)
+
+
+def list_alerts(store: Store, resident: str | None = None) -> list[AlertRecord]:
+    ensure_tables(store)
+    sql = f"SELECT {_COLS} FROM alerts"
+    params: tuple[Any, ...] = ()
+    if resident is not None:
+        sql += " WHERE resident = ?"
+        params = (resident,)
+    return [_record(r) for r in store.conn.execute(sql + " ORDER BY created_ms, id", params)]
+
+
+def get_alert(store: Store, alert_id: int) -> AlertRecord | None:
+    ensure_tables(store)
+    row = store.conn.execute(f"SELECT {_COLS} FROM alerts WHERE id = ?",
+                             (alert_id,)).fetchone()
+    return None if row is None else _record(row)
+
+
+def learned_sensitivity(store: Store, resident: str, condition: str) -> float:
+    ensure_tables(store)
+    row = store.conn.execute("SELECT multiplier FROM sensitivity WHERE resident = ? AND "
+                             "condition = ?", (resident, condition)).fetchone()
+    return float(row[0]) if row else 1.0

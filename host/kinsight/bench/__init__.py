@@ -1,0 +1,30 @@
+"""Benchmarks on the real code paths: ``kinsight bench ingest|firmware|learn``.
+
+Each prints its figures, and its last line is ``key=value`` pairs, so a run can
+be compared with the last. The benches sit above every product layer and may
+import any of them; nothing imports the benches.
+
+May import: kinsight.errors, kinsight.wire, kinsight.store, kinsight.ingest,
+kinsight.learning, kinsight.simulation.
+"""
+
+from __future__ import annotations
+
+from .firmware import bench_firmware, run_firmware
+from .ingest import bench_ingest, run_ingest
+from .learn import bench_learn, run_learn
+
+__all__ = ["bench_firmware", "bench_ingest", "bench_learn", "run"]
+
+BENCHES = ("ingest", "firmware", "learn")
+
+
+def run(what: str, *, frames: int) -> int:
+    """Run the benchmark ``what`` (one of BENCHES) and print its figures."""
+    if what == "firmware":
+        return run_firmware()
+    if what == "learn":
+        return run_learn()
+    if what != "ingest":
+        raise ValueError(f"no benchmark {what!r}")
+    return run_ingest(frames)

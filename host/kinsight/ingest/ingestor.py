@@ -1,0 +1,370 @@
+"""The one ingest path every input shares: UDP, capture files, tests, benchmarks.
+
+For each frame: decode, check the header, find the node's key, verify the tag,
+check the body, refuse replays, archive it with its records, note sequence
+gaps, feed fragments to the reassembler (and ingest what they complete). Frames
+come in batches, each one transaction; after it, ``acks`` holds the acks the
+nodes wait for. A refused frame is counted under its reason
+and kept for diagnosis; nothing of it reaches the records.
+
+>>> from kinsight.store import Store
+>>> from kinsight.wire import Header, encode_frame
+>>> store = Store(":memory:")
+>>> store.set_node_key(7, bytes(32), now_ms=0)
+>>> ingestor = Ingestor(store, clock_ms=lambda: 1_790_000_000_000)
+>>> raw = encode_frame(bytes(32), "events", Header(node_id=7, boot=1, seq=0, time_s=1_790_000_000),
+...                    {"events": [{"type": "draw", "role": "tap", "ago_ds": 300,
+...                                 "duration_ds": 120, "volume_ml": 250}]})
+>>> [r.status for r in ingestor.ingest_batch([raw, raw, raw[:-1] + b"x"])]
+['accepted', 'duplicate', 'rejected']
+>>> dict(ingestor.stats.rejected)
+{'bad_tag': 1}
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import kinsight_wire as wire
+
+from ..errors import AuthenticationError, FrameError, ReplayError, SchemaError
+from ..store import BatchRows, Store, rejected_row
+from ..wire import (
+    EVENT_NAMES,
+    SUMMARY_NAMES,
+    Ack,
+    Dropped,
+    Fragment,
+    Header,
+    Reassembler,
+    ReassemblyLimits,
+    body_rows,
+    decode_frame,
+    encode_ack,
+    verify_tag,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    max_frame_bytes: int = wire.MTU_DEFAULT
+    reassembly: ReassemblyLimits = field(default_factory=ReassemblyLimits)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What became of one frame."""
+
+    status: str  # "accepted", "duplicate" or "rejected"
+    node_id: int | None = None
+    boot: int | None = None
+    seq: int | None = None
+    kind: str | None = None
+    reason: str | None = None  # why it was rejected
+    message: str | None = None
+    records: int = 0
+    inner: FrameResult | None = None  # the message a fragment completed
+
+
+def event_nodes(results: Iterable[FrameResult]) -> frozenset[int]:
+    """The nodes whose event records a batch stored, including messages that its
+    fragments completed: what a listener tells its ``after_batch`` hook."""
+    nodes: set[int] = set()
+    for result in results:
+        r: FrameResult | None = result
+        while r is not None:
+            if (r.status == "accepted" and r.kind == "events" and r.records
+                    and r.node_id is not None):
+                nodes.add(r.node_id)
+            r = r.inner
+    return frozenset(nodes)
+
+
+#: A listener's hook, called after each batch is stored and acked with the nodes whose
+#: events it stored, and with none each time a wait for input times out.
+AfterBatch = Callable[[frozenset[int]], None]
+
+
+def call_after_batch(hook: AfterBatch | None, nodes: frozenset[int]) -> None:
+    """Run a listener's after-batch hook. Its failure is logged, never raised: the
+    batch is already stored and acked, and the listener must keep receiving."""
+    if hook is None:
+        return
+    try:
+        hook(nodes)
+    except Exception:
+        log.exception("after-batch hook failed (nodes %s)", sorted(nodes))
+
+
+@dataclass
+class IngestStats:
+    accepted: int = 0
+    duplicates: int = 0
+    records: int = 0
+    reassembled: int = 0
+    gaps: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"accepted": self.accepted, "duplicates": self.duplicates,
+                "records": self.records, "reassembled": self.reassembled, "gaps": self.gaps,
+                "rejected": dict(sorted(self.rejected.items())),
+                "dropped": dict(sorted(self.dropped.items()))}
+
+
+class _BootTrack:
+    """Which sequence numbers of one (node, boot) have been stored."""
+
+    __slots__ = ("contiguous", "top", "above")
+
+    def __init__(self, seqs: Iterable[int]):
+        self.contiguous = -1
+        self.top = -1
+        self.above: set[int] = set()
+        for s in seqs:
+            self.add(s)
+
+    def has(self, seq: int) -> bool:
+        return seq <= self.contiguous or seq in self.above
+
+    def add(self, seq: int) -> bool:
+        """Note seq; True when it leaves a gap below it."""
+        gap = seq > self.top + 1
+        if seq > self.top:
+            self.top = seq
+        if seq == self.contiguous + 1:
+            self.contiguous = seq
+            while self.contiguous + 1 in self.above:
+                self.contiguous += 1
+                self.above.discard(self.contiguous)
+        elif seq > self.contiguous:
+            self.above.add(seq)
+        return gap
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+_EVENT_AGO = EVENT_NAMES.index("ago_ds")
+_SUMMARY_AGO = SUMMARY_NAMES.index("ago_s")
+
+
+class Ingestor:
+    """Turns frames into stored records, counting what it refuses and why.
+
+    One Ingestor per database: it keeps which sequence numbers are stored in memory
+    (loaded from the store the first time a node's boot is seen), so it must be the
+    store's only writer.
+    """
+
+    def __init__(self, store: Store, *, limits: IngestLimits | None = None,
+                 clock_ms: Callable[[], int] = _now_ms, make_acks: bool = True):
+        self.store = store
+        self.limits = limits or IngestLimits()
+        self.clock_ms = clock_ms
+        self.make_acks = make_acks
+        self.reassembler = Reassembler(self.limits.reassembly)
+        self.stats = IngestStats()
+        self._keys = store.node_keys()
+        self._tracks: dict[tuple[int, int], _BootTrack] = {}
+        self._rows = BatchRows()
+        self._to_ack: dict[tuple[int, int], list[int]] = {}
+        #: Ack frames for the last batch, as (node_id, frame): send them once it is stored.
+        self.acks: list[tuple[int, bytes]] = []
+        self._unwritten: dict[tuple[int, int, int], bytes] = {}
+        # Acks are frames too: the host's (boot, seq) must never repeat, across restarts.
+        self._ack_boot = int(time.time())
+        self._ack_seq = 0
+
+    # --- entry points ------------------------------------------------------------------------
+
+    def ingest_batch(self, raws: Iterable[bytes | tuple[bytes, int]]) -> list[FrameResult]:
+        """Ingest frames in one transaction: all their writes land, or none do."""
+        results = []
+        try:
+            with self.store.transaction():
+                self.acks = []
+                self._to_ack.clear()
+                for item in raws:
+                    raw, received_ms = item if isinstance(item, tuple) else (item, None)
+                    results.append(self._one(raw, received_ms))
+                self._flush()
+            self._make_acks()
+        except BaseException:
+            # The in-memory view may now be ahead of the rolled-back store.
+            self._tracks.clear()
+            self._rows.clear()
+            self._unwritten.clear()
+            self.reassembler = Reassembler(self.limits.reassembly)
+            raise
+        return results
+
+    def ingest(self, raw: bytes, received_ms: int | None = None) -> FrameResult:
+        """Ingest one frame in a transaction of its own."""
+        return self.ingest_batch([(raw, received_ms)] if received_ms is not None else [raw])[0]
+
+    def expire(self, now_ms: int | None = None) -> list[Dropped]:
+        """Give up on fragmented messages that have waited too long."""
+        dropped = self.reassembler.expire(self.clock_ms() if now_ms is None else now_ms)
+        self._count_dropped(dropped)
+        return dropped
+
+    # --- the path ----------------------------------------------------------------------------
+
+    def _one(self, raw: bytes, received_ms: int | None) -> FrameResult:
+        if received_ms is None:
+            received_ms = self.clock_ms()
+        try:
+            return self._ingest(raw, received_ms)
+        except FrameError as exc:
+            return self._reject(exc, raw, received_ms)
+
+    def _flush(self) -> None:
+        self.store.write(self._rows)
+        self._rows.clear()
+        self._unwritten.clear()
+
+    def _ingest(self, raw: bytes, received_ms: int,
+                *, whole: tuple[int, int, int] | None = None) -> FrameResult:
+        """whole: (node, boot, msg) when raw is a message its fragments completed."""
+        max_bytes = self.limits.reassembly.max_message_bytes if whole else \
+            self.limits.max_frame_bytes
+        rf = decode_frame(raw, max_frame_bytes=max_bytes)
+        h = rf.header
+        key = self._keys.get(h.node_id)
+        if key is None:
+            self._keys = self.store.node_keys()  # provisioned since we started?
+            key = self._keys.get(h.node_id)
+            if key is None:
+                raise AuthenticationError(f"node {h.node_id} has no key in this store",
+                                          node_id=h.node_id, reason="unknown_node")
+        verify_tag(rf.raw, key, node_id=h.node_id)
+        kind, rows = body_rows(rf)
+        if kind == "ack":
+            raise SchemaError("ack frames go from the host to nodes, not the other way",
+                              node_id=h.node_id)
+        if whole is not None and (kind == "fragment" or (h.node_id, h.boot, h.seq) != whole):
+            raise SchemaError(
+                f"fragments of message {whole[2]} of node {whole[0]} boot {whole[1]} joined into "
+                f"a {kind} frame of node {h.node_id} boot {h.boot} seq {h.seq}",
+                node_id=h.node_id)
+        track = self._track(h.node_id, h.boot)
+        ident = (h.node_id, h.boot, h.seq)
+        if track.has(h.seq):
+            earlier = self._unwritten.get(ident) or self.store.archived_raw(*ident)
+            if earlier != rf.raw:
+                raise ReplayError(
+                    f"node {h.node_id} already sent a different frame as boot {h.boot} "
+                    f"seq {h.seq}", node_id=h.node_id)
+            self.stats.duplicates += 1
+            self._ack_later(h)
+            return FrameResult("duplicate", h.node_id, h.boot, h.seq, kind)
+        self._rows.frames.append((h.node_id, h.boot, h.seq, kind, h.time_s, received_ms,
+                                  whole is not None, rows[0] if kind == "fragment" else None,
+                                  rf.raw))
+        self._unwritten[ident] = rf.raw
+        records = self._records(ident, kind, h, rows)
+        self.stats.accepted += 1
+        self.stats.records += records
+        if track.add(h.seq):
+            self.stats.gaps += 1
+            log.info("node %d boot %d: sequence gap before seq %d", h.node_id, h.boot, h.seq)
+        self._ack_later(h)
+        inner = None
+        if kind == "fragment":
+            inner = self._reassemble(h, Fragment(*rows), received_ms)
+        return FrameResult("accepted", h.node_id, h.boot, h.seq, kind, records=records,
+                           inner=inner)
+
+    def _records(self, ident: tuple[int, int, int], kind: str, h: Header, rows: Any) -> int:
+        if kind == "events":
+            base_ms = h.time_s * 1000
+            self._rows.events.extend((*ident, i, base_ms - r[_EVENT_AGO] * 100, *r)
+                                     for i, r in enumerate(rows))
+            return len(rows)
+        if kind == "summary":
+            self._rows.summaries.extend((*ident, i, h.time_s - r[_SUMMARY_AGO], *r)
+                                        for i, r in enumerate(rows))
+            return len(rows)
+        if kind == "status":
+            self._rows.statuses.append((*ident, h.time_s, *rows))
+            return 1
+        return 0
+
+    def _track(self, node_id: int, boot: int) -> _BootTrack:
+        track = self._tracks.get((node_id, boot))
+        if track is None:
+            track = self._tracks[(node_id, boot)] = _BootTrack(self.store.boot_seqs(node_id, boot))
+        return track
+
+    def _reassemble(self, h: Header, frag: Fragment, received_ms: int) -> FrameResult | None:
+        if self._track(h.node_id, h.boot).has(frag.msg):
+            return None  # completed before; this piece is a late copy
+        pieces = [frag]
+        if not self.reassembler.is_pending(h.node_id, h.boot, frag.msg):
+            # Pieces archived earlier (before a restart or a timeout) still count.
+            self._flush()
+            for old in self.store.fragment_raws(h.node_id, h.boot, frag.msg):
+                _, row = body_rows(decode_frame(old))
+                if row[1] != frag.index:
+                    pieces.append(Fragment(*row))
+        whole = None
+        for piece in pieces:
+            whole = self.reassembler.add(h.node_id, h.boot, piece, received_ms)
+            if whole is not None:
+                break
+        self._count_dropped(self.reassembler.take_dropped())
+        if whole is None:
+            return None
+        self.stats.reassembled += 1
+        try:
+            return self._ingest(whole, received_ms, whole=(h.node_id, h.boot, frag.msg))
+        except FrameError as exc:
+            return self._reject(exc, whole, received_ms)
+
+    def _ack_later(self, h: Header) -> None:
+        if self.make_acks:
+            self._to_ack.setdefault((h.node_id, h.boot), []).append(h.seq)
+
+    def _make_acks(self) -> None:
+        """One ack per node and boot for what the batch stored in order (its contiguous
+        sequence number covers it), and one for each frame stored past a gap."""
+        now_s = self.clock_ms() // 1000
+        for (node_id, boot), seqs in self._to_ack.items():
+            key = self._keys[node_id]
+            track = self._tracks[(node_id, boot)]
+            contiguous = track.contiguous if track.contiguous >= 0 else None
+            above = sorted({s for s in seqs if contiguous is None or s > contiguous})
+            last = max(seqs)
+            for seq in above if last in above else [*above, last]:
+                self._ack_seq += 1
+                if self._ack_seq > wire.U32_MAX:
+                    self._ack_boot, self._ack_seq = self._ack_boot + 1, 0
+                ack = Ack(acked_boot=boot, acked_seq=seq, host_time_s=now_s,
+                          contiguous_seq=contiguous)
+                header = Header(node_id=node_id, boot=self._ack_boot, seq=self._ack_seq,
+                                time_s=now_s)
+                self.acks.append((node_id, encode_ack(key, header, ack)))
+        self._to_ack.clear()
+
+    def _reject(self, exc: FrameError, raw: bytes, received_ms: int) -> FrameResult:
+        self.stats.rejected[exc.reason] += 1
+        log.warning("frame refused (%s): %s", exc.reason, exc)
+        self._rows.rejected.append(rejected_row(exc.reason, exc.node_id, received_ms, str(exc),
+                                                bytes(raw)))
+        return FrameResult("rejected", exc.node_id, reason=exc.reason, message=str(exc))
+
+    def _count_dropped(self, dropped: list[Dropped]) -> None:
+        for d in dropped:
+            self.stats.dropped[d.reason] += 1
+            log.warning("node %d boot %d: message %d dropped (%s) with %d of %d pieces",
+                        d.node_id, d.boot, d.msg, d.reason, d.have, d.count)

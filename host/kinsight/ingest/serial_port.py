@@ -1,0 +1,100 @@
+"""Serial uplink, host side: SLIP-framed frames over a serial line (pyserial).
+
+Frames that arrive in one burst are ingested in one transaction, and their
+acks go back down the same line, SLIP-framed, only after it has committed,
+as the UDP listener does, and the optional ``after_batch`` hook runs after
+that. The line may carry one node or an ESP-NOW gateway relaying several: every
+ack of the batch goes down it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import serial
+
+from ..errors import ConfigError
+from ..wire import CaptureWriter
+from ..wire.slip import SlipDecoder, encode
+from .ingestor import AfterBatch, Ingestor, IngestStats, call_after_batch, event_nodes
+
+log = logging.getLogger(__name__)
+
+_READ_MAX = 4096
+
+
+class SerialListener:
+    def __init__(self, ingestor: Ingestor, port: str, baudrate: int = 115200, *,
+                 capture: CaptureWriter | None = None, batch_max: int = 64,
+                 max_frame_bytes: int = 4096, burst_gap_s: float = 0.02,
+                 after_batch: AfterBatch | None = None):
+        self.ingestor = ingestor
+        self.after_batch = after_batch
+        self.port = port
+        self.capture = capture
+        self.batch_max = batch_max
+        self.burst_gap_s = burst_gap_s
+        self.decoder = SlipDecoder(max_frame_bytes)
+        try:
+            self.serial = serial.serial_for_url(port, baudrate=baudrate, timeout=0)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise ConfigError(f"cannot open serial port {port}: {exc}") from None
+        self.frames = 0
+        self._waiting: list[tuple[bytes, int]] = []
+
+    def close(self) -> None:
+        self.serial.close()
+
+    def _read(self, wait_s: float) -> bool:
+        """Reads what the line has, waiting up to wait_s for the first byte; True if
+        anything came."""
+        self.serial.timeout = wait_s
+        first = self.serial.read(1)
+        if not first:
+            return False
+        self.serial.timeout = 0
+        data = first + self.serial.read(_READ_MAX)
+        now_ms = self.ingestor.clock_ms()
+        for raw in self.decoder.feed(data):
+            self._waiting.append((raw, now_ms))
+            if self.capture is not None:
+                self.capture.write(raw, now_ms)
+        return True
+
+    def serve(self, *, stop: threading.Event | None = None, idle_exit_s: float | None = None,
+              tick_s: float = 0.2) -> IngestStats:
+        """Serve until stop is set, or until idle_exit_s pass without a byte."""
+        last_rx = time.monotonic()
+        while stop is None or not stop.is_set():
+            if not self._read(tick_s):
+                self.ingestor.expire()
+                call_after_batch(self.after_batch, frozenset())
+                if idle_exit_s is not None and time.monotonic() - last_rx >= idle_exit_s:
+                    break
+                continue
+            last_rx = time.monotonic()
+            # A burst: keep reading while bytes keep coming, up to batch_max frames.
+            while len(self._waiting) < self.batch_max and self._read(self.burst_gap_s):
+                pass
+            self.serve_waiting()
+        return self.ingestor.stats
+
+    def serve_waiting(self) -> int:
+        """Ingest the frames read so far in one batch, then send their acks."""
+        batch, self._waiting = self._waiting, []
+        if not batch:
+            return 0
+        self.frames += len(batch)
+        results = self.ingestor.ingest_batch(batch)
+        if self.capture is not None:
+            self.capture.flush()
+        for node_id, ack in self.ingestor.acks:
+            try:
+                self.serial.write(encode(ack))
+            except (serial.SerialException, OSError) as exc:
+                log.info("ack to node %d not sent: %s", node_id, exc)
+        self.serial.flush()
+        call_after_batch(self.after_batch, event_nodes(results))
+        return len(batch)

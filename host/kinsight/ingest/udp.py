@@ -1,0 +1,109 @@
+"""UDP uplink, host side: receive frames, ingest them, send acks back.
+
+Datagrams that arrive together are ingested in one transaction, and their acks
+go out only after it has committed: a node forgets a frame once it is acked,
+so an ack must never run ahead of the disk. Only then does the optional
+``after_batch`` hook run (real-time alerts), so it never holds an ack back, and
+whatever it raises is logged, never the end of the listener.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+import time
+
+from ..errors import ConfigError
+from ..wire import CaptureWriter
+from .ingestor import AfterBatch, Ingestor, IngestStats, call_after_batch, event_nodes
+
+log = logging.getLogger(__name__)
+
+_MAX_DATAGRAM = 65535
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    """'HOST:PORT' (or '[v6]:PORT') into its parts.
+
+    >>> parse_hostport("127.0.0.1:5683")
+    ('127.0.0.1', 5683)
+    >>> parse_hostport("[::1]:0")
+    ('::1', 0)
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{text!r} is not HOST:PORT (for example 127.0.0.1:5683)")
+    return host.strip("[]"), int(port)
+
+
+class UdpListener:
+    def __init__(self, ingestor: Ingestor, host: str, port: int, *,
+                 capture: CaptureWriter | None = None, batch_max: int = 64,
+                 after_batch: AfterBatch | None = None):
+        self.ingestor = ingestor
+        self.capture = capture
+        self.after_batch = after_batch
+        self.batch_max = batch_max
+        try:
+            family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+            self.sock = socket.socket(family, socket.SOCK_DGRAM)
+            self.sock.bind(addr)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        self.sock.setblocking(False)
+        self.address: tuple[str, int] = self.sock.getsockname()[:2]
+        self.datagrams = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def serve(self, *, stop: threading.Event | None = None, idle_exit_s: float | None = None,
+              tick_s: float = 0.2) -> IngestStats:
+        """Serve until stop is set, or until idle_exit_s pass without a datagram."""
+        last_rx = time.monotonic()
+        while stop is None or not stop.is_set():
+            ready, _, _ = select.select([self.sock], [], [], tick_s)
+            if not ready:
+                self.ingestor.expire()
+                call_after_batch(self.after_batch, frozenset())
+                if idle_exit_s is not None and time.monotonic() - last_rx >= idle_exit_s:
+                    break
+                continue
+            last_rx = time.monotonic()
+            self.serve_ready()
+        return self.ingestor.stats
+
+    def serve_ready(self) -> int:
+        """Ingest the datagrams waiting now; returns how many."""
+        batch: list[tuple[bytes, int]] = []
+        senders = []
+        while len(batch) < self.batch_max:
+            try:
+                raw, addr = self.sock.recvfrom(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:  # e.g. ICMP port unreachable from an earlier ack
+                log.debug("udp receive: %s", exc)
+                continue
+            now_ms = self.ingestor.clock_ms()
+            batch.append((raw, now_ms))
+            senders.append(addr)
+            if self.capture is not None:
+                self.capture.write(raw, now_ms)
+        if not batch:
+            return 0
+        self.datagrams += len(batch)
+        results = self.ingestor.ingest_batch(batch)
+        if self.capture is not None:
+            self.capture.flush()
+        reply_to = {r.node_id: addr for addr, r in zip(senders, results, strict=True)
+                    if r.status != "rejected"}
+        for node_id, ack in self.ingestor.acks:
+            try:
+                self.sock.sendto(ack, reply_to[node_id])
+            except OSError as exc:
+                log.info("ack to node %d not sent: %s", node_id, exc)
+        call_after_batch(self.after_batch, event_nodes(results))
+        return len(batch)

@@ -1,0 +1,534 @@
+"""The learning engine: each resident's own patterns, and what changes in them.
+
+A ``PersonalModel`` learns one resident from one day's features at a time, in
+the style of River: ``score_one(x)`` says what, if anything, looks changed on the
+day ``x`` (without learning from it), ``learn_one(x)`` then takes the day in. ``x``
+is a plain dict: the day's features (see ``features.daily_features``; absent keys
+are missing data, never zeros) plus ``"day"`` (ISO date) and ``"weekend"`` (0/1).
+
+How it decides:
+
+* Baselines are robust and personal: per feature, the median and the median
+  absolute deviation (MAD) of the last ``window`` days it was learnt from, the
+  weekend's own when there are enough weekend days. A value becomes a robust z
+  score ``(x - median) / scale`` with ``scale`` at least 1.4826 MAD, a floor in
+  the feature's unit, and for counts the Poisson spread ``sqrt(median)``.
+* UTI is a count test: each day the Poisson log-likelihood ratio of the toilet
+  visits (day ones at ``uti_day_ratio`` times the personal rate, night ones at
+  ``uti_night_add`` more a night) against the personal rates, day and night
+  summed, less ``uti_k``, runs a CUSUM (in nats, floored at ``-uti_floor``,
+  clipped at ``uti_clip`` a day, under ``uti_h``: one busy day is not enough),
+  not z scores of small counts.
+* After the whole home was silent 2 days or more (away, in hospital) every
+  CUSUM starts afresh.
+* A condition (dehydration, mobility, sleep) pools the z scores of its
+  features (their mean), each signed so that "worse" is positive, and runs a one-sided CUSUM
+  on that average, clipped per day so that one odd day can never reach the
+  threshold alone. A finding needs the CUSUM over its threshold ``h``.
+* Nothing is found in the first ``learning_days`` days with data.
+* Baselines are not updated from a feature while any of its conditions has an
+  elevated CUSUM (over ``h / 2``), nor from values beyond 5 scales: an unfolding
+  change is not absorbed as the new normal. If a condition stays elevated for
+  ``rebaseline_days`` the change is accepted as the new normal and learnt.
+* After a finding the same condition stays quiet for ``refractory_days``.
+* Acute findings on one day: ``inactivity`` (first seen up hours later than
+  usual, held when a home with a bed sensor has it seeing under 60 % of the usual
+  night: the whole home was silent, a hub outage) and ``prolonged_sitting`` (a
+  sitting bout hours longer than usual).
+  ``bad_day`` is a poor night followed by a day well below the usual activity.
+  ``sleep`` and ``bad_day`` are for the weekly digest (``DIGEST_ONLY``): the
+  ``EngineDetector`` does not raise them as proactive alerts.
+* A sensor that reported every day and has been silent 2 days while others
+  report (or the whole home silent 2 days) gives a ``device`` finding: a job for
+  the field team, not a health alert. A silent sensor is never health evidence,
+  with one exception, asked for with ``silent_tap_means_dry`` where sensors
+  cannot say they are alive (no ``heartbeats``: histories from other systems): a
+  tap silent all day while every other usual sensor reports is read as no water
+  drawn, and the finding asks to check the sensor too.
+* A day with no water drawn at all (a live tap sensor, or the case above), when
+  the resident's usual days have at least one draw, is a ``dehydration`` finding
+  on the day.
+
+>>> m = PersonalModel(learning_days=3)
+>>> m.state
+'learning (day 1 of 3)'
+>>> for i in range(3):
+...     x = {"day": f"2024-05-0{i + 1}", "weekend": 0, "water_ml": 1500.0 + 50 * i}
+...     m.score_one(x)
+...     m.learn_one(x)
+[]
+[]
+[]
+>>> m.state
+'watching'
+>>> m2 = PersonalModel.from_dict(json.loads(json.dumps(m.to_dict())))
+>>> m2.to_dict() == m.to_dict()
+True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from .detector import Alert, condition_words
+
+log = logging.getLogger(__name__)
+
+# feature -> (what it is in words, unit kind, floor of the scale, is a count)
+FEATURES: dict[str, tuple[str, str, float, bool]] = {
+    "water_ml": ("Water drawn", "L", 100.0, False),
+    "draws": ("Taps used", "n", 1.0, True),
+    "water_morning_ml": ("Water drawn before noon", "L", 60.0, False),
+    "water_afternoon_ml": ("Water drawn from noon to 18:00", "L", 60.0, False),
+    "water_evening_ml": ("Water drawn after 18:00", "L", 60.0, False),
+    "toilet_day": ("Toilet visits in the day", "n", 1.0, True),
+    "toilet_night": ("Toilet visits at night", "n", 0.7, True),
+    "toilet_dwell_min": ("A toilet visit took", "min", 0.5, False),
+    "sit_total_min": ("Time sitting", "min", 30.0, False),
+    "sit_count": ("Times sat down", "n", 1.0, True),
+    "sit_longest_min": ("Longest time in the chair", "min", 20.0, False),
+    "rise_s_median": ("Getting up from the chair took", "s", 0.15, False),
+    "bed_night_min": ("Time in bed at night", "min", 20.0, False),
+    "out_of_bed_night": ("Times out of bed at night", "n", 0.7, True),
+    "first_activity_min": ("Up and about at", "clock", 15.0, False),
+    "last_activity_min": ("Settled for the night at", "clock", 15.0, False),
+    "night_activity_count": ("Activity at night", "n", 1.0, True),
+    "stairs_min": ("Time on the stairs", "min", 0.2, False),
+    "hr_mean": ("Heart rate", "bpm", 2.0, False),
+}
+
+# condition -> ((feature, +1 when higher is worse / -1 when lower is worse), ...)
+CONDITIONS: dict[str, tuple[tuple[str, int], ...]] = {
+    "dehydration": (("water_ml", -1), ("draws", -1), ("hr_mean", 1)),
+    "uti": (("toilet_day", 1), ("toilet_night", 1)),
+    "mobility": (("rise_s_median", 1), ("sit_count", -1), ("first_activity_min", 1),
+                 ("last_activity_min", -1), ("stairs_min", 1)),
+    "sleep": (("out_of_bed_night", 1), ("night_activity_count", 1), ("bed_night_min", -1)),
+}
+
+# sensor -> features that say it reported
+SENSORS: dict[str, tuple[str, ...]] = {
+    "tap": ("water_ml", "draws"), "toilet": ("toilet_day",), "seat": ("sit_count",),
+    "bed": ("bed_night_min",), "stairs": ("stairs_min",), "heart_rate": ("hr_mean",),
+}
+
+NON_HEALTH = frozenset({"device"})
+# Findings for the weekly digest, never a proactive alert: no known health event
+# follows them closely enough to act on the day.
+DIGEST_ONLY = frozenset({"sleep", "bad_day"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    condition: str
+    severity: str  # "urgent" | "digest"
+    score: float
+    text: str  # plain English with the evidence
+    series: list[float | None] = field(default_factory=list)  # recent values, oldest first
+
+
+@dataclass
+class _Baseline:
+    median: float
+    scale: float
+    low: float  # 10th percentile
+    high: float  # 90th percentile
+    top: float  # largest
+
+
+@dataclass
+class _Assessment:
+    day: str
+    z: dict[str, float]  # feature -> robust z (unsigned direction: + is higher)
+    composite: dict[str, float]  # condition -> clipped mean of signed z
+    cusum: dict[str, float]  # condition -> CUSUM after today
+    findings: list[Finding]
+    silent: dict[str, int]  # sensor -> silent run after today
+
+
+def _quantile(s: list[float], q: float) -> float:
+    pos = q * (len(s) - 1)
+    i = int(pos)
+    j = min(i + 1, len(s) - 1)
+    return s[i] + (s[j] - s[i]) * (pos - i)
+
+
+def _fmt(feature: str, v: float) -> str:
+    unit = FEATURES[feature][1]
+    if unit == "L":
+        return f"{v / 1000:.1f} L"
+    if unit == "clock":
+        m = int(round(v)) % 1440
+        return f"{m // 60:02d}:{m % 60:02d}"
+    if unit == "n":
+        return f"{v:.0f}"
+    if unit == "s":
+        return f"{v:.1f} s"
+    if unit == "bpm":
+        return f"{v:.0f} bpm"
+    return f"{v:.0f} min"
+
+
+def _num(x: dict[str, Any], key: str) -> float | None:
+    v = x.get(key)
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+class PersonalModel:
+    """One resident's patterns; see the module's docstring."""
+
+    def __init__(self, learning_days: int = 14, window: int = 42, k: float = 0.5,
+                 h: float = 4.0, clip: float = 3.0, mobility_k: float = 0.3,
+                 mobility_h: float = 5.0, mobility_clip: float = 2.0, sleep_k: float = 1.0,
+                 uti_k: float = 0.25, uti_h: float = 2.0, uti_clip: float = 1.75,
+                 uti_day_ratio: float = 1.6, uti_night_add: float = 1.0,
+                 uti_floor: float = 2.0,
+                 refractory_days: int = 7, rebaseline_days: int = 35,
+                 inactivity_min: float = 150.0, sitting_extra_min: float = 180.0,
+                 silent_tap_means_dry: bool = False, seed: int = 0):
+        self.params: dict[str, Any] = {
+            "learning_days": learning_days, "window": window, "k": k, "h": h, "clip": clip,
+            "mobility_k": mobility_k, "mobility_h": mobility_h, "mobility_clip": mobility_clip,
+            "sleep_k": sleep_k, "uti_k": uti_k, "uti_h": uti_h, "uti_clip": uti_clip,
+            "uti_day_ratio": uti_day_ratio, "uti_night_add": uti_night_add, "uti_floor": uti_floor,
+            "refractory_days": refractory_days, "rebaseline_days": rebaseline_days,
+            "inactivity_min": inactivity_min, "sitting_extra_min": sitting_extra_min,
+            "silent_tap_means_dry": silent_tap_means_dry,
+            "seed": seed}  # seed: nothing is random yet; kept for reproducible variants
+        self.days = 0  # days learnt that had any data
+        self.hist: dict[str, list[list[float]]] = {}  # feature -> [[value, weekend], ...]
+        self.recent: dict[str, list[float | None]] = {}  # feature -> last 7 days, raw
+        self.cusum: dict[str, float] = {}
+        self.elevated: dict[str, int] = {}  # condition -> days with the CUSUM elevated
+        self.run: dict[str, int] = {}  # condition -> days running worse than usual
+        self.last: dict[str, str] = {}  # condition -> ISO day of its last finding
+        self.silent: dict[str, int] = {}  # sensor ("home": all) -> days silent
+        self.present: dict[str, int] = {}  # sensor -> days it reported
+        self.poor_night = False
+        self._cache: _Assessment | None = None
+
+    # --- state
+
+    @property
+    def state(self) -> str:
+        n = self.params["learning_days"]
+        return f"learning (day {self.days + 1} of {n})" if self.days < n else "watching"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": dict(self.params), "days": self.days, "hist": self.hist,
+                "recent": self.recent, "cusum": self.cusum, "elevated": self.elevated,
+                "run": self.run, "last": self.last, "silent": self.silent,
+                "present": self.present, "poor_night": self.poor_night}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PersonalModel:
+        m = cls(**d["params"])
+        m.days = int(d["days"])
+        m.hist = {k: [list(p) for p in v] for k, v in d["hist"].items()}
+        m.recent = {k: list(v) for k, v in d["recent"].items()}
+        for name in ("cusum", "elevated", "run", "last", "silent", "present"):
+            setattr(m, name, dict(d[name]))
+        m.poor_night = bool(d["poor_night"])
+        return m
+
+    # --- baselines
+
+    def _baseline(self, feature: str, weekend: int) -> _Baseline | None:
+        pairs = self.hist.get(feature)
+        if not pairs or len(pairs) < 5:
+            return None
+        same = [p[0] for p in pairs if int(p[1]) == weekend]
+        values = sorted(same if len(same) >= 10 else [p[0] for p in pairs])
+        med = _quantile(values, 0.5)
+        mad = _quantile(sorted(abs(v - med) for v in values), 0.5)
+        _, _, floor, count = FEATURES[feature]
+        scale = max(1.4826 * mad, floor, math.sqrt(max(med, 1.0)) if count else 0.0)
+        return _Baseline(med, scale, _quantile(values, 0.1), _quantile(values, 0.9), values[-1])
+
+    # --- scoring
+
+    def _clean(self, x: dict[str, Any]) -> dict[str, float]:
+        feats = {f: v for f in FEATURES if (v := _num(x, f)) is not None}
+        if feats.get("water_ml") == 0 and feats.get("draws", 0) > 0:
+            del feats["water_ml"]  # a basin or tap sensor without volume: use the draws
+        return feats
+
+    def _assess(self, x: dict[str, Any]) -> _Assessment:
+        day = str(x.get("day", ""))
+        if self._cache is not None and self._cache.day == day and day:
+            return self._cache
+        p = self.params
+        feats = self._clean(x)
+        silent = self._silences(feats)
+        unsure_tap = self._infer_dry_day(x, feats)
+        weekend = int(bool(x.get("weekend", 0)))
+        watching = self.days >= p["learning_days"]
+        base = {f: b for f in feats if (b := self._baseline(f, weekend)) is not None}
+        z = {f: max(-6.0, min(6.0, (feats[f] - b.median) / b.scale)) for f, b in base.items()}
+        composite: dict[str, float] = {}
+        cusum: dict[str, float] = dict(self.cusum)
+        back = self.silent.get("home", 0) >= 2  # home again after days away: start afresh
+        for cond, members in CONDITIONS.items():
+            k, h, clip = self._cusum_params(cond)
+            if cond == "uti":
+                llr = self._toilet_llr(feats) if watching else None
+                if llr is None:
+                    continue
+                c = max(-p["uti_floor"], min(clip, llr - k))
+            else:
+                signed = [sign * z[f] for f, sign in members if f in z]
+                if not signed:
+                    continue
+                c = max(-2.0, min(clip, sum(signed) / len(signed))) - k
+            composite[cond] = c + k
+            prev = 0.0 if back else self.cusum.get(cond, 0.0)
+            cusum[cond] = min(2 * h, max(0.0, prev + c))
+        findings: list[Finding] = []
+        if watching:
+            findings = self._findings(day, feats, base, z, composite, cusum, silent, unsure_tap)
+        a = _Assessment(day, z, composite, cusum, findings, silent)
+        self._cache = a
+        return a
+
+    def _infer_dry_day(self, x: dict[str, Any], feats: dict[str, float]) -> bool:
+        """With ``silent_tap_means_dry`` (for homes whose sensors cannot say they are
+        alive, such as histories from other systems), a tap that reported every day
+        and is silent today while every other usual sensor reports is read as no
+        water drawn (``draws`` 0): it cannot be told from a failed sensor, so the
+        finding says both. True when so."""
+        if (not self.params["silent_tap_means_dry"] or x.get("heartbeats")
+                or "draws" in feats or not self._expected("tap")):
+            return False
+        usual = [keys for sensor, keys in SENSORS.items()
+                 if sensor != "tap" and self._expected(sensor)]
+        if not usual or not all(any(k in feats for k in keys) for keys in usual):
+            return False
+        feats["draws"] = 0.0
+        return True
+
+    def _rate(self, feature: str, floor: float) -> float | None:
+        """The personal daily rate of a count: the mean of the learnt days."""
+        pairs = self.hist.get(feature)
+        if not pairs or len(pairs) < 5:
+            return None
+        return max(floor, sum(p[0] for p in pairs) / len(pairs))
+
+    def _toilet_llr(self, feats: dict[str, float]) -> float | None:
+        """Evidence, in nats, that today's toilet counts come from a raised rate: the
+        Poisson log-likelihood ratio of day visits at ``uti_day_ratio`` times the
+        personal rate and night visits at ``uti_night_add`` more than it, summed over
+        day and night (each only when it has data and a rate)."""
+        p = self.params
+        total: float | None = None
+        for f, floor in (("toilet_day", 1.0), ("toilet_night", 0.3)):
+            n = feats.get(f)
+            lam0 = self._rate(f, floor)
+            if n is None or lam0 is None:
+                continue
+            lam1 = (lam0 * p["uti_day_ratio"] if f == "toilet_day"
+                    else lam0 + p["uti_night_add"])
+            total = (total or 0.0) + n * math.log(lam1 / lam0) - (lam1 - lam0)
+        return total
+
+    def _cusum_params(self, cond: str) -> tuple[float, float, float]:
+        """(k, h, clip) of a condition's CUSUM."""
+        p = self.params
+        if cond == "mobility":
+            return p["mobility_k"], p["mobility_h"], p["mobility_clip"]
+        if cond == "uti":
+            return p["uti_k"], p["uti_h"], p["uti_clip"]
+        return (p["sleep_k"] if cond == "sleep" else p["k"]), p["h"], p["clip"]
+
+    def _silences(self, feats: dict[str, float]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        if not feats:
+            out["home"] = self.silent.get("home", 0) + 1
+            return out
+        for sensor, keys in SENSORS.items():
+            if any(k in feats for k in keys):
+                continue
+            out[sensor] = self.silent.get(sensor, 0) + 1
+        return out
+
+    def _quiet(self, cond: str, day: str) -> bool:
+        last = self.last.get(cond)
+        if last is None or not day:
+            return False
+        gap = (date.fromisoformat(day) - date.fromisoformat(last)).days
+        return 0 <= gap < self.params["refractory_days"]
+
+    def _series(self, feature: str, today: float | None) -> list[float | None]:
+        return [*self.recent.get(feature, [])[-6:], today]
+
+    def _findings(self, day: str, feats: dict[str, float], base: dict[str, _Baseline],
+                  z: dict[str, float], composite: dict[str, float], cusum: dict[str, float],
+                  silent: dict[str, int], unsure_tap: bool = False) -> list[Finding]:
+        p = self.params
+        out: list[Finding] = []
+        b = base.get("draws")
+        if (feats.get("draws") == 0 and b is not None and b.low >= 1
+                and not self._quiet("dehydration", day)):
+            # A whole day without water at home is rare enough to say on the day.
+            text = (f"{condition_words('dehydration')}: no water drawn at all today although "
+                    f"up and about at home; usually {b.low:.0f} to {b.high:.0f} times a day")
+            if unsure_tap:
+                text += ("; this tap sensor cannot say it is working, so please check it "
+                         "as well")
+            out.append(Finding("dehydration", "urgent", round(b.median / b.scale, 2), text,
+                               self._series("draws", 0.0)))
+        for cond, members in CONDITIONS.items():
+            h = self._cusum_params(cond)[1]
+            s = cusum.get(cond, 0.0)
+            if (cond not in composite or s < h or self._quiet(cond, day)
+                    or any(f.condition == cond for f in out)):
+                continue
+            ranked = sorted(((sign * z[f], f, sign) for f, sign in members if f in z),
+                            reverse=True)
+            run = self.run.get(cond, 0) + 1
+            parts = []
+            for zz, f, sign in ranked[:2]:
+                if parts and zz < 1.5:
+                    break
+                b = base[f]
+                word = "higher" if sign > 0 else "lower"
+                if FEATURES[f][1] == "clock":
+                    word = "later" if sign > 0 else "earlier"
+                low = _fmt(f, b.low).removesuffix(" L")
+                parts.append(f"{FEATURES[f][0]} today {_fmt(f, feats[f])}; usually "
+                             f"{low} to {_fmt(f, b.high)}; {word} than usual")
+            lead = ranked[0][1]
+            text = (f"{condition_words(cond)}: " + "; ".join(parts) +
+                    f" (a change building for {run} days)")
+            out.append(Finding(cond, "urgent" if s >= 2 * h else "digest", round(s, 2), text,
+                               self._series(lead, feats[lead])))
+        first = feats.get("first_activity_min")
+        b = base.get("first_activity_min")
+        if first is not None and b is not None and not self._quiet("inactivity", day):
+            late = first - b.median
+            bed = self._baseline("bed_night_min", 0)
+            # The whole home silent (a hub outage) also makes a late "first seen": ask
+            # the bed to have seen the night, when this home has a bed sensor.
+            held = (bed is not None and self._expected("bed")
+                    and feats.get("bed_night_min", 0.0) < 0.6 * bed.median)
+            if late > max(p["inactivity_min"], 4 * b.scale) and not held:
+                out.append(Finding(
+                    "inactivity", "urgent", round(late / b.scale, 2),
+                    f"Not seen up and about until {_fmt('first_activity_min', first)}; usually "
+                    f"up by {_fmt('first_activity_min', b.high)} ({late / 60:.1f} h later than "
+                    f"usual)", self._series("first_activity_min", first)))
+        longest = feats.get("sit_longest_min")
+        b = base.get("sit_longest_min")
+        if longest is not None and b is not None and not self._quiet("prolonged_sitting", day):
+            if longest > max(b.top + p["sitting_extra_min"] / 2, b.median + p["sitting_extra_min"]):
+                out.append(Finding(
+                    "prolonged_sitting", "urgent", round((longest - b.median) / b.scale, 2),
+                    f"Sat for {longest / 60:.1f} h without getting up; the longest sit is "
+                    f"usually {b.low / 60:.1f} to {b.high / 60:.1f} h",
+                    self._series("sit_longest_min", longest)))
+        if (self.poor_night and composite.get("mobility", 0.0) >= 1.5
+                and not self._quiet("bad_day", day)):
+            out.append(Finding("bad_day", "digest", round(composite["mobility"], 2),
+                               "A poor night followed by a day well below the usual activity "
+                               f"(activity score {composite['mobility']:.1f} below usual)",
+                               self._series("rise_s_median", feats.get("rise_s_median"))))
+        for sensor, n in silent.items():
+            if n == 2 and (sensor == "home" or self._expected(sensor)):
+                what = ("No data at all from the home" if sensor == "home"
+                        else f"The {sensor.replace('_', ' ')} sensor has reported nothing")
+                out.append(Finding("device", "digest", float(n),
+                                   f"{what} for {n} days; please check the equipment "
+                                   "(this is not a health alert)", []))
+        return out
+
+    def _expected(self, sensor: str) -> bool:
+        return self.days >= 7 and self.present.get(sensor, 0) >= 0.7 * self.days
+
+    def score_one(self, x: dict[str, Any]) -> list[Finding]:
+        """What looks changed on day ``x``; learns nothing."""
+        return list(self._assess(x).findings)
+
+    def learn_one(self, x: dict[str, Any]) -> None:
+        """Take day ``x`` in: CUSUMs, refractory marks, and (unless it is part of an
+        unfolding change) the baselines."""
+        a = self._assess(x)
+        self._cache = None
+        p = self.params
+        feats = self._clean(x)
+        weekend = float(int(bool(x.get("weekend", 0))))
+        for f in FEATURES:
+            r = self.recent.setdefault(f, [])
+            r.append(feats.get(f))
+            del r[:-6]
+        self.silent = a.silent
+        for sensor, keys in SENSORS.items():
+            if any(k in feats for k in keys):
+                self.present[sensor] = self.present.get(sensor, 0) + 1
+        for fnd in a.findings:
+            self.last[fnd.condition] = a.day
+        if not feats:
+            return
+        watching = self.days >= p["learning_days"]
+        frozen: set[str] = set()
+        for cond, members in CONDITIONS.items():
+            if cond not in a.composite:
+                continue
+            h = self._cusum_params(cond)[1]
+            self.cusum[cond] = round(a.cusum[cond], 4)
+            self.run[cond] = self.run.get(cond, 0) + 1 if a.composite[cond] > 0.5 else 0
+            if a.cusum[cond] > h / 2 and watching:
+                self.elevated[cond] = self.elevated.get(cond, 0) + 1
+                if self.elevated[cond] >= p["rebaseline_days"]:
+                    log.info("%s elevated %d days: taken as the new normal", cond,
+                             self.elevated[cond])
+                    self.cusum[cond] = 0.0
+                    self.elevated[cond] = 0
+                else:
+                    frozen.update(f for f, _ in members)
+            else:
+                self.elevated[cond] = 0
+        self.poor_night = a.composite.get("sleep", 0.0) >= 2.0
+        acute = {fnd.condition for fnd in a.findings}
+        if "inactivity" in acute:
+            frozen.add("first_activity_min")
+        if "prolonged_sitting" in acute:
+            frozen.add("sit_longest_min")
+        for f, v in feats.items():
+            if watching and (f in frozen or abs(a.z.get(f, 0.0)) > 5):
+                continue
+            h = self.hist.setdefault(f, [])
+            h.append([round(v, 2), weekend])
+            del h[:-p["window"]]
+        self.days += 1
+
+
+@dataclass
+class EngineDetector:
+    """The Detector protocol over one PersonalModel per resident: each day
+    ``score_one`` then ``learn_one``. Findings become Alerts (``device`` ones too;
+    the evaluation harness does not count those as health alerts)."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    models: dict[str, PersonalModel] = field(default_factory=dict)
+
+    def score_day(self, resident: str, day: date, features: dict[str, float]) -> list[Alert]:
+        m = self.models.get(resident)
+        if m is None:
+            m = self.models[resident] = PersonalModel(**self.params)
+        x: dict[str, Any] = {**features, "day": day.isoformat(),
+                             "weekend": int(day.weekday() >= 5)}
+        findings = m.score_one(x)
+        m.learn_one(x)
+        return [Alert(resident, day, f.condition, f.severity, f.text) for f in findings
+                if f.condition not in DIGEST_ONLY]
+
+
+def state_bytes(model: PersonalModel) -> int:
+    return len(json.dumps(model.to_dict()))

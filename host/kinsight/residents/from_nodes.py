@@ -1,0 +1,198 @@
+"""Whose events are whose: nodes placed with residents, and each resident's Activities.
+
+A node is placed with one resident (``place``; ``kinsight place``), in a room. Its
+stored events then become that resident's Activities (``activities_from_events``):
+
+====================  ======  ================================================
+event type            role    Activity sensor (value)
+====================  ======  ================================================
+sit                   any     ``seat`` (rise time in s, None if not measured)
+in_bed                any     ``bed``
+out_of_bed            any     ``bed_exit``
+draw                  any     ``tap`` (ml drawn)
+visit                 toilet  ``toilet``
+visit                 stairs  ``stairs``
+prolonged_presence    toilet  ``toilet_long`` (``stairs_long`` on stairs)
+flush                 any     ``flush``
+====================  ======  ================================================
+
+Other event types (sit_too_long, leak, sensor_fault) are not activities of the
+resident and are left out. An event runs from its ``start_ms`` for its
+``duration_ds``. A node's status frames say its sensors are alive: each becomes a
+``heartbeat`` Activity per sensor role the node has reported events for (``room``
+names the sensor: seat, bed, tap, toilet or stairs), which is how the daily
+features tell a sensor that saw nothing from one that said nothing.
+``all_activities`` merges these with imported histories, and ``recent_activities``
+does the same for one resident's last days only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..store import Store
+from .activity import Activity
+from .history_import import DEFAULT_TZ, ensure_tables, load_activities, zone
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS placements (
+    node_id INTEGER PRIMARY KEY,
+    resident TEXT NOT NULL,
+    room TEXT
+);
+"""
+
+
+def ensure_placements(store: Store) -> None:
+    ensure_tables(store)
+    store.conn.executescript(_SCHEMA)
+
+
+def place(store: Store, node_id: int, resident: str, room: str | None = None,
+          tz: str | None = None) -> None:
+    """Place ``node_id`` with ``resident`` (replacing an earlier placement); a resident
+    new to the store is added with time zone ``tz`` (default Europe/London), and an
+    existing one gets ``tz`` when it is given."""
+    if not resident:
+        raise ValueError("a resident needs a name")
+    if tz is not None:
+        zone(tz)  # refuses unknown zones
+    ensure_placements(store)
+    with store.transaction():
+        store.conn.execute(
+            "INSERT INTO placements VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE "
+            "SET resident = excluded.resident, room = excluded.room", (node_id, resident, room))
+        store.conn.execute("INSERT OR IGNORE INTO residents VALUES (?, ?)",
+                           (resident, tz or DEFAULT_TZ))
+        if tz is not None:
+            store.conn.execute("UPDATE residents SET tz = ? WHERE resident = ?", (tz, resident))
+
+
+def placements(store: Store) -> dict[int, tuple[str, str | None]]:
+    """node id -> (resident, room)."""
+    ensure_placements(store)
+    return {n: (r, room) for n, r, room in store.conn.execute(
+        "SELECT node_id, resident, room FROM placements")}
+
+
+def resident_tz(store: Store, resident: str) -> str:
+    """The resident's IANA time zone (Europe/London when not known)."""
+    ensure_placements(store)
+    row = store.conn.execute("SELECT tz FROM residents WHERE resident = ?",
+                             (resident,)).fetchone()
+    return str(row[0]) if row else DEFAULT_TZ
+
+
+def _sensor(etype: str, role: str) -> str | None:
+    if etype == "sit":
+        return "seat"
+    if etype == "in_bed":
+        return "bed"
+    if etype == "out_of_bed":
+        return "bed_exit"
+    if etype == "draw":
+        return "tap"
+    if etype == "flush":
+        return "flush"
+    if etype == "visit" and role in ("toilet", "stairs"):
+        return role
+    if etype == "prolonged_presence" and role in ("toilet", "stairs"):
+        return f"{role}_long"
+    return None
+
+
+def activities_from_events(store: Store, resident: str, since_ms: int | None = None
+                           ) -> list[Activity]:
+    """The stored node events of the nodes placed with ``resident``, as Activities in
+    time order (the same event stored twice counts once); with ``since_ms``, only those
+    that end at or after it."""
+    ensure_placements(store)
+    sql = ("SELECT DISTINCT e.node_id, e.start_ms, e.type, e.role, e.duration_ds, e.volume_ml, "
+           "e.rise_ds, p.room FROM events e JOIN placements p ON p.node_id = e.node_id "
+           "WHERE p.resident = ?")
+    params: tuple[object, ...] = (resident,)
+    if since_ms is not None:
+        sql += " AND e.start_ms + COALESCE(e.duration_ds, 0) * 100 >= ?"
+        params = (resident, since_ms)
+    rows = store.conn.execute(sql, params)
+    out: list[Activity] = []
+    for _node, start, etype, role, duration_ds, volume_ml, rise_ds, room in rows:
+        sensor = _sensor(str(etype), str(role))
+        if sensor is None:
+            continue
+        end = start + (duration_ds or 0) * 100
+        value: float | None = None
+        if sensor == "seat" and rise_ds is not None:
+            value = rise_ds / 10
+        elif sensor == "tap":
+            value = float(volume_ml or 0)
+        out.append(Activity(resident, sensor, int(start), int(end), value, room))
+    out += _heartbeats(store, resident, since_ms)
+    return sorted(out, key=_order)
+
+
+_HEARTBEAT_ROLES = {"seat": "seat", "bed": "bed", "tap": "tap", "toilet": "toilet",
+                    "stairs": "stairs"}
+
+
+def _heartbeats(store: Store, resident: str, since_ms: int | None) -> list[Activity]:
+    roles: dict[int, list[str]] = {}
+    for node, role in store.conn.execute(
+            "SELECT DISTINCT e.node_id, e.role FROM events e JOIN placements p "
+            "ON p.node_id = e.node_id WHERE p.resident = ?", (resident,)):
+        if str(role) in _HEARTBEAT_ROLES:
+            roles.setdefault(int(node), []).append(_HEARTBEAT_ROLES[str(role)])
+    if not roles:
+        return []
+    sql = ("SELECT DISTINCT s.node_id, s.time_s FROM statuses s JOIN placements p "
+           "ON p.node_id = s.node_id WHERE p.resident = ?")
+    params: tuple[object, ...] = (resident,)
+    if since_ms is not None:
+        sql += " AND s.time_s * 1000 >= ?"
+        params = (resident, since_ms)
+    return [Activity(resident, "heartbeat", int(t) * 1000, int(t) * 1000, None, sensor)
+            for node, t in store.conn.execute(sql, params) if t is not None
+            for sensor in roles.get(int(node), [])]
+
+
+def _order(a: Activity) -> tuple[int, int, str]:
+    return (a.start_ms, a.end_ms, a.sensor)
+
+
+def residents(store: Store) -> list[str]:
+    """Every resident the store knows: imported, placed, or in ``residents``."""
+    ensure_placements(store)
+    names: set[str] = set()
+    for sql in ("SELECT resident FROM residents", "SELECT DISTINCT resident FROM activities",
+                "SELECT DISTINCT resident FROM placements"):
+        names.update(r[0] for r in store.conn.execute(sql))
+    return sorted(names)
+
+
+def merge(*sources: Iterable[Activity]) -> list[Activity]:
+    seen: set[Activity] = set()
+    out = []
+    for src in sources:
+        for a in src:
+            if a not in seen:
+                seen.add(a)
+                out.append(a)
+    return sorted(out, key=_order)
+
+
+def recent_activities(store: Store, resident: str, since_ms: int) -> list[Activity]:
+    """The resident's imported activities and node events that end at or after
+    ``since_ms``, in time order: what the real-time rules need, without reading a
+    resident's whole history on every frame."""
+    ensure_placements(store)
+    imported = [Activity(r, s, a, b, v, room) for r, s, a, b, v, room in store.conn.execute(
+        "SELECT resident, sensor, start_ms, end_ms, value, room FROM activities "
+        "WHERE resident = ? AND end_ms >= ? ORDER BY start_ms, end_ms, sensor",
+        (resident, since_ms))]
+    return merge(imported, activities_from_events(store, resident, since_ms))
+
+
+def all_activities(store: Store) -> dict[str, list[Activity]]:
+    """Per resident, imported activities and node events together, in time order."""
+    return {r: merge(load_activities(store, r), activities_from_events(store, r))
+            for r in residents(store)}

@@ -1,0 +1,138 @@
+"""Real-time alerts while listening: the real-time rules as frames arrive.
+
+A ``RealtimeWatcher`` is a listener's ``after_batch`` hook (``kinsight listen
+--alerts``). After a batch is stored and acked it runs ``realtime.check`` for
+the residents whose nodes sent events in it, so a long toilet or stairs visit or
+night wandering is raised within a second of the frame. Every ``tick_s`` (and
+at the first call) it checks every placed resident, because "not up yet" and "no
+water for hours" are about frames that do not come. Each resident's check reads
+only their last ``WINDOW_MS`` of activities.
+
+Findings go through the ``AlertRouter`` (policy, consent, sensitivity,
+throttle). On top of that the watcher raises each real-time condition at most
+once per resident per local day: the rules look back up to a day, so the same
+long visit is found again on every frame and tick, and under a short
+``throttle_hours`` it would be raised again as soon as its alert was
+acknowledged. New alerts, and on each tick anything else due (escalations,
+retries, held quiet-hours messages), are then delivered.
+
+The checks run on the listener's thread and its store connection, after the
+acks: a failing check is logged and the next resident still gets theirs.
+Sending is the ``deliver`` callable's: by default the router's ``deliver_due``
+on the same thread; ``kinsight listen`` gives it a ``DeliveryWorker``, whose own
+thread and connection send what is due, so a mail or webhook server that is down
+(retries, timeouts) never holds up the frames' acks or other residents' checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection
+from datetime import date, datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..alerts import AlertRecord, AlertRouter
+from ..learning import realtime
+from ..residents import placements, recent_activities, resident_tz
+from ..store import Store
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 86_400_000
+# The rules read the 14 local days before today; two more days cover today so far
+# and a night that runs into the first of those days, whatever the time zone.
+WINDOW_MS = (realtime.HISTORY_DAYS + 2) * DAY_MS
+TICK_S = 60.0
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class RealtimeWatcher:
+    """See the module's docstring. ``clock`` gives the time in ms (the rules' now,
+    and when the next tick is due); ``on_alert`` is called with each alert raised."""
+
+    def __init__(self, store: Store, router: AlertRouter, clock: Callable[[], int] = _wall_ms,
+                 *, tick_s: float = TICK_S,
+                 on_alert: Callable[[AlertRecord], None] | None = None,
+                 deliver: Callable[[int], Any] | None = None):
+        if tick_s <= 0:
+            raise ValueError(f"tick_s must be positive, not {tick_s}")
+        self.store = store
+        self.router = router
+        self.clock = clock
+        self.tick_ms = int(tick_s * 1000)
+        self.on_alert = on_alert
+        self.deliver = deliver or router.deliver_due
+        self.ticks = 0
+        self.alerts_raised = 0
+        self._last_tick_ms: int | None = None
+        self._unplaced_noted: set[int] = set()
+
+    def __call__(self, node_ids: frozenset[int]) -> None:
+        self.after_batch(node_ids)
+
+    def after_batch(self, node_ids: Collection[int]) -> list[AlertRecord]:
+        """Check the residents of ``node_ids`` (and, when a tick is due, every placed
+        resident); the alerts raised."""
+        now_ms = self.clock()
+        # A clock that stepped back counts as due, so a tick is never skipped for long.
+        tick_due = (self._last_tick_ms is None
+                    or not 0 <= now_ms - self._last_tick_ms < self.tick_ms)
+        if not node_ids and not tick_due:
+            return []
+        if tick_due:
+            # Counted before the store is touched: a store that fails fails once a tick.
+            self._last_tick_ms = now_ms
+            self.ticks += 1
+        placed = placements(self.store)
+        residents = {placed[n][0] for n in node_ids if n in placed}
+        for n in set(node_ids) - placed.keys() - self._unplaced_noted:
+            self._unplaced_noted.add(n)
+            log.info("node %d is not placed with a resident: its events raise no alerts", n)
+        if tick_due:
+            residents.update(r for r, _room in placed.values())
+        raised: list[AlertRecord] = []
+        for resident in sorted(residents):
+            try:
+                raised += self.check(resident, now_ms)
+            except Exception:  # one resident's bad data must not silence the others
+                log.exception("real-time check of %s failed", resident)
+        if raised or tick_due:
+            self.deliver(now_ms)
+        return raised
+
+    def check(self, resident: str, now_ms: int) -> list[AlertRecord]:
+        """Run the real-time rules for ``resident`` at ``now_ms``; the alerts raised."""
+        tz = resident_tz(self.store, resident)
+        acts = recent_activities(self.store, resident, now_ms - WINDOW_MS)
+        findings = realtime.check(acts, now_ms, tz)
+        if not findings:
+            return []
+        today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(
+            ZoneInfo(tz)).date()
+        done = self._conditions_raised(resident, today)
+        out: list[AlertRecord] = []
+        for finding in findings:
+            if finding.condition in done:
+                continue
+            rec = self.router.raise_finding(resident, today, finding)
+            if rec is None:
+                continue
+            done.add(finding.condition)
+            self.alerts_raised += 1
+            log.info("alert %d %s %s: %s", rec.id, resident, rec.condition, rec.text)
+            out.append(rec)
+            if self.on_alert is not None:
+                self.on_alert(rec)
+        return out
+
+    def _conditions_raised(self, resident: str, day: date) -> set[str]:
+        return {str(c) for (c,) in self.store.conn.execute(
+            "SELECT DISTINCT condition FROM alerts WHERE resident = ? AND day = ?",
+            (resident, day.isoformat()))}
+
+

