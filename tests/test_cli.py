@@ -146,3 +146,26 @@ def test_listen_over_udp_acks_after_storing(db, tmp_path):
     before = table_dump(db)
     assert main(["ingest", "--db", db, str(cap)]) == 0
     assert table_dump(db) == before
+
+
+COMMANDS = ("listen", "ingest", "keys", "nodes", "place", "import", "analyse", "alerts", "ack",
+            "eval", "demo", "bench")
+
+
+def test_help_speaks_to_users_with_an_example_for_every_command(capsys):
+    with pytest.raises(SystemExit) as done:
+        kinsight("--help")
+    assert done.value.code == 0
+    top = capsys.readouterr().out
+    assert "care team" in top and "kinsight COMMAND --help" in top
+    for word in ("do_", "table of commands", "``"):
+        assert word not in top
+    for name in COMMANDS:
+        assert f"    {name} " in top, name
+        with pytest.raises(SystemExit):
+            kinsight(name, "--help")
+        text = capsys.readouterr().out
+        description = text.split("\n\n")[1]
+        assert len(description.split()) >= 8, f"{name}: {description!r}"
+        examples = text.split("examples:\n", 1)[1].splitlines()
+        assert examples and all(e.startswith(f"  kinsight {name}") for e in examples), name

@@ -1,10 +1,11 @@
-"""The ``kinsight`` command line: the parser, and ``main``."""
+"""The ``kinsight`` command line: what each command is for, its options, and ``main``."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 
 from .. import __version__
@@ -12,28 +13,123 @@ from ..errors import KinsightError
 from . import commands
 from .commands import CommandError
 
+_DESCRIPTION = """\
+Kinsight helps a care team keep older people safe and independent at home.
+Sensor nodes send what they notice; kinsight stores it, learns each resident's
+own patterns and tells the right person, in plain words, when something changes.
+It supports practitioners' judgement; it never replaces it."""
+
+_EPILOG = """\
+a home from scratch:
+  kinsight keys --db home.db add 101 <64 hex digits>   accept node 101
+  kinsight place --db home.db 101 r-1 --room lounge    its events are resident r-1's
+  kinsight listen --db home.db --udp 0.0.0.0:5683 --alerts --policy policy.json
+  kinsight analyse --db home.db --policy policy.json   each morning
+  kinsight alerts --db home.db                         what was raised
+
+'kinsight COMMAND --help' says more about each command."""
+
+# name: (one line for the list of commands, what it does, examples)
+_COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "listen": (
+        "receive frames from the nodes, store them and acknowledge them",
+        "Receive frames over UDP or a serial line (SLIP-framed, for a node or an ESP-NOW "
+        "gateway on USB), check and store them, and acknowledge only what is stored. "
+        "With --alerts the real-time rules (a long toilet visit, not up, no water, night "
+        "wandering) run as frames arrive and on a regular tick. Stop it with Ctrl-C.",
+        ("kinsight listen --db home.db --udp 0.0.0.0:5683",
+         "kinsight listen --db home.db --serial /dev/ttyUSB0 --baud 115200",
+         "kinsight listen --db home.db --udp 0.0.0.0:5683 --alerts --policy policy.json "
+         "--log alerts.jsonl")),
+    "ingest": (
+        "store the frames of capture files (as recorded by listen --capture)",
+        "Replay capture files through the same checks as live frames. Every file is read "
+        "and checked before anything is stored; frames already stored are left as they are.",
+        ("kinsight ingest --db home.db day1.kcap day2.kcap",)),
+    "keys": (
+        "accept a node by storing its key, or list the nodes accepted",
+        "A node's frames are accepted only once its key is stored. The key is the 32-byte "
+        "secret given to the node when it was provisioned, as 64 hex digits.",
+        ("kinsight keys --db home.db add 101 00112233...eeff",
+         "kinsight keys --db home.db list")),
+    "nodes": (
+        "what each node has sent: frames, records, lost and refused",
+        "One line a node: frames stored, events, summaries and status reports, frames "
+        "lost on the way (sequence gaps) and frames refused, then the refusals by reason.",
+        ("kinsight nodes --db home.db", "kinsight nodes --db home.db --json")),
+    "place": (
+        "place a node with a resident, so that its events become theirs",
+        "Say whose home a node is in (and in which room): its events then count as that "
+        "resident's. The resident's time zone decides what a day and a night are.",
+        ("kinsight place --db home.db 101 r-1 --room lounge",
+         "kinsight place --db home.db 102 r-1 --room kitchen --tz Europe/Madrid")),
+    "import": (
+        "import sensor histories from other systems (JSON Lines)",
+        "Import one event a line, e.g. {\"resident\": \"r-1\", \"sensor\": \"seat\", "
+        "\"start\": \"2024-03-01T09:00:00\", \"end\": \"2024-03-01T09:40:00\"}. "
+        "A file with a bad line is refused whole, every bad line named; the same event "
+        "imported twice is stored once.",
+        ("kinsight import --db home.db history.jsonl",
+         "kinsight import --db home.db --tz Europe/Madrid casa.jsonl")),
+    "analyse": (
+        "learn each resident's new days, raise alerts and send what is due",
+        "The morning run: each resident's days not analysed before go through their own "
+        "model, the findings become alerts under the policy (care circle, consent, quiet "
+        "hours, throttle), and what is due is sent. Without --policy nothing is sent: "
+        "alerts are only stored (and logged with --log).",
+        ("kinsight analyse --db home.db --policy policy.json --log alerts.jsonl",
+         "kinsight analyse --db home.db --now 2024-05-02T07:00:00+01:00")),
+    "alerts": (
+        "list the alerts raised",
+        "Every alert with its resident, condition, urgency, state and the words sent.",
+        ("kinsight alerts --db home.db", "kinsight alerts --db home.db --resident r-1 --json")),
+    "ack": (
+        "acknowledge an alert with what came of it",
+        "Close an alert with its outcome. False alarms teach Kinsight to be less quick "
+        "to raise that condition for that resident; every acknowledgement is audited.",
+        ("kinsight ack --db home.db 12 --outcome useful --by 'duty nurse' "
+         "--note 'drinking more now'",)),
+    "eval": (
+        "measure how well alerts find changes, on simulated or real homes",
+        "Score a detector: on a suite of simulated residents with known changes, or with "
+        "--db on the real histories imported into a database, into which changes are "
+        "written. Prints detection, lead time, false alerts per resident-month and "
+        "precision; the last line is key=value figures.",
+        ("kinsight eval", "kinsight eval --suite smoke --detector baseline",
+         "kinsight eval --db home.db --json report.json")),
+    "demo": (
+        "the demonstration: four residents, end to end, to a report",
+        "Four simulated residents over 60 days; their last days go through the real node "
+        "firmware under MicroPython and a lossy UDP link to the host, then the morning "
+        "analysis runs each day and an HTML report is written for the care team.",
+        ("kinsight demo", "kinsight demo --out /srv/kinsight-demo --loss 0.2")),
+    "bench": (
+        "benchmarks: ingest speed, the firmware's costs, the learning engine",
+        "Each benchmark prints its figures; the last line is key=value pairs.",
+        ("kinsight bench ingest", "kinsight bench firmware", "kinsight bench learn")),
+}
+
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
-    p = argparse.ArgumentParser(prog="kinsight", description=(__doc__ or "").splitlines()[0])
+    p = argparse.ArgumentParser(prog="kinsight", description=_DESCRIPTION, epilog=_EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"kinsight {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    p.add_argument("-v", "--verbose", action="store_true", help="say what happens as it happens")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help, description=help)
+    def command(name: str) -> argparse.ArgumentParser:
+        summary, what, examples = _COMMANDS[name]
+        epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+        return sub.add_parser(name, help=summary, description=textwrap.fill(what, 79),
+                              epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
 
     def db(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--db", required=True, help="SQLite database file")
+        sp.add_argument("--db", required=True, help="the database file (SQLite)")
 
     def mtu(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--mtu", type=int, default=250, help="largest frame accepted (bytes)")
 
-    sp = command("ingest", "ingest capture files into the store")
-    db(sp)
-    mtu(sp)
-    sp.add_argument("capture", nargs="+", help="capture file(s), see docs/capture-format.md")
-
-    sp = command("listen", "receive frames over UDP or a serial line, store them and ack them")
+    sp = command("listen")
     db(sp)
     mtu(sp)
     sp.add_argument("--udp", metavar="HOST:PORT", help="address to listen on")
@@ -53,65 +149,71 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                     help="with --alerts: check every placed resident this often, frames or "
                     "not (default 60)")
 
-    sp = command("keys", "register node keys (so the host accepts a node) or list them")
+    sp = command("ingest")
     db(sp)
-    sp.add_argument("action", choices=["add", "list"])
+    mtu(sp)
+    sp.add_argument("capture", nargs="+", help="capture file(s), see docs/capture-format.md")
+
+    sp = command("keys")
+    db(sp)
+    sp.add_argument("action", choices=["add", "list"], help="add a key, or list the nodes")
     sp.add_argument("node", nargs="?", type=int, help="node id")
     sp.add_argument("key", nargs="?", help="the node's key, as hex")
 
-    sp = command("nodes", "what each node has sent: frames, records, lost and rejected")
+    sp = command("nodes")
     db(sp)
     sp.add_argument("--json", action="store_true", help="machine-readable output")
 
-    sp = command("bench", "benchmarks; the last line is key=value figures")
-    sp.add_argument("what", choices=["ingest", "firmware", "learn"])
-    sp.add_argument("--frames", type=int, default=20000, help="frames to push through")
-
-    sp = command("demo", "run nodes under MicroPython against a host and summarise")
-    sp.add_argument("--out", help="folder for the demo's database and capture")
-    sp.add_argument("--loss", type=float, default=0.1,
-                    help="share of datagrams the demo's link drops (0..0.5)")
-
-    sp = command("eval", "run a scenario suite (or a database's history) through a detector")
-    sp.add_argument("--suite", default="default", help="simulated suite: default or smoke")
-    sp.add_argument("--json", metavar="OUT", help="also write the full report as JSON")
-    sp.add_argument("--db", help="evaluate on a database's imported history instead")
-    sp.add_argument("--detector", choices=["baseline", "engine"], default="engine",
-                    help="the learning engine (default) or the fixed-threshold baseline")
-
-    sp = command("import", "import sensor histories from other systems (JSON Lines)")
-    db(sp)
-    sp.add_argument("--tz", default="Europe/London",
-                    help="time zone of times given without an offset (IANA name)")
-    sp.add_argument("file", nargs="+", help="JSON Lines file(s), one event a line")
-
-    sp = command("place", "place a node with a resident (its events become theirs)")
+    sp = command("place")
     db(sp)
     sp.add_argument("node", type=int, help="node id")
     sp.add_argument("resident", help="resident's name or code")
     sp.add_argument("--room", help="where the node is")
     sp.add_argument("--tz", help="the resident's time zone (IANA name; default Europe/London)")
 
-    sp = command("analyse", "learn each resident's days, raise and deliver alerts")
+    sp = command("import")
+    db(sp)
+    sp.add_argument("--tz", default="Europe/London",
+                    help="time zone of times given without an offset (IANA name)")
+    sp.add_argument("file", nargs="+", help="JSON Lines file(s), one event a line")
+
+    sp = command("analyse")
     db(sp)
     sp.add_argument("--policy", help="alert policy (JSON, see docs/alerts.md); default: "
                     "send nothing, only store and log")
     sp.add_argument("--log", help="append each new alert to this JSON Lines file")
-    sp.add_argument("--detector", choices=["engine", "baseline"], default="engine")
+    sp.add_argument("--detector", choices=["engine", "baseline"], default="engine",
+                    help="the learning engine (default) or the fixed-threshold baseline")
     sp.add_argument("--now", help="analyse as of this ISO date-time with offset "
                     "(default: the clock)")
 
-    sp = command("alerts", "list alerts")
+    sp = command("alerts")
     db(sp)
     sp.add_argument("--resident", help="only this resident's")
     sp.add_argument("--json", action="store_true", help="machine-readable output")
 
-    sp = command("ack", "acknowledge an alert with its outcome")
+    sp = command("ack")
     db(sp)
-    sp.add_argument("alert_id", type=int)
+    sp.add_argument("alert_id", type=int, help="the alert's number, as kinsight alerts lists it")
     sp.add_argument("--outcome", required=True, choices=["useful", "not-useful", "false-alarm"])
     sp.add_argument("--note", default="", help="what was found")
     sp.add_argument("--by", default="unknown", help="who acknowledges")
+
+    sp = command("eval")
+    sp.add_argument("--suite", default="default", help="simulated suite: default or smoke")
+    sp.add_argument("--json", metavar="OUT", help="also write the full report as JSON")
+    sp.add_argument("--db", help="evaluate on a database's imported history instead")
+    sp.add_argument("--detector", choices=["baseline", "engine"], default="engine",
+                    help="the learning engine (default) or the fixed-threshold baseline")
+
+    sp = command("demo")
+    sp.add_argument("--out", help="folder for the demo's database and capture")
+    sp.add_argument("--loss", type=float, default=0.1,
+                    help="share of datagrams the demo's link drops (0..0.5)")
+
+    sp = command("bench")
+    sp.add_argument("what", choices=["ingest", "firmware", "learn"], help="which benchmark")
+    sp.add_argument("--frames", type=int, default=20000, help="frames to push through")
 
     table = {name: getattr(commands, f"do_{name}") for name in sub.choices}
     return p, table
