@@ -177,3 +177,26 @@ def test_command_line(tmp_path: Path, flash: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
     assert not link.exists()
+
+
+def test_a_node_leaves_nothing_in_the_temp_dir(tmp_path: Path, flash: Path) -> None:
+    vnode = VirtualNode(flash, pty_path=tmp_path / "node")
+    vnode.start()
+    rom = vnode.rom
+    assert rom.is_dir() and any(rom.iterdir())
+    vnode.stop()
+    vnode.stop()  # twice is harmless
+    assert not rom.exists()
+
+
+def test_a_node_that_cannot_start_leaves_nothing_behind(tmp_path: Path, flash: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        vnode = VirtualNode(flash, pty_path=tmp_path / "node", socket_addr=busy.getsockname())
+        with pytest.raises(OSError):
+            vnode.start()
+    assert not vnode.rom.exists()
+    assert not (tmp_path / "node").exists()

@@ -3,6 +3,9 @@
 #   micropython tools/replay_node.py ROLE SEED loopback OUT
 #   micropython tools/replay_node.py ROLE SEED udp HOST PORT NODE_ID KEY_HEX FOLDER
 #
+# FOLDER holds the node's outbox; with loopback it is OUT + ".outbox", beside the
+# frame log, so a run leaves nothing outside the folder its caller chose for OUT.
+#
 # ROLE is seat, bed, tap or toilet. The raw signal of a typical day (ADC counts,
 # load-cell counts, a pulse counter, presence) comes from the trace generators
 # with their ground truth; the real firmware (extractor, Node, FrameBuilder,
@@ -149,7 +152,7 @@ def main():
     gc.collect()
     code_heap = gc.mem_alloc()
     role, seed, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    node_id, key, folder = 101, _KEY, "/tmp/kinsight-replay-%s-%d" % (role, seed)
+    node_id, key = 101, _KEY
     if mode == "udp":
         import socket
 
@@ -161,6 +164,7 @@ def main():
     signer = Signer(key)
     if mode != "udp":
         uplink = LoopbackHost(signer, node_id, sys.argv[4])
+        folder = sys.argv[4] + ".outbox"
     _clear(folder)
     sink = Sink()
     sensor, source = make_sensor(role, seed, sink)
