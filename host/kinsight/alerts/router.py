@@ -1,4 +1,4 @@
-"""Alerts: who hears about a finding, when, how; and what they said back.
+"""The alert router: a finding raised once, what is due delivered, the answers taken.
 
 ``AlertRouter.raise_finding`` turns a Finding into an ``AlertRecord`` (stored in
 the ``alerts`` table and appended to the JSON Lines log), once: the same
@@ -100,7 +100,7 @@ class AlertRouter:
             self.store, resident, condition)
 
     def raise_finding(self, resident: str, day: date | str, finding: Any) -> AlertRecord | None:
-        """Raise ``finding`` (a learn.Finding) about ``day``, or None when the policy,
+        """Raise ``finding`` (a ``learning.Finding``) about ``day``; None when the policy,
         the sensitivity or the throttle holds it back."""
         day_s = day if isinstance(day, str) else day.isoformat()
         now = self.clock()

@@ -11,7 +11,7 @@ datagrams, to the host's UDP listener, which checks, stores and acks them; nodes
 send again what was not acked. A forged frame and a replayed one are sent too.
 The earlier history (and the sensors without a node here: bed, stairs, heart
 rate) enters as ``kinsight import`` JSON Lines. Then each resident's days go
-through the learning engine, and ``report`` writes an HTML page per resident and
+through the learning engine, and ``kinsight.reports`` writes an HTML page per resident and
 an overview for the care team. The demo exits non-zero if any event went missing.
 """
 

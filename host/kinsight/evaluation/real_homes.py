@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..learning.detector import Detector
+from ..learning import Detector, EngineDetector
 from ..residents.history_import import (
     HistoryError,
     load_activities,
@@ -101,7 +101,6 @@ def evaluate_db(db_path: str | Path, json_out: str | Path | None = None, *,
     (``detector()``; the learning engine's ``EngineDetector`` when None) scores each
     copy; the engine reads a silent tap as a dry day in a recording without
     heartbeats (``silent_tap_means_dry``). Writes the JSON report to ``json_out``."""
-    from ..learning.model import EngineDetector
     with Store(db_path, create=False) as store:
         zones = resident_zones(store)
         recordings = {r: load_activities(store, r) for r in zones}

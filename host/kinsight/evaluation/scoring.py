@@ -43,7 +43,7 @@ from ..simulation.truth import Scenario
 log = logging.getLogger(__name__)
 
 DAYS_PER_MONTH = 30.44
-LEARNING_DAYS = 14  # as learn.PersonalModel's default
+LEARNING_DAYS = 14  # as learning.PersonalModel's default
 HEADLINE_CONDITIONS = ("dehydration", "uti", "mobility")
 NOT_HEALTH = frozenset({"device"})  # alerts for the field team, never counted here
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from ..learning.detector import Detector
+from ..learning import Detector, EngineDetector
 from ..residents.activity import Activity
-from ..simulation.truth import Scenario
+from ..simulation import Scenario, simulate
 from .scoring import Report, evaluate
 
 
@@ -59,8 +59,6 @@ SUITES["holdout"] = [Member(m.persona, m.seed + 1000, m.days, m.start, m.variant
 
 
 def suite_runs(name: str) -> Iterable[tuple[Scenario, list[Activity]]]:
-    from ..simulation.simulator import simulate
-
     if name not in SUITES:
         raise KeyError(f"no suite {name!r} (one of {', '.join(SUITES)})")
     for m in SUITES[name]:
@@ -69,9 +67,7 @@ def suite_runs(name: str) -> Iterable[tuple[Scenario, list[Activity]]]:
 
 def run_suite(name: str, detector: Detector | None = None) -> Report:
     """Simulate the suite's residents and evaluate ``detector`` (the learning engine,
-    ``learn.EngineDetector()``, when None) on them."""
+    ``learning.EngineDetector()``, when None) on them."""
     if detector is None:
-        from ..learning.model import EngineDetector
-
         detector = EngineDetector()
     return evaluate(suite_runs(name), detector)
