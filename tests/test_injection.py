@@ -13,10 +13,6 @@ from kinsight.learning import daily_features
 from kinsight.residents import Activity, HistoryError, history_import
 
 LONDON = ZoneInfo("Europe/London")
-
-
-
-
 T = "Europe/London"
 
 
