@@ -148,8 +148,8 @@ def test_listen_over_udp_acks_after_storing(db, tmp_path):
     assert table_dump(db) == before
 
 
-COMMANDS = ("listen", "ingest", "keys", "nodes", "place", "import", "analyse", "alerts", "ack",
-            "eval", "demo", "bench")
+COMMANDS = ("listen", "ingest", "keys", "nodes", "place", "import", "analyse", "replay",
+            "alerts", "ack", "eval", "demo", "bench")
 
 
 def test_help_speaks_to_users_with_an_example_for_every_command(capsys):

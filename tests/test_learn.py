@@ -267,7 +267,7 @@ def test_a_day_without_water_from_a_live_tap_is_said_on_the_day() -> None:
 
     found = run(PersonalModel(), 32, seed=41, change=dry)
     health = [(i, f) for i, f in found if f.condition in HEALTH]
-    assert [(i, f.condition, f.severity) for i, f in health] == [(30, "dehydration", "urgent")]
+    assert [(i, f.condition, f.severity) for i, f in health] == [(30, "dehydration", "digest")]
     text = health[0][1].text
     assert "no water drawn at all today" in text and re.search(r"usually [45] to [78] times", text)
     assert "check" not in text  # the sensor said it was alive: no doubt about it

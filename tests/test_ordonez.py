@@ -80,8 +80,16 @@ def test_import_and_eval_end_to_end(jsonl, tmp_path, capsys):
     assert detail["summary"]["crises"] == len(detail["per_resident"][0]["trials"]) > 0
     line = report.last_line()
     assert re.fullmatch(r"detection_rate=\S+ false_alerts_per_resident_month=\S+ "
+                        r"false_urgent_per_resident_month=\S+ "
                         r"alerts_per_resident_month=\S+ precision=\S+"
-                        r"( delay_days_\w+=\S+){4}", line), line
+                        r"( delay_days_\w+=\S+){7}", line), line
+    # What a deployment would have raised there (the bar for a real home).
+    summary = detail["summary"]
+    assert summary["false_alerts_per_resident_month"] <= 1
+    assert summary["false_urgent_per_resident_month"] <= 0.2
+    assert summary["detection_rate"] >= 0.9
+    tried = {t["condition"] for t in detail["per_resident"][0]["trials"]}
+    assert {"silent_home", "out_overnight", "stuck_sensor"} <= tried
 
     if "eval" not in main.__globals__["_parser"]()[1]:
         pytest.skip("the eval command is not in the CLI yet")

@@ -78,7 +78,11 @@ def test_not_up_after_the_personal_getup_time_plus_margin():
 
 
 def test_no_water_for_an_unusually_long_daytime_stretch():
-    acts = fortnight() + usual_day(TODAY, evening=False)
+    at_home = usual_day(TODAY, evening=False)
+    # no water after 12:10, the resident not seen either: out, or asleep, not "no water"
+    assert realtime.no_water(fortnight() + at_home, at(TODAY, "17:00"), TZ) == []
+    about = [act("seat", TODAY, t, 30) for t in ("13:00", "14:20", "15:40")]
+    acts = fortnight() + at_home + about
     # the last draw at 12:10; the usual longest daytime gap is 2 h, the limit 4 h
     assert realtime.no_water(acts, at(TODAY, "15:00"), TZ) == []
     (f,) = realtime.no_water(acts, at(TODAY, "17:00"), TZ)
@@ -118,10 +122,17 @@ def test_night_wandering_against_a_still_usual_night():
     (g,) = realtime.night_wandering([*one_night, act("door", TODAY, "03:13", 1)],
                                     at(TODAY, "06:00"), TZ)
     assert g.severity == "urgent" and "door opened at 03:13" in g.text and "3 times" in g.text
-    # and so does being up far more than usual
+    # being up far more than usual on one night, with the door shut, wakes nobody: it
+    # waits for a second restless night (then goes to the digest)
     many = [*one_night, *(act("seat", TODAY, t, 2) for t in ("03:40", "04:10", "04:40"))]
-    (h,) = realtime.night_wandering(many, at(TODAY, "06:00"), TZ)
-    assert h.severity == "urgent" and "6 times" in h.text
+    assert realtime.night_wandering(many, at(TODAY, "06:00"), TZ) == []
+    (h,) = realtime.night_wandering(
+        [*many, *(act(s, TODAY - timedelta(days=1), t, 2) for s, t in spells)],
+        at(TODAY, "06:00"), TZ)
+    assert h.severity == "digest" and "6 times" in h.text
+    # a bathroom door at night is not the front door
+    inner = Activity("r", "door", at(TODAY, "03:40"), at(TODAY, "03:41"), None, "bathroom")
+    assert realtime.night_wandering([*one_night, inner], at(TODAY, "06:00"), TZ) == []
     # an early riser's 06:30 is not night for them; someone who settles at 01:00 is not
     # wandering at 23:30
     late = [*acts, act("tap", TODAY - timedelta(days=1), "23:30", 1)]

@@ -144,8 +144,9 @@ class AlertRouter:
     def _throttled(self, resident: str, cond: str, now: int, hours: float) -> bool:
         row = self.store.conn.execute(
             "SELECT COUNT(*) FROM alerts WHERE resident = ? AND condition = ? AND "
-            "(state = 'open' OR (state = 'snoozed' AND snoozed_until_ms > ?) "
-            "OR created_ms > ?)", (resident, cond, now, now - int(hours * 3_600_000))
+            "state != 'replayed' AND (state = 'open' OR (state = 'snoozed' AND "
+            "snoozed_until_ms > ?) OR created_ms > ?)",
+            (resident, cond, now, now - int(hours * 3_600_000))
         ).fetchone()
         return bool(row[0])
 

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -231,8 +232,7 @@ def do_eval(args: argparse.Namespace) -> int:
     if args.db is not None:
         from ..evaluation import evaluate_db
 
-        report = evaluate_db(args.db, args.json,
-                             detector=None if args.detector == "engine" else make)
+        report = evaluate_db(args.db, args.json, detector=args.detector)
         for line in report.condition_lines():
             print(line)
         print(report.last_line())
@@ -294,6 +294,37 @@ def do_analyse(args: argparse.Namespace) -> int:
     sent = sum(d["state"] == "sent" for d in summary.deliveries)
     print(f"alerts raised: {len(summary.raised)}; deliveries: {sent} sent, "
           f"{len(summary.deliveries) - sent} failed (retried next run)")
+    return 0
+
+
+def _day(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"{option} {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def do_replay(args: argparse.Namespace) -> int:
+    from ..alerts import Policy
+    from ..service import replay
+
+    first, last = _day(args.from_day, "--from"), _day(args.to_day, "--to")
+    if first is not None and last is not None and last < first:
+        raise CommandError(f"--to {last} is before --from {first}")
+    policy = Policy.load(args.policy) if args.policy else Policy()
+    with _store(args, create=False) as store:
+        alerts = replay(store, policy, first, last,
+                        only=[args.resident] if args.resident else None)
+    if args.json:
+        print(json.dumps([a.as_dict() for a in alerts], indent=2))
+        return 0
+    for a in alerts:
+        print(f"{a.day} {a.resident} {a.condition} ({a.severity}): {a.text}")
+    urgent = sum(a.severity == "urgent" for a in alerts)
+    print(f"would have raised {len(alerts)} alerts ({urgent} urgent); stored as 'replayed', "
+          "never sent")
     return 0
 
 

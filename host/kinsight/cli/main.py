@@ -79,6 +79,15 @@ _COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "alerts are only stored (and logged with --log).",
         ("kinsight analyse --db home.db --policy policy.json --log alerts.jsonl",
          "kinsight analyse --db home.db --now 2024-05-02T07:00:00+01:00")),
+    "replay": (
+        "what Kinsight would have said: play a database's history as a deployment would",
+        "Play the history in a database hour by hour on a simulated clock, as a "
+        "deployment would have seen it (the real-time rules at each hour, the morning "
+        "analysis each day), and store the alerts it would have raised as 'replayed': "
+        "'kinsight alerts' lists them; they are never sent and never hold back a live "
+        "alert. Replaying the same days again replaces them.",
+        ("kinsight replay --db home.db", "kinsight replay --db home.db --from 2024-03-01 "
+         "--to 2024-03-31 --json")),
     "alerts": (
         "list the alerts raised",
         "Every alert with its resident, condition, urgency, state and the words sent.",
@@ -186,6 +195,17 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                     help="the learning engine (default) or the fixed-threshold baseline")
     sp.add_argument("--now", help="analyse as of this ISO date-time with offset "
                     "(default: the clock)")
+
+    sp = command("replay")
+    db(sp)
+    sp.add_argument("--from", dest="from_day", metavar="DATE",
+                    help="the first day to play (default: the history's first)")
+    sp.add_argument("--to", dest="to_day", metavar="DATE",
+                    help="the last day to play (default: the history's last)")
+    sp.add_argument("--resident", help="only this resident")
+    sp.add_argument("--policy", help="alert policy (JSON, see docs/alerts.md): which "
+                    "conditions, sensitivity, holidays; nothing is sent")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
 
     sp = command("alerts")
     db(sp)

@@ -6,8 +6,11 @@ precision); ``suites`` names the simulated suites; ``injection`` lengthens real
 recordings and writes health changes into copies of them; ``real_homes`` scores a
 detector on a database's imported histories that way (``kinsight eval --db``).
 
+It scores real homes through the deployment's own path (``kinsight.service``), so it
+sits above the service.
+
 May import: kinsight.errors, kinsight.store, kinsight.residents, kinsight.learning,
-kinsight.simulation.
+kinsight.alerts, kinsight.service, kinsight.simulation.
 """
 
 from __future__ import annotations

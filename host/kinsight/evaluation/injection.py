@@ -102,8 +102,23 @@ def _order(a: Activity) -> tuple[int, int, str]:
 # --- injecting changes -----------------------------------------------------------------------
 
 # How many days each injected change lasts.
-CONDITIONS = {"dehydration": 2, "uti": 3, "inactivity": 1, "prolonged_sitting": 1}
+CONDITIONS = {"dehydration": 2, "uti": 3, "inactivity": 1, "prolonged_sitting": 1,
+              "silent_home": 1, "out_overnight": 2, "stuck_sensor": 1}
 TAP_SENSORS = ("tap",)
+# What a home needs for a change to show in its sensors at all.
+NEEDS: dict[str, tuple[str, ...]] = {"dehydration": ("tap",), "uti": ("toilet",),
+                                     "prolonged_sitting": ("seat",), "stuck_sensor": ("toilet",),
+                                     "out_overnight": ("door",)}
+ENTRANCE = ("entrance", "foyer", "hall", "hallway", "porch", "front", None)
+
+
+def applicable(activities: Sequence[Activity], condition: str) -> bool:
+    """Whether the home's sensors can show ``condition`` (no seat, no sitting change;
+    no front door, no going out)."""
+    have = {a.sensor for a in activities}
+    if condition == "out_overnight":
+        return any(a.sensor == "door" and a.room in ENTRANCE for a in activities)
+    return all(s in have for s in NEEDS.get(condition, ()))
 
 
 def _clear(activities: Iterable[Activity], w0: int, w1: int,
@@ -167,7 +182,15 @@ def inject(activities: Sequence[Activity], condition: str, start_day: date,
       else happens from the usual get-up time (or the day's earlier real get-up);
     * ``prolonged_sitting``: the day's longest sitting episode (or one from 13:00)
       lasts six hours longer than the usual longest one, and nothing else happens
-      meanwhile.
+      meanwhile;
+    * ``silent_home``: up as usual, then nothing at all from two and a half hours
+      after the usual get-up time for six hours (sensors that say they are alive
+      still do);
+    * ``out_overnight``: out of the front door an hour before the usual settling
+      time and back an hour after the next day's usual get-up, nothing at home
+      meanwhile;
+    * ``stuck_sensor``: the toilet sensor stays on for ten hours from 10:00 while the
+      day goes on as usual.
 
     What is "usual" is learnt from the days before ``start_day``."""
     if condition not in CONDITIONS:
@@ -185,6 +208,20 @@ def inject(activities: Sequence[Activity], condition: str, start_day: date,
         out = _inject_uti(acts, span, resident, zi)
     elif condition == "inactivity":
         out = _inject_inactivity(acts, start_day, usual_getup_minute(before, tz), zi)
+    elif condition == "silent_home":
+        w0 = at(start_day, usual_getup_minute(before, tz) + 150, zi)
+        # At home, not out: a front door just before the silence is taken out too.
+        earlier = [a for a in acts if a.start_ms < w0 and a.sensor != "heartbeat"]
+        if earlier and earlier[-1].sensor == "door" and earlier[-1].room in ENTRANCE:
+            acts = [a for a in acts if a is not earlier[-1]]
+        out = _clear(acts, w0, w0 + 6 * _HOUR_MS, spare=lambda a: a.sensor == "heartbeat")
+    elif condition == "out_overnight":
+        out = _inject_out(acts, before, start_day, resident, tz)
+    elif condition == "stuck_sensor":
+        toilets = [a for a in before if a.sensor == "toilet"]
+        room = toilets[-1].room if toilets else None
+        t0 = at(start_day, 10 * 60, zi)
+        out = acts + [Activity(resident, "toilet", t0, t0 + 10 * _HOUR_MS, None, room)]
     else:
         usual = usual_longest_sitting_ms(before, tz)
         seats = [a for a in acts if a.sensor == "seat" and local_day(a.start_ms, zi) == start_day]
@@ -215,8 +252,12 @@ def _inject_inactivity(acts: list[Activity], day: date, getup_minute: float, zi:
     w0 = at(day, getup_minute, zi)
     w1 = w0 + 4 * _HOUR_MS
     bed = _morning_bed(acts, day, zi)
+    if bed is None and not any(a.sensor == "bed" for a in acts):
+        # No bed sensor to hold the night: nothing from before dawn, so no early start
+        # of the real day is left to say they were up.
+        w0 = min(w0, at(day, 4 * 60, zi))
     if bed is None or bed.end_ms >= w1:
-        return _clear(acts, w0, w1)
+        return _clear(acts, w0, w1, spare=lambda a: a.sensor == "heartbeat")
     longer = Activity(bed.resident, bed.sensor, bed.start_ms, w1, bed.value, bed.room)
     return _clear([a for a in acts if a is not bed], min(bed.end_ms, w0), w1) + [longer]
 
@@ -259,3 +300,29 @@ def _inject_uti(acts: list[Activity], span: set[date], resident: str, zi: ZoneIn
     return acts + added
 
 
+def usual_settle_minute(activities: Sequence[Activity], tz: str = DEFAULT_TZ) -> float:
+    """Median minute of the day's last event before 03:00 the next morning (may pass
+    1440); 22:00 when there is nothing to go on."""
+    zi = zone(tz)
+    last: dict[date, float] = {}
+    for a in activities:
+        if a.sensor == "heartbeat":
+            continue
+        t = local(a.start_ms, zi)
+        m = t.hour * 60 + t.minute + t.second / 60
+        day = t.date() - timedelta(days=1) if m < 3 * 60 else t.date()
+        m = m + 1440 if m < 3 * 60 else m
+        last[day] = max(last.get(day, m), m)
+    return statistics.median(last.values()) if last else 22 * 60.0
+
+
+def _inject_out(acts: list[Activity], before: list[Activity], day: date, resident: str,
+                tz: str) -> list[Activity]:
+    zi = zone(tz)
+    doors = [a for a in before if a.sensor == "door" and a.room in ENTRANCE]
+    room = doors[-1].room if doors else "entrance"
+    leave = at(day, usual_settle_minute(before, tz) - 60, zi)
+    back = at(day + timedelta(days=1), usual_getup_minute(before, tz) + 60, zi)
+    out = _clear(acts, leave, back, spare=lambda a: a.sensor == "heartbeat")
+    return out + [Activity(resident, "door", leave, leave + 5_000, None, room),
+                  Activity(resident, "door", back, back + 5_000, None, room)]

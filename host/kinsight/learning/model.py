@@ -31,6 +31,9 @@ How it decides:
   change is not absorbed as the new normal. If a condition stays elevated for
   ``rebaseline_days`` the change is accepted as the new normal and learnt.
 * After a finding the same condition stays quiet for ``refractory_days``.
+* Every finding is for the digest: it is about a day that has ended, and the
+  real-time rules are what says "now". Drinking less is said from the water drawn;
+  the heart rate only supports it.
 * Acute findings on one day: ``inactivity`` (first seen up hours later than
   usual, held when a home with a bed sensor has it seeing under 60 % of the usual
   night: the whole home was silent, a hub outage) and ``prolonged_sitting`` (a
@@ -118,6 +121,8 @@ SENSORS: dict[str, tuple[str, ...]] = {
 }
 
 NON_HEALTH = frozenset({"device"})
+WATER_FEATURES = frozenset({"water_ml", "draws", "water_morning_ml", "water_afternoon_ml",
+                            "water_evening_ml"})
 # Findings for the weekly digest, never a proactive alert: no known health event
 # follows them closely enough to act on the day.
 DIGEST_ONLY = frozenset({"sleep", "bad_day"})
@@ -382,7 +387,10 @@ class PersonalModel:
             if unsure_tap:
                 text += ("; this tap sensor cannot say it is working, so please check it "
                          "as well")
-            out.append(Finding("dehydration", "urgent", round(b.median / b.scale, 2), text,
+            # As strong as a CUSUM at its threshold, and more for a resident who draws
+            # water often and regularly.
+            out.append(Finding("dehydration", "digest", round(p["h"] + b.median / b.scale, 2),
+                               text,
                                self._series("draws", 0.0)))
         for cond, members in CONDITIONS.items():
             h = self._cusum_params(cond)[1]
@@ -392,6 +400,12 @@ class PersonalModel:
                 continue
             ranked = sorted(((sign * z[f], f, sign) for f, sign in members if f in z),
                             reverse=True)
+            if cond == "dehydration":
+                # Drinking less is said from the water; the heart rate only supports it.
+                water = [r for r in ranked if r[1] in WATER_FEATURES]
+                if not water or water[0][0] < 1.0:
+                    continue
+                ranked = water + [r for r in ranked if r[1] not in WATER_FEATURES]
             run = self.run.get(cond, 0) + 1
             parts = []
             for zz, f, sign in ranked[:2]:
@@ -407,7 +421,7 @@ class PersonalModel:
             lead = ranked[0][1]
             text = (f"{condition_words(cond)}: " + "; ".join(parts) +
                     f" (a change building for {run} days)")
-            out.append(Finding(cond, "urgent" if s >= 2 * h else "digest", round(s, 2), text,
+            out.append(Finding(cond, "digest", round(s, 2), text,
                                self._series(lead, feats[lead])))
         first = feats.get("first_activity_min")
         b = base.get("first_activity_min")
@@ -420,16 +434,18 @@ class PersonalModel:
                     and feats.get("bed_night_min", 0.0) < 0.6 * bed.median)
             if late > max(p["inactivity_min"], 4 * b.scale) and not held:
                 out.append(Finding(
-                    "inactivity", "urgent", round(late / b.scale, 2),
+                    "inactivity", "digest", round(late / b.scale, 2),
                     f"Not seen up and about until {_fmt('first_activity_min', first)}; usually "
                     f"up by {_fmt('first_activity_min', b.high)} ({late / 60:.1f} h later than "
                     f"usual)", self._series("first_activity_min", first)))
         longest = feats.get("sit_longest_min")
         b = base.get("sit_longest_min")
         if longest is not None and b is not None and not self._quiet("prolonged_sitting", day):
-            if longest > max(b.top + p["sitting_extra_min"] / 2, b.median + p["sitting_extra_min"]):
+            # Hours past the usual long sits, and past the longest one seen (a resampled
+            # or unusual day may already hold a sit close to a real emergency).
+            if longest > max(b.top + 30.0, b.high + p["sitting_extra_min"]):
                 out.append(Finding(
-                    "prolonged_sitting", "urgent", round((longest - b.median) / b.scale, 2),
+                    "prolonged_sitting", "digest", round((longest - b.median) / b.scale, 2),
                     f"Sat for {longest / 60:.1f} h without getting up; the longest sit is "
                     f"usually {b.low / 60:.1f} to {b.high / 60:.1f} h",
                     self._series("sit_longest_min", longest)))

@@ -1,51 +1,75 @@
 """Real-time rules: one resident's recent Activities and the time now, Findings out.
 
-Each rule looks at what is happening today rather than at whole days:
+Each rule looks at what is happening today, against the resident's own routine
+(``routine.learn_routine``: the fortnight before today) rather than fixed numbers:
 
-* ``prolonged_presence``: a ``toilet_long``/``stairs_long`` event, or a toilet or
-  stairs visit longer than its limit, in the last ``window_h`` hours;
-* ``not_up``: nothing seen up today although it is later than the personal get-up
-  time (median first activity of the last 14 days) plus a margin;
-* ``no_water``: no water drawn for a daytime stretch much longer than usual;
+* ``prolonged_presence``: a stay in the bathroom or on the stairs far longer than the
+  resident's own visits (between a floor and a ceiling), read only from a sensor
+  whose "on" lasts as long as a visit, and urgent only when nothing else moved in
+  the home meanwhile: a stay with the kitchen in use is not a fall.
+* ``not_up``: not seen up although it is well past the personal get-up time (a
+  margin from how much it varies), with the home's sensors live; not when the
+  resident went out.
+* ``silent_home``: seen up today, then no sign of anyone for longer than the
+  resident's usual longest stretch without one: urgent. Going out of the front
+  door and then silence is ``out``, not this.
+* ``out_overnight``: out of the front door and not back in the heart of the night;
+  for the record (a digest), never "down".
+* ``no_water``: no water drawn for a daytime stretch much longer than usual while
+  the resident is at home and moving about: for the digest.
 * ``night_wandering``: up and about (not to the toilet) several more times than
-  usual in the heart of the resident's own night (their learnt night, an hour in
-  from each end); urgent when the front door opened then or when far beyond the
-  usual, for the daily digest when two of the last three nights were restless,
-  and nothing for one restless night alone (a well resident has those).
+  usual in the heart of the resident's own night; urgent only when the front door
+  opened in such a night, for the digest when two of the last three nights were
+  restless, nothing for one restless night alone (a well resident has those).
+* ``stuck_sensor``: a sensor "on" far beyond its own longest while the rest of the
+  home is in use is equipment, for the field team, never health evidence.
 
 A Finding's ``score`` is how far past its limit the observation is (1.0 = at the
 limit). Rules that need a personal baseline say nothing until there are
 ``MIN_DAYS`` days of history, and no rule speaks without any data in the last
-day (a silent home is a device question, not a health one).
+day (a silent hub is a device question, not a health one).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from ..residents import Activity
-from .features import daily_features, learn_night
+from .features import DEFAULT_NIGHT, learn_night
 from .model import Finding
+from .routine import (
+    HISTORY_DAYS,
+    MIN_DAYS,
+    OCCUPANCY,
+    Routine,
+    at,
+    evidence_spans,
+    history,
+    is_entrance,
+    learn_routine,
+    local,
+    minutes_of,
+    moving,
+)
 
-HISTORY_DAYS = 14
-MIN_DAYS = 5
+__all__ = ["HISTORY_DAYS", "MIN_DAYS", "LIMITS_MIN", "check", "learn_routine",
+           "night_wandering", "no_water", "not_up", "out_overnight", "personal_getup_min",
+           "personal_night", "prolonged_presence", "silent_home", "stuck_sensor"]
+
 _HOUR = 3_600_000
 _MIN = 60_000
-_UP = frozenset({"seat", "tap", "toilet", "stairs", "door", "presence", "fridge", "flush",
-                 "toilet_long", "stairs_long"})
+# A stay's limit: three times the resident's own longest usual visit, within these.
 LIMITS_MIN = {"toilet": 45.0, "stairs": 10.0}
-
-
-def _local(ms: int, zi: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(zi)
-
-
-def _at(day: date, minutes: float, zi: ZoneInfo) -> int:
-    t = datetime.combine(day, datetime.min.time(), zi) + timedelta(minutes=minutes)
-    return int(t.timestamp() * 1000)
+STAY_LIMITS_MIN = {"toilet": (30.0, 90.0), "stairs": (10.0, 30.0)}
+# What a stay in a place is not: movement here or of its own sensors.
+_PLACE_SENSORS = {"toilet": frozenset({"toilet", "toilet_long", "flush", "tap", "shower"}),
+                  "stairs": frozenset({"stairs", "stairs_long"})}
+_PLACE_ROOMS = {"toilet": frozenset({"bathroom", "toilet", "wc"}), "stairs": frozenset()}
+_CORROBORATING = 2  # signs elsewhere in the home that show a stay is not a fall
+_OUT_MIN = 30.0  # silence after the front door this long: out
 
 
 def _clock(minutes: float) -> str:
@@ -53,139 +77,231 @@ def _clock(minutes: float) -> str:
     return f"{m // 60:02d}:{m % 60:02d}"
 
 
-def _past_days(acts: Sequence[Activity], today: date, zi: ZoneInfo) -> list[date]:
-    first = today - timedelta(days=HISTORY_DAYS)
-    return sorted({d for a in acts if first <= (d := _local(a.start_ms, zi).date()) < today})
+def _hours(ms: float) -> str:
+    return f"{ms / _HOUR:.1f} h"
 
 
 def _recent(acts: Sequence[Activity], now_ms: int) -> bool:
     return any(now_ms - 24 * _HOUR <= a.end_ms and a.start_ms <= now_ms for a in acts)
 
 
+def _elsewhere(acts: Sequence[Activity], place: str, lo: int, hi: int) -> list[Activity]:
+    """Signs of someone in [lo, hi) that are not in ``place`` nor of its own sensors: a
+    movement then, or a seat or presence occupied then."""
+    return [a for start, end, a in evidence_spans(acts) if start < hi and end >= lo
+            and (start >= lo or a.sensor in OCCUPANCY) and a.sensor != "bed"
+            and a.sensor not in _PLACE_SENSORS[place] and a.room not in _PLACE_ROOMS[place]]
+
+
+def _last_sign(acts: Sequence[Activity], now_ms: int) -> tuple[int, Activity] | None:
+    """The last moment someone was seen at home by ``now_ms``, and by what."""
+    best: tuple[int, Activity] | None = None
+    for start, end, a in evidence_spans(acts):
+        if start <= now_ms and (best is None or min(end, now_ms) >= best[0]):
+            best = (min(end, now_ms), a)
+    return best
+
+
+def is_out(acts: Sequence[Activity], now_ms: int) -> int | None:
+    """When the resident went out, if the last sign at home is the front door and
+    nothing has moved since for ``_OUT_MIN``; else None."""
+    last = _last_sign(acts, now_ms)
+    if last is None or not is_entrance(last[1]) or now_ms - last[0] < _OUT_MIN * _MIN:
+        return None
+    return last[0]
+
+
 def prolonged_presence(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
-                       window_h: float = 24.0, limits_min: dict[str, float] | None = None
-                       ) -> list[Finding]:
-    limits = {**LIMITS_MIN, **(limits_min or {})}
+                       window_h: float = 24.0, limits_min: dict[str, float] | None = None,
+                       routine: Routine | None = None) -> list[Finding]:
+    """A stay (a node's ``*_long`` event, or a visit) far longer than the resident's own
+    visits; ``limits_min`` replaces the learnt limits. Urgent when nothing moved
+    elsewhere meanwhile; said of a sensor whose "on" measures a stay only."""
     zi = ZoneInfo(tz)
+    r = routine if routine is not None else learn_routine(acts, local(now_ms, zi).date(), tz)
     out: list[Finding] = []
     for place in ("toilet", "stairs"):
+        limit, usual = _stay_limit(place, r, limits_min)
         worst: tuple[float, Activity] | None = None
         for a in acts:
             if not (now_ms - window_h * _HOUR <= a.start_ms <= now_ms):
                 continue
+            if a.sensor not in (place, f"{place}_long"):
+                continue
+            profile = r.profile(a)
+            if a.sensor == place and profile is not None and not profile.measures_stay:
+                continue  # a flush or door contact: its "on" is not how long they stayed
             minutes = (min(a.end_ms, now_ms) - a.start_ms) / _MIN
-            flagged = a.sensor == f"{place}_long" or (a.sensor == place
-                                                      and minutes > limits[place])
-            if flagged and (worst is None or minutes > worst[0]):
+            if (a.sensor.endswith("_long") or minutes > limit) and (
+                    worst is None or minutes > worst[0]):
                 worst = (minutes, a)
         if worst is None:
             continue
         minutes, a = worst
+        end = min(a.end_ms, now_ms)
+        # Time enough to get there and sit down; after that, anyone moving elsewhere
+        # means the person is not lying on the bathroom floor.
+        if len(_elsewhere(acts, place, a.start_ms + 2 * _MIN, end)) >= _CORROBORATING:
+            continue
         where = "in the bathroom" if place == "toilet" else "on the stairs"
+        since = _clock(minutes_of(a.start_ms, zi))
+        usual_text = f"a visit usually takes {usual:.0f} min" if usual else (
+            f"the limit is {limit:.0f} min")
         out.append(Finding(
-            f"prolonged_{place}", "urgent", round(max(1.0, minutes / limits[place]), 2),
-            f"Stayed {where} for {minutes:.0f} min from {_clock(_minutes(a.start_ms, zi))} "
-            f"(the limit is {limits[place]:.0f} min); they may have fallen or be unwell",
+            f"prolonged_{place}", "urgent", round(max(1.0, minutes / limit), 2),
+            f"Stayed {where} for {minutes:.0f} min from {since} with nothing else moving "
+            f"at home meanwhile ({usual_text}); they may have fallen or be unwell",
             [round(minutes, 1)]))
     return out
 
 
-def _minutes(ms: int, zi: ZoneInfo) -> float:
-    t = _local(ms, zi)
-    return t.hour * 60 + t.minute + t.second / 60
-
-
-def _history(acts: Sequence[Activity], today: date, tz: str) -> dict[date, dict[str, float]]:
-    zi = ZoneInfo(tz)
-    lo = _at(today - timedelta(days=HISTORY_DAYS), 0, zi)
-    hi = _at(today, 0, zi)
-    feats = daily_features([a for a in acts if lo <= a.start_ms < hi or lo <= a.end_ms < hi],
-                           tz)
-    return {d: f for d, f in feats.items() if d < today}
+def _stay_limit(place: str, r: Routine, limits_min: dict[str, float] | None
+                ) -> tuple[float, float | None]:
+    """(the limit in minutes, the usual visit's minutes or None)."""
+    if limits_min and place in limits_min:
+        return limits_min[place], None
+    lo, hi = STAY_LIMITS_MIN[place]
+    p = r.sensors.get((place, None))
+    if p is None or p.samples < MIN_DAYS or not p.measures_stay:
+        return LIMITS_MIN[place], None
+    return min(hi, max(lo, 3 * p.p95_min)), p.median_min
 
 
 def personal_night(acts: Sequence[Activity], today: date, tz: str = "Europe/London"
                    ) -> tuple[float, float]:
     """The resident's night as ``features.learn_night`` learns it from the last 14 days
     before ``today`` (22:00 to 07:00 until there are enough of them)."""
-    return learn_night(_history(acts, today, tz))
+    return learn_night(history(acts, today, tz))
 
 
 def personal_getup_min(acts: Sequence[Activity], today: date, tz: str = "Europe/London"
                        ) -> float | None:
     """Median get-up time (minutes after midnight) of the last 14 days before ``today``,
     as ``features.daily_features`` sees it; None with fewer than MIN_DAYS days."""
-    return _getup(_history(acts, today, tz))
-
-
-def _getup(history: dict[date, dict[str, float]]) -> float | None:
-    mins = [f["first_activity_min"] for f in history.values() if "first_activity_min" in f]
-    return float(statistics.median(mins)) if len(mins) >= MIN_DAYS else None
+    return learn_routine(acts, today, tz).getup_min
 
 
 def not_up(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
-           margin_min: float = 120.0,
-           history: dict[date, dict[str, float]] | None = None) -> list[Finding]:
-    """``history``: the last 14 days' features (``_history``), when already at hand."""
+           margin_min: float | None = None, routine: Routine | None = None) -> list[Finding]:
+    """Nothing seen up today although it is ``margin_min`` past the usual get-up time
+    (by default 90 min plus one and a half times how far the later get-ups go past
+    it, 2 to 3.5 h); what happened before the earliest usual get-up (a trip to the
+    toilet at dawn) does not count as being up."""
     zi = ZoneInfo(tz)
-    now = _local(now_ms, zi)
-    today = now.date()
-    usual = _getup(history if history is not None else _history(acts, today, tz))
-    if usual is None or not _recent(acts, now_ms):
+    today = local(now_ms, zi).date()
+    r = routine if routine is not None else learn_routine(acts, today, tz)
+    if r.getup_min is None or not _recent(acts, now_ms):
         return []
-    late = _minutes(now_ms, zi) - usual
-    if late <= margin_min:
+    margin = margin_min if margin_min is not None else min(
+        210.0, max(120.0, 90.0 + 1.5 * r.getup_spread_min))
+    late = minutes_of(now_ms, zi) - r.getup_min
+    if late <= margin or local(now_ms, zi).hour >= 18:
         return []
-    since = _at(today, 4 * 60, zi)
+    earliest = r.earliest_getup_min if r.earliest_getup_min is not None else r.getup_min
+    since = at(today, max(4 * 60.0, min(earliest, r.getup_min - 60.0) - 30.0), zi)
     for a in acts:
-        if a.sensor in _UP and since <= a.start_ms <= now_ms:
+        if moving(a) and since <= a.start_ms <= now_ms:
             return []
-        if a.sensor == "bed" and since <= a.end_ms <= now_ms:
-            return []
-    return [Finding("not_up", "urgent", round(late / margin_min, 2),
-                    f"Not seen up and about yet at {_clock(_minutes(now_ms, zi))}; usually up "
-                    f"by {_clock(usual)} ({late / 60:.1f} h later than usual)", [usual])]
+        if a.sensor == "bed" and since <= a.end_ms < now_ms:
+            return []  # out of bed (a bed still on ends "now" in a live view)
+    if is_out(acts, now_ms) is not None:
+        return []
+    return [Finding("not_up", "urgent", round(late / margin, 2),
+                    f"Not seen up and about yet at {_clock(minutes_of(now_ms, zi))}; usually "
+                    f"up by {_clock(r.getup_min)} ({late / 60:.1f} h later than usual) and "
+                    f"the sensors are reporting", [round(r.getup_min, 1)])]
 
 
-def _longest_gap(draws: list[int], lo: int, hi: int) -> int:
-    points = [lo, *sorted(t for t in draws if lo <= t <= hi), hi]
-    return max(b - a for a, b in zip(points, points[1:], strict=False))
+def silent_home(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
+                routine: Routine | None = None) -> list[Finding]:
+    """Seen up today, then no sign of anyone at home for longer than the usual longest
+    such stretch (a quarter more, 2 to 5 h) in the waking day; not when the last
+    sign was the front door (out)."""
+    zi = ZoneInfo(tz)
+    today = local(now_ms, zi).date()
+    r = routine if routine is not None else learn_routine(acts, today, tz)
+    if r.longest_still_min is None or r.getup_min is None:
+        return []
+    limit = min(5 * 60.0, max(2 * 60.0, 1.25 * r.longest_still_min))
+    day_start = at(today, max(4 * 60.0, r.getup_min - 60.0), zi)
+    settle = r.settle_min if r.settle_min is not None else 22 * 60.0
+    if not day_start < now_ms <= at(today, min(settle, 23 * 60.0) - 30.0, zi):
+        return []
+    today_acts = [a for a in acts if a.start_ms >= day_start and moving(a)]
+    last = _last_sign(acts, now_ms)
+    if not today_acts or last is None or last[0] < day_start:
+        return []  # not up yet today: that is not_up's question
+    still_min = (now_ms - last[0]) / _MIN
+    if still_min <= limit or is_entrance(last[1]):
+        return []
+    beats = [a for a in acts if a.sensor == "heartbeat" and a.start_ms > last[0]]
+    sensors = ("the sensors are reporting" if beats else
+               "these sensors cannot say whether they are working")
+    return [Finding("silent_home", "urgent", round(still_min / limit, 2),
+                    f"No sign of anyone moving at home since "
+                    f"{_clock(minutes_of(last[0], zi))} ({still_min / 60:.1f} h); in the day "
+                    f"it is usually never longer than {r.longest_still_min / 60:.1f} h and "
+                    f"the front door has not opened ({sensors}); please check on them",
+                    [round(still_min, 1)])]
+
+
+def out_overnight(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
+                  routine: Routine | None = None) -> list[Finding]:
+    """Out of the front door and not back, in the heart of the resident's night."""
+    zi = ZoneInfo(tz)
+    today = local(now_ms, zi).date()
+    r = routine if routine is not None else learn_routine(acts, today, tz)
+    if r.days < MIN_DAYS:
+        return []
+    lo, hi = _night_core(today, r.night, zi)
+    if not lo <= now_ms < hi:
+        lo, hi = _night_core(today + timedelta(days=1), r.night, zi)
+        if not lo <= now_ms < hi:
+            return []
+    left = is_out(acts, now_ms)
+    if left is None or now_ms - left < 3 * _HOUR:
+        return []
+    return [Finding("out_overnight", "digest", 1.0,
+                    f"Went out of the front door at {_clock(minutes_of(left, zi))} and not "
+                    f"back by {_clock(minutes_of(now_ms, zi))} (nothing has moved at home "
+                    f"since); this is not an alarm", [round((now_ms - left) / _HOUR, 1)])]
 
 
 def no_water(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
              day_start_h: float = 8.0, day_end_h: float = 21.0, factor: float = 1.5,
-             min_gap_h: float = 4.0) -> list[Finding]:
-    """No tap draw for longer than ``factor`` times the usual longest daytime gap
-    (at least ``min_gap_h`` hours), counted within the daytime only; the rule speaks
-    only in the daytime (a whole day's water is the daily model's)."""
+             min_gap_h: float = 4.0, routine: Routine | None = None) -> list[Finding]:
+    """No tap draw for longer than ``factor`` times the usual longest daytime gap (at
+    least ``min_gap_h`` hours), counted in the daytime only, while the resident was at
+    home and moving about in at least three of those hours."""
     zi = ZoneInfo(tz)
-    today = _local(now_ms, zi).date()
-    lo_today = _at(today, day_start_h * 60, zi)
-    hi_today = now_ms
-    if not lo_today < now_ms <= _at(today, day_end_h * 60, zi) or not _recent(acts, now_ms):
+    today = local(now_ms, zi).date()
+    lo_today = at(today, day_start_h * 60, zi)
+    if not lo_today < now_ms <= at(today, day_end_h * 60, zi) or not _recent(acts, now_ms):
         return []
-    draws = [a.start_ms for a in acts if a.sensor == "tap"]
-    usual_gaps = []
-    for d in _past_days([a for a in acts if a.sensor == "tap"], today, zi):
-        usual_gaps.append(_longest_gap(draws, _at(d, day_start_h * 60, zi),
-                                       _at(d, day_end_h * 60, zi)))
-    if len(usual_gaps) < MIN_DAYS:
+    r = routine if routine is not None else learn_routine(acts, today, tz)
+    if len(r.longest_tap_gap_h) < MIN_DAYS or not any(a.sensor == "tap" for a in acts):
         return []
-    limit = max(min_gap_h * _HOUR, factor * statistics.median(usual_gaps))
-    last = max((t for t in draws if t <= hi_today), default=None)
+    usual_h = statistics.median(r.longest_tap_gap_h)
+    limit = max(min_gap_h, factor * usual_h) * _HOUR
+    last = max((a.start_ms for a in acts if a.sensor == "tap" and a.start_ms <= now_ms),
+               default=None)
     start = lo_today if last is None or last < lo_today else last
-    gap = hi_today - start
-    if gap <= limit:
+    gap = now_ms - start
+    if gap <= limit or is_out(acts, now_ms) is not None:
         return []
-    usual_h = statistics.median(usual_gaps) / _HOUR
-    return [Finding("no_water", "urgent", round(gap / limit, 2),
-                    f"No water drawn since {_clock(_minutes(start, zi))} "
-                    f"({gap / _HOUR:.1f} h of the day); the longest daytime stretch without "
-                    f"water is usually {usual_h:.1f} h", [round(gap / _HOUR, 2)])]
+    hours = {(a.start_ms - start) // _HOUR for a in acts
+             if start < a.start_ms <= now_ms and moving(a) and a.sensor != "tap"}
+    if len(hours) < 3:
+        return []  # out, or asleep: not a day at home without a drink
+    return [Finding("no_water", "digest", round(gap / limit, 2),
+                    f"No water drawn since {_clock(minutes_of(start, zi))} ({_hours(gap)} of "
+                    f"the day) while at home and about; the longest daytime stretch without "
+                    f"water is usually {usual_h:.1f} h", [round(gap / _HOUR, 1)])]
 
 
 # A trip to the toilet at night is not wandering (night visits are the daily model's).
-_WANDER = _UP - {"toilet", "toilet_long", "flush"}
+_WANDER_NOT = frozenset({"toilet", "toilet_long", "flush", "heartbeat", "heart_rate", "bed",
+                         "bed_exit"})
 _EPISODE_GAP_MS = 10 * _MIN
 
 
@@ -193,8 +309,8 @@ def _night_core(day: date, night: tuple[float, float], zi: ZoneInfo) -> tuple[in
     """The heart of the night that ends on the morning of ``day``: an hour in from
     the usual settling and get-up times (at least two hours long), so an early
     rise or a late evening is not counted as night-time activity."""
-    lo = _at(day - timedelta(days=1), night[0] + 60, zi)
-    hi = max(lo + 2 * _HOUR, _at(day, night[1] - 60, zi))
+    lo = at(day - timedelta(days=1), night[0] + 60, zi)
+    hi = max(lo + 2 * _HOUR, at(day, night[1] - 60, zi))
     return lo, hi
 
 
@@ -202,8 +318,8 @@ def _episodes(acts: Sequence[Activity], lo: int, hi: int) -> list[Activity]:
     """First activity of each spell of being up (activities 10 min apart or less are one)."""
     out: list[Activity] = []
     end = -1
-    for a in sorted((a for a in acts if a.sensor in _WANDER and lo <= a.start_ms < hi),
-                    key=lambda a: a.start_ms):
+    for a in sorted((a for a in acts if a.sensor not in _WANDER_NOT and lo <= a.start_ms < hi
+                     and a.room not in _PLACE_ROOMS["toilet"]), key=lambda a: a.start_ms):
         if out and a.start_ms - end <= _EPISODE_GAP_MS:
             end = max(end, a.end_ms)  # the same spell goes on
             continue
@@ -213,26 +329,32 @@ def _episodes(acts: Sequence[Activity], lo: int, hi: int) -> list[Activity]:
 
 
 def night_wandering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
-                    extra: int = 3, night: tuple[float, float] | None = None
-                    ) -> list[Finding]:
+                    extra: int = 3, night: tuple[float, float] | None = None,
+                    routine: Routine | None = None) -> list[Finding]:
     """Last night (the heart of the resident's night, see ``_night_core``; the night
     ``now`` is in or the one just gone) had at least ``extra`` more spells up and
     about than the usual night (the median of the last 14) and at least 3. Urgent
-    when the front door opened in it or at ``2 * extra`` more than usual; for the
-    digest when one of the two nights before was restless too; otherwise nothing.
-    ``night`` is learnt from the history when not given."""
+    when the front door opened in it; for the digest when one of the two nights
+    before was restless too; otherwise nothing. ``night`` is learnt from the
+    history when not given."""
     zi = ZoneInfo(tz)
-    today = _local(now_ms, zi).date()
+    today = local(now_ms, zi).date()
     if not _recent(acts, now_ms):
         return []
-    past = _past_days(acts, today, zi)
+    first = today - timedelta(days=HISTORY_DAYS)
+    past = sorted({d for a in acts if first <= (d := local(a.start_ms, zi).date()) < today})
     if len(past) < MIN_DAYS:
         return []
     night = night or personal_night(acts, today, tz)
     lo, hi = _night_core(today, night, zi)
     if now_ms < lo:
         return []
-    counts = {d: len(_episodes(acts, *_night_core(d, night, zi))) for d in past}
+    cache = routine.night_spells if routine is not None and night == routine.night else {}
+    counts = {}
+    for d in past:
+        if d not in cache:
+            cache[d] = len(_episodes(acts, *_night_core(d, night, zi)))
+        counts[d] = cache[d]
     usual = statistics.median(counts.values())
     until = min(now_ms, hi)
     spells = _episodes(acts, lo, until)
@@ -240,26 +362,63 @@ def night_wandering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/Lon
     if len(spells) < limit:
         return []
     restless_before = sum(counts.get(today - timedelta(days=i), 0) >= limit for i in (1, 2))
-    door = [a for a in acts if a.sensor == "door" and lo <= a.start_ms < until]
-    urgent = bool(door) or len(spells) >= usual + 2 * extra
-    if not urgent and not restless_before:
+    door = [a for a in acts if is_entrance(a) and lo <= a.start_ms < until]
+    if not door and not restless_before:
         return []  # one restless night is not a pattern; two of the last three are
-    where = f"{_clock(_minutes(lo, zi))} and {_clock(_minutes(hi, zi))}"
+    where = f"{_clock(minutes_of(lo, zi))} and {_clock(minutes_of(hi, zi))}"
     text = (f"Up and about {len(spells)} times between {where} last night (toilet visits "
             f"not counted); usually {usual:.0f} times")
     if door:
-        text += f"; the door opened at {_clock(_minutes(door[0].start_ms, zi))}"
+        text += f"; the front door opened at {_clock(minutes_of(door[0].start_ms, zi))}"
     if restless_before:
         text += f"; {restless_before + 1} of the last 3 nights were like this"
-    return [Finding("night_wandering", "urgent" if urgent else "digest",
+    return [Finding("night_wandering", "urgent" if door else "digest",
                     round(len(spells) / limit, 2), text, [float(usual), float(len(spells))])]
 
 
-def check(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London") -> list[Finding]:
-    """Every rule's findings for one resident at ``now_ms``; the fortnight's features
-    that ``not_up`` and ``night_wandering`` both learn from are computed once."""
-    history = _history(acts, _local(now_ms, ZoneInfo(tz)).date(), tz)
-    return [*prolonged_presence(acts, now_ms, tz),
-            *not_up(acts, now_ms, tz, history=history),
-            *no_water(acts, now_ms, tz),
-            *night_wandering(acts, now_ms, tz, night=learn_night(history))]
+def stuck_sensor(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
+                 routine: Routine | None = None) -> list[Finding]:
+    """A sensor on far beyond its own longest while the rest of the home is in use."""
+    zi = ZoneInfo(tz)
+    r = routine if routine is not None else learn_routine(acts, local(now_ms, zi).date(), tz)
+    out: list[Finding] = []
+    for a in acts:
+        if a.sensor in ("heartbeat", "heart_rate") or a.start_ms < now_ms - 48 * _HOUR:
+            continue
+        profile = r.profile(a)
+        if profile is None or profile.samples < MIN_DAYS:
+            continue  # too little of it to know its own longest
+        on_min = (min(a.end_ms, now_ms) - a.start_ms) / _MIN
+        limit = profile.stuck_after_min()
+        if on_min <= limit:
+            continue
+        others = {(b.sensor, b.room) for b in acts if a.start_ms < b.start_ms <= now_ms
+                  and moving(b) and (b.sensor, b.room) != (a.sensor, a.room)}
+        if len(others) < 2:
+            continue  # the home is still too: a stay, not a stuck sensor
+        name = a.sensor.replace("_", " ") + (f" sensor in the {a.room}" if a.room else " sensor")
+        out.append(Finding(
+            "device", "digest", round(on_min / limit, 2),
+            f"The {name} has been on for {on_min / 60:.1f} h since "
+            f"{_clock(minutes_of(a.start_ms, zi))} while the rest of the home is in use: it "
+            f"may be stuck; please check it (this is not a health alert)", [round(on_min, 1)]))
+        break
+    return out
+
+
+def check(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
+          routine: Routine | None = None) -> list[Finding]:
+    """Every rule's findings for one resident at ``now_ms``; the routine they all learn
+    from (``routine``: already learnt for today) is learnt once."""
+    today = local(now_ms, ZoneInfo(tz)).date()
+    r = routine if routine is not None else learn_routine(acts, today, tz)
+    if is_out(acts, now_ms) is not None:
+        return [*out_overnight(acts, now_ms, tz, routine=r),
+                *stuck_sensor(acts, now_ms, tz, routine=r)]
+    night = r.night if r.days >= MIN_DAYS else DEFAULT_NIGHT
+    return [*prolonged_presence(acts, now_ms, tz, routine=r),
+            *not_up(acts, now_ms, tz, routine=r),
+            *silent_home(acts, now_ms, tz, routine=r),
+            *no_water(acts, now_ms, tz, routine=r),
+            *night_wandering(acts, now_ms, tz, night=night, routine=r),
+            *stuck_sensor(acts, now_ms, tz, routine=r)]

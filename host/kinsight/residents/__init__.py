@@ -14,6 +14,7 @@ from .activity import Activity
 from .from_nodes import (
     activities_from_events,
     all_activities,
+    as_seen_at,
     merge,
     place,
     placements,
@@ -29,9 +30,10 @@ from .history_import import (
     import_jsonl,
     load_activities,
     resident_zones,
+    store_activities,
 )
 
 __all__ = ["DEFAULT_TZ", "Activity", "HistoryError", "ImportResult", "activities_from_events",
-           "all_activities", "import_files", "import_jsonl", "load_activities", "merge",
-           "place", "placements", "recent_activities", "resident_tz", "resident_zones",
-           "residents"]
+           "all_activities", "as_seen_at", "import_files", "import_jsonl", "load_activities",
+           "merge", "place", "placements", "recent_activities", "resident_tz", "resident_zones",
+           "residents", "store_activities"]

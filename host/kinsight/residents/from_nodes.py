@@ -170,9 +170,14 @@ def residents(store: Store) -> list[str]:
 
 
 def merge(*sources: Iterable[Activity]) -> list[Activity]:
+    lists = [s if isinstance(s, list) else list(s) for s in sources]
+    filled = [s for s in lists if s]
+    if len(filled) <= 1:
+        # One source has no duplicates to drop (each is read with DISTINCT or UNIQUE).
+        return sorted(filled[0], key=_order) if filled else []
     seen: set[Activity] = set()
     out = []
-    for src in sources:
+    for src in lists:
         for a in src:
             if a not in seen:
                 seen.add(a)
@@ -190,6 +195,15 @@ def recent_activities(store: Store, resident: str, since_ms: int) -> list[Activi
         "WHERE resident = ? AND end_ms >= ? ORDER BY start_ms, end_ms, sensor",
         (resident, since_ms))]
     return merge(imported, activities_from_events(store, resident, since_ms))
+
+
+def as_seen_at(activities: Iterable[Activity], now_ms: int) -> list[Activity]:
+    """What was known at ``now_ms``: activities begun by then, one still going on
+    ending at ``now_ms`` (a state-change sensor says "on" when it starts). A live
+    store holds nothing later; a replay of history must not see its future."""
+    return [a if a.end_ms <= now_ms else Activity(a.resident, a.sensor, a.start_ms, now_ms,
+                                                  a.value, a.room)
+            for a in activities if a.start_ms <= now_ms]
 
 
 def all_activities(store: Store) -> dict[str, list[Activity]]:

@@ -297,19 +297,33 @@ def import_files(store: Store, paths: Iterable[str | Path], tz: str = DEFAULT_TZ
     results = []
     with store.transaction():
         for f in parsed:
-            before = store.conn.total_changes
-            source = Path(f.path).name
-            store.conn.executemany(
-                "INSERT OR IGNORE INTO activities VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(a.resident, a.sensor, a.start_ms, a.end_ms, a.value, a.room, source)
-                 for _, a in f.rows])
-            inserted = store.conn.total_changes - before
+            inserted = _insert(store, [a for _, a in f.rows], tz, Path(f.path).name)
             residents = tuple(sorted({a.resident for _, a in f.rows}))
-            store.conn.executemany("INSERT OR IGNORE INTO residents VALUES (?, ?)",
-                                   [(r, tz) for r in residents])
             results.append(ImportResult(f.path, len(f.rows), inserted, residents))
             log.info("%s: %d events, %d new", f.path, len(f.rows), inserted)
     return results
+
+
+def _insert(store: Store, activities: Iterable[Activity], tz: str, source: str) -> int:
+    acts = list(activities)
+    before = store.conn.total_changes
+    store.conn.executemany(
+        "INSERT OR IGNORE INTO activities VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(a.resident, a.sensor, a.start_ms, a.end_ms, a.value, a.room, source) for a in acts])
+    inserted = store.conn.total_changes - before
+    store.conn.executemany("INSERT OR IGNORE INTO residents VALUES (?, ?)",
+                           [(r, tz) for r in sorted({a.resident for a in acts})])
+    return inserted
+
+
+def store_activities(store: Store, activities: Iterable[Activity], tz: str = DEFAULT_TZ,
+                     source: str = "library") -> int:
+    """Store already-checked Activities as a history (residents new to the store get
+    ``tz``), in one transaction; how many were new."""
+    zone(tz)
+    ensure_tables(store)
+    with store.transaction():
+        return _insert(store, activities, tz, source)
 
 
 def import_jsonl(store: Store, path: str | Path, tz: str = DEFAULT_TZ) -> ImportResult:

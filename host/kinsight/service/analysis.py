@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from ..alerts import AlertRecord, AlertRouter
 from ..learning import BaselineDetector, Finding, PersonalModel, personal_features, realtime
-from ..residents import all_activities, resident_tz
+from ..residents import all_activities, as_seen_at, resident_tz
 from ..store import Store
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,17 @@ def _load(store: Store, resident: str, detector: str, heartbeats: bool
 
 
 def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "engine",
-            recent_days: int = 2) -> Summary:
+            recent_days: int = 2, *, deliver: bool = True,
+            only: Collection[str] | None = None) -> Summary:
+    """The morning run at ``now_ms`` (see the module's docstring) for every resident, or
+    for those in ``only``; ``deliver`` False raises and stores but sends nothing (a
+    replay). Only what was known by ``now_ms`` is read."""
     store.conn.executescript(_SCHEMA)
     out = Summary()
-    for resident, acts in all_activities(store).items():
+    for resident, every in all_activities(store).items():
+        if only is not None and resident not in only:
+            continue
+        acts = as_seen_at(every, now_ms)
         tz = resident_tz(store, resident)
         today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(
             ZoneInfo(tz)).date()
@@ -103,6 +111,7 @@ def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "eng
             "model": model.state if model is not None else detector}
         log.info("%s: %d new days, %d findings, %d raised", resident, len(days),
                  len(findings), len(raised))
-    out.deliveries = router.deliver_due(now_ms)
+    if deliver:
+        out.deliveries = router.deliver_due(now_ms)
     return out
 

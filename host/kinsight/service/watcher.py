@@ -35,7 +35,8 @@ from zoneinfo import ZoneInfo
 
 from ..alerts import AlertRecord, AlertRouter
 from ..learning import realtime
-from ..residents import placements, recent_activities, resident_tz
+from ..learning.routine import Routine, learn_routine
+from ..residents import as_seen_at, placements, recent_activities, resident_tz
 from ..store import Store
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,8 @@ class RealtimeWatcher:
     def __init__(self, store: Store, router: AlertRouter, clock: Callable[[], int] = _wall_ms,
                  *, tick_s: float = TICK_S,
                  on_alert: Callable[[AlertRecord], None] | None = None,
-                 deliver: Callable[[int], Any] | None = None):
+                 deliver: Callable[[int], Any] | None = None,
+                 residents: Callable[[], Collection[str]] | None = None):
         if tick_s <= 0:
             raise ValueError(f"tick_s must be positive, not {tick_s}")
         self.store = store
@@ -71,6 +73,9 @@ class RealtimeWatcher:
         self.alerts_raised = 0
         self._last_tick_ms: int | None = None
         self._unplaced_noted: set[int] = set()
+        self._residents = residents
+        # (resident, local day, activities before that day) -> the routine learnt
+        self._routines: dict[str, tuple[tuple[date, int, int], Routine]] = {}
 
     def __call__(self, node_ids: frozenset[int]) -> None:
         self.after_batch(node_ids)
@@ -94,7 +99,8 @@ class RealtimeWatcher:
             self._unplaced_noted.add(n)
             log.info("node %d is not placed with a resident: its events raise no alerts", n)
         if tick_due:
-            residents.update(r for r, _room in placed.values())
+            residents.update(self._residents() if self._residents is not None
+                             else (r for r, _room in placed.values()))
         raised: list[AlertRecord] = []
         for resident in sorted(residents):
             try:
@@ -108,12 +114,13 @@ class RealtimeWatcher:
     def check(self, resident: str, now_ms: int) -> list[AlertRecord]:
         """Run the real-time rules for ``resident`` at ``now_ms``; the alerts raised."""
         tz = resident_tz(self.store, resident)
-        acts = recent_activities(self.store, resident, now_ms - WINDOW_MS)
-        findings = realtime.check(acts, now_ms, tz)
-        if not findings:
-            return []
+        acts = as_seen_at(recent_activities(self.store, resident, now_ms - WINDOW_MS), now_ms)
         today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(
             ZoneInfo(tz)).date()
+        findings = realtime.check(acts, now_ms, tz, routine=self._routine(resident, acts,
+                                                                          today, tz))
+        if not findings:
+            return []
         done = self._conditions_raised(resident, today)
         out: list[AlertRecord] = []
         for finding in findings:
@@ -130,9 +137,24 @@ class RealtimeWatcher:
                 self.on_alert(rec)
         return out
 
+    def _routine(self, resident: str, acts: list[Any], today: date, tz: str) -> Routine:
+        """The routine is the fortnight before today's: learnt once a day, and again when
+        something arrives late for those days (a node's outbox after an outage)."""
+        midnight = int(datetime.combine(today, datetime.min.time(), ZoneInfo(tz))
+                       .timestamp() * 1000)
+        lo = midnight - (realtime.HISTORY_DAYS + 1) * DAY_MS
+        before = [a for a in acts if lo <= a.start_ms < midnight]
+        key = (today, len(before), max((a.end_ms for a in before), default=0))
+        cached = self._routines.get(resident)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        routine = learn_routine(acts, today, tz)
+        self._routines[resident] = (key, routine)
+        return routine
+
     def _conditions_raised(self, resident: str, day: date) -> set[str]:
         return {str(c) for (c,) in self.store.conn.execute(
-            "SELECT DISTINCT condition FROM alerts WHERE resident = ? AND day = ?",
-            (resident, day.isoformat()))}
+            "SELECT DISTINCT condition FROM alerts WHERE resident = ? AND day = ? AND "
+            "state != 'replayed'", (resident, day.isoformat()))}
 
 
