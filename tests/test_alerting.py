@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -291,3 +291,14 @@ def test_acknowledgements_are_audited_and_false_alarms_lower_sensitivity(store):
     assert json.loads(audit[0][3]) == {"outcome": "false alarm", "note": "was fine"}
     with pytest.raises(ValueError):
         r.acknowledge(ids[0], "x", "maybe")
+
+
+def test_an_unanswered_incident_does_not_hide_the_next(store, hooks):
+    clock = Clock(at("10:00"))
+    r = router(store, {}, clock)
+    assert r.raise_finding("r", DAY, finding("silent_home")) is not None
+    assert r.raise_finding("r", DAY, finding("uti", "digest")) is not None
+    clock.ms += 4 * 24 * 60 * MIN  # days later, nobody has acknowledged either
+    later = DAY + timedelta(days=4)
+    assert r.raise_finding("r", later, finding("silent_home")) is not None  # a new incident
+    assert r.raise_finding("r", later, finding("uti", "digest")) is None  # the same change

@@ -297,7 +297,10 @@ def test_without_heartbeats_a_silent_tap_while_all_else_reports_is_a_dry_day() -
 
     found = run(PersonalModel(silent_tap_means_dry=True), 33, seed=43, change=silent)
     health = [(i, f) for i, f in found if f.condition in HEALTH]
-    assert [(i, f.condition) for i, f in health] == [(30, "dehydration")]
+    # the second dry day is the same change going on: a follow-up, not a new alert
+    assert [(i, f.condition, f.follow_up) for i, f in health] == [
+        (30, "dehydration", False), (31, "dehydration", True)]
+    assert health[1][1].text.startswith("Still drinking less: taps used today 0")
     assert "please check it as well" in health[0][1].text
     # and the field team hears about the silent sensor as well
     assert [i for i, f in found if f.condition == "device"] == [31]

@@ -166,3 +166,110 @@ def test_night_wandering_follows_the_residents_own_night():
     later = [*acts, *(act(s, d, t, 2) for d in (TODAY, TODAY - timedelta(days=1))
                       for s, t in (("tap", "04:30"), ("seat", "06:40"), ("stairs", "07:30")))]
     assert realtime.night_wandering(later, at(TODAY, "08:00"), TZ) == []
+
+
+# --- each sensor's own semantics, corroboration, the safety net -----------------------------
+
+def room_act(sensor: str, day: date, hhmm: str, minutes: float, room: str | None) -> Activity:
+    s = at(day, hhmm)
+    return Activity("r", sensor, s, s + int(minutes * MIN), None, room)
+
+
+def contact_home(toilet_min: float) -> list[Activity]:
+    """A fortnight in a home of contacts: the toilet's "on" lasts ``toilet_min`` a visit."""
+    out = []
+    for i in range(14, 0, -1):
+        d = TODAY - timedelta(days=i)
+        out += [room_act("toilet", d, t, toilet_min, "bathroom") for t in ("07:30", "13:00",
+                                                                            "19:00")]
+        out += [room_act("fridge", d, t, 0.5, "kitchen") for t in ("08:00", "12:30", "18:30")]
+        out += [room_act("cupboard", d, t, 0.2, "kitchen") for t in ("08:05", "12:35", "18:35")]
+        out.append(room_act("light", d, "21:30", 60, "living room"))
+    return out
+
+
+def test_a_stay_is_read_only_from_a_sensor_whose_on_lasts_as_long_as_a_visit():
+    now = at(TODAY, "16:00")
+    # presence in the bathroom, five minutes a visit: an hour and a half alone is a stay
+    presence = contact_home(5)
+    (f,) = realtime.prolonged_presence([*presence, room_act("toilet", TODAY, "14:30", 90,
+                                                            "bathroom")], now, TZ)
+    assert f.severity == "urgent" and "nothing else moving" in f.text
+    assert "a visit usually takes 5 min" in f.text
+    # a flush contact that stays on 40 minutes whatever the visit says nothing of stays
+    flush = contact_home(40)
+    assert realtime.prolonged_presence([*flush, room_act("toilet", TODAY, "13:30", 150,
+                                                         "bathroom")], now, TZ) == []
+    # nor does a flush that is "on" for seconds
+    moment = contact_home(0.4)
+    assert realtime.prolonged_presence([*moment, room_act("toilet", TODAY, "14:00", 120,
+                                                          "bathroom")], now, TZ) == []
+
+
+def test_a_long_stay_with_the_kitchen_in_use_is_not_a_fall():
+    now = at(TODAY, "16:00")
+    stay = room_act("toilet", TODAY, "14:30", 90, "bathroom")
+    kitchen = [room_act("fridge", TODAY, "15:00", 1, "kitchen"),
+               room_act("cupboard", TODAY, "15:20", 1, "kitchen")]
+    home = contact_home(5)
+    assert realtime.prolonged_presence([*home, stay, *kitchen], now, TZ) == []
+    # one sign elsewhere is not enough to rule a fall out (a pet, a draught)
+    assert realtime.prolonged_presence([*home, stay, kitchen[0]], now, TZ) != []
+    # someone sitting in the living room all along is not on the bathroom floor
+    sitting = Activity("r", "seat", at(TODAY, "14:00"), at(TODAY, "16:00"), 2.0, "living room")
+    assert realtime.prolonged_presence([*home, stay, sitting], now, TZ) == []
+
+
+def test_a_sensor_on_far_beyond_its_own_longest_is_equipment():
+    home = contact_home(5)
+    stuck = room_act("toilet", TODAY, "06:00", 10 * 60, "bathroom")
+    day = [room_act("fridge", TODAY, t, 0.5, "kitchen") for t in ("08:00", "12:30")]
+    day += [room_act("cupboard", TODAY, "12:35", 0.2, "kitchen")]
+    findings = realtime.check([*home, stuck, *day], at(TODAY, "16:00"), TZ)
+    device = [f for f in findings if f.condition == "device"]
+    assert device and "toilet sensor in the bathroom has been on for 10.0 h" in device[0].text
+    assert "not a health alert" in device[0].text
+    assert not [f for f in findings if f.severity == "urgent"]
+
+
+def test_a_silent_home_is_urgent_and_going_out_is_not():
+    home = contact_home(5)
+    morning = [room_act("fridge", TODAY, "08:00", 0.5, "kitchen"),
+               room_act("toilet", TODAY, "08:30", 5, "bathroom")]
+    # the usual longest still stretch is under 5 h: at 15:00, six and a half hours of
+    # nothing at all is a reason to check on them now
+    (f,) = realtime.silent_home([*home, *morning], at(TODAY, "15:00"), TZ)
+    assert f.severity == "urgent" and "since 08:30" in f.text and "check on them" in f.text
+    assert realtime.silent_home([*home, *morning], at(TODAY, "10:00"), TZ) == []
+    # out of the front door, then silence: out, not down
+    out = [*home, *morning, room_act("door", TODAY, "09:00", 0.1, "entrance")]
+    assert realtime.check(out, at(TODAY, "15:00"), TZ) == []
+    # a bathroom door is not the way out
+    inner = [*home, *morning, room_act("door", TODAY, "08:40", 0.1, "bathroom")]
+    assert [f.condition for f in realtime.check(inner, at(TODAY, "15:00"), TZ)] == [
+        "silent_home"]
+    # out for the night: for the record, never "down", and no not-up in the morning
+    night_out = [*home, room_act("door", TODAY - timedelta(days=1), "22:00", 0.1,
+                                 "entrance")]
+    (o,) = realtime.check(night_out, at(TODAY, "03:00"), TZ)
+    assert o.condition == "out_overnight" and o.severity == "digest"
+    assert "Went out of the front door at 22:00" in o.text
+    assert realtime.check(night_out, at(TODAY, "11:00"), TZ) == []
+
+
+def test_not_up_needs_sensors_that_were_live_last_evening():
+    home = contact_home(5)
+    # an ordinary evening, then nothing: not up is urgent at 11:00
+    (f,) = realtime.not_up(home, at(TODAY, "11:00"), TZ)
+    assert f.severity == "urgent"
+    # the data stopped early yesterday evening and these sensors cannot say they are
+    # alive: ask about the equipment (and that all is well), do not wake anyone
+    early = [a for a in home if a.start_ms < at(TODAY - timedelta(days=1), "15:00")]
+    (g,) = realtime.not_up(early, at(TODAY, "11:00"), TZ)
+    assert g.condition == "device" and g.severity == "digest"
+    # with heartbeats the sensors say they are alive: urgent again
+    beats = [Activity("r", "heartbeat", t, t, None, "toilet")
+             for t in range(at(TODAY - timedelta(days=1), "16:00"), at(TODAY, "11:00"),
+                            3 * 60 * MIN)]
+    (h,) = realtime.not_up(early + beats, at(TODAY, "11:00"), TZ)
+    assert h.condition == "not_up" and h.severity == "urgent"

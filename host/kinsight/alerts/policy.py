@@ -44,6 +44,7 @@ class ResidentPolicy:
     sensitivity: dict[str, float]
     quiet_hours: tuple[int, int] | None  # minutes after midnight, start and end
     throttle_hours: float
+    follow_up_hours: float | None  # None: no follow-ups
     digest_minute: int
     escalation_minutes: float | None
     circle: tuple[Member, ...]
@@ -117,7 +118,8 @@ def _hhmm(text: str) -> int:
 
 
 def _resident_policy(d: dict[str, Any], org: dict[str, Any]) -> ResidentPolicy:
-    known = {"conditions", "sensitivity", "quiet_hours", "throttle_hours", "digest_time",
+    known = {"conditions", "sensitivity", "quiet_hours", "throttle_hours", "follow_up_hours",
+             "digest_time",
              "escalation_minutes", "circle", "consent", "holidays", "snooze", "smtp"}
     if set(d) - known:
         raise ValueError(f"unknown keys {sorted(set(d) - known)}")
@@ -140,6 +142,8 @@ def _resident_policy(d: dict[str, Any], org: dict[str, Any]) -> ResidentPolicy:
         conditions=None if conds is None else tuple(conds),
         sensitivity={k: float(v) for k, v in sens.items()},
         quiet_hours=quiet, throttle_hours=float(d.get("throttle_hours", 72)),
+        follow_up_hours=None if d.get("follow_up_hours", 24) is None
+        else float(d.get("follow_up_hours", 24)),
         digest_minute=_hhmm(d.get("digest_time", "09:00")),
         escalation_minutes=None if esc is None else float(esc), circle=tuple(circle),
         consent=consent,

@@ -38,6 +38,10 @@ FALSE_ALARMS_PER_STEP = 2
 SENSITIVITY_STEP = 0.8
 SENSITIVITY_FLOOR = 0.25
 RETRY_AFTER_MS = 5 * 60_000
+# Changes that go on over days: while an alert of one is open, it is not raised again.
+# Everything else is an incident (a fall, a silent home, a stuck sensor): one left
+# unacknowledged must not hide the next, so only the throttle window holds those.
+PATTERNS = frozenset({"dehydration", "uti", "mobility", "sleep", "bad_day"})
 
 _P = PersonalModel().params
 # The score a finding of each condition needs to be raised at sensitivity 1.
@@ -45,7 +49,8 @@ BASE_SCORE: dict[str, float] = {
     "dehydration": _P["h"], "sleep": _P["h"], "uti": _P["uti_h"],
     "mobility": _P["mobility_h"], "inactivity": 4.0, "prolonged_sitting": 4.0,
     "bad_day": 1.5, "device": 0.0, "prolonged_toilet": 1.0, "prolonged_stairs": 1.0,
-    "not_up": 1.0, "no_water": 1.0, "night_wandering": 1.0}
+    "not_up": 1.0, "no_water": 1.0, "night_wandering": 1.0, "silent_home": 1.0,
+    "out_overnight": 0.0}
 
 
 
@@ -113,11 +118,14 @@ class AlertRouter:
             reason = "holiday mode"
         elif cond in rp.snooze and date.fromisoformat(day_s) <= rp.snooze[cond]:
             reason = "snoozed by policy"
+        elif getattr(finding, "follow_up", False):
+            reason = self._follow_up_held(resident, cond, now, rp.follow_up_hours)
         else:
             need = BASE_SCORE.get(cond, 0.0) / max(1e-6, self.sensitivity(resident, cond))
             if finding.score < need:
                 reason = f"score {finding.score} under {need:.2f} at this sensitivity"
-            elif self._throttled(resident, cond, now, rp.throttle_hours):
+            elif self._throttled(resident, cond, now, rp.throttle_hours,
+                                 still_open_holds=cond in PATTERNS):
                 reason = "throttled"
         if reason is not None:
             log.info("%s %s on %s not raised: %s", resident, cond, day_s, reason)
@@ -141,10 +149,30 @@ class AlertRouter:
                 f.write(json.dumps(rec.as_dict()) + "\n")
         return rec
 
-    def _throttled(self, resident: str, cond: str, now: int, hours: float) -> bool:
+    def _follow_up_held(self, resident: str, cond: str, now: int, hours: float | None
+                        ) -> str | None:
+        """Why a follow-up is not raised now (None: it is): it follows an alert of the
+        same condition in the last fortnight, at most one every ``hours``."""
+        if hours is None:
+            return "no follow-ups in the policy"
+        rows = self.store.conn.execute(
+            "SELECT MAX(created_ms) FROM alerts WHERE resident = ? AND condition = ? AND "
+            "state != 'replayed' AND created_ms > ?",
+            (resident, cond, now - 14 * 86_400_000)).fetchone()
+        if rows[0] is None:
+            return "no alert of it to follow up"
+        if now - int(rows[0]) < hours * 3_600_000:
+            return f"followed up less than {hours:g} h ago"
+        return None
+
+    def _throttled(self, resident: str, cond: str, now: int, hours: float,
+                   still_open_holds: bool = True) -> bool:
+        """Whether an alert of ``cond`` was raised within ``hours`` or is snoozed, or (with
+        ``still_open_holds``) is still open."""
+        open_clause = "state = 'open' OR " if still_open_holds else ""
         row = self.store.conn.execute(
             "SELECT COUNT(*) FROM alerts WHERE resident = ? AND condition = ? AND "
-            "state != 'replayed' AND (state = 'open' OR (state = 'snoozed' AND "
+            f"state != 'replayed' AND ({open_clause}(state = 'snoozed' AND "  # noqa: S608
             "snoozed_until_ms > ?) OR created_ms > ?)",
             (resident, cond, now, now - int(hours * 3_600_000))
         ).fetchone()

@@ -49,12 +49,34 @@ def is_weekend(day: date) -> bool:
 
 def complete_days(activities: Sequence[Activity], tz: ZoneInfo) -> list[date]:
     """Days fit to resample: those with at least a quarter of the median day's events
-    (a recording's first and last days are often only partly covered)."""
+    (a recording's first and last days are often only partly covered), and whose first
+    sign of the day comes no later than four hours after the usual one unless it is
+    the front door (coming home): a morning missing from a recording is not a
+    morning in bed, and pasted after another day it would read as one."""
     days = _by_day(activities, tz)
     if not days:
         return []
     floor = statistics.median(len(v) for v in days.values()) / 4
-    return sorted(d for d, acts in days.items() if len(acts) >= floor)
+
+    def first(acts: list[Activity]) -> Activity | None:
+        signs = [a for a in acts if a.sensor not in ("heartbeat", "heart_rate")
+                 and _minute(a.start_ms, tz) >= 4 * 60]
+        return min(signs, key=lambda a: a.start_ms) if signs else None
+
+    firsts = {d: f for d, acts in days.items() if (f := first(acts)) is not None}
+    usual = statistics.median(_minute(f.start_ms, tz) for f in firsts.values()) if firsts else 0
+
+    def whole(d: date) -> bool:
+        f = firsts.get(d)
+        return f is None or _minute(f.start_ms, tz) <= usual + 4 * 60 or (
+            f.sensor == "door" and f.room in ENTRANCE)
+
+    return sorted(d for d, acts in days.items() if len(acts) >= floor and whole(d))
+
+
+def _minute(ms: int, tz: ZoneInfo) -> float:
+    t = local(ms, tz)
+    return t.hour * 60 + t.minute + t.second / 60
 
 
 def extend_days(activities: Sequence[Activity], min_days: int = 60, seed: int = 0,
@@ -212,8 +234,10 @@ def inject(activities: Sequence[Activity], condition: str, start_day: date,
         w0 = at(start_day, usual_getup_minute(before, tz) + 150, zi)
         # At home, not out: a front door just before the silence is taken out too.
         earlier = [a for a in acts if a.start_ms < w0 and a.sensor != "heartbeat"]
-        if earlier and earlier[-1].sensor == "door" and earlier[-1].room in ENTRANCE:
-            acts = [a for a in acts if a is not earlier[-1]]
+        leaving = []
+        while earlier and earlier[-1].sensor == "door" and earlier[-1].room in ENTRANCE:
+            leaving.append(earlier.pop())  # a door is often heard twice, open and shut
+        acts = [a for a in acts if not any(a is d for d in leaving)]
         out = _clear(acts, w0, w0 + 6 * _HOUR_MS, spare=lambda a: a.sensor == "heartbeat")
     elif condition == "out_overnight":
         out = _inject_out(acts, before, start_day, resident, tz)

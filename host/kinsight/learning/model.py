@@ -30,7 +30,10 @@ How it decides:
   elevated CUSUM (over ``h / 2``), nor from values beyond 5 scales: an unfolding
   change is not absorbed as the new normal. If a condition stays elevated for
   ``rebaseline_days`` the change is accepted as the new normal and learnt.
-* After a finding the same condition stays quiet for ``refractory_days``.
+* After a finding the same condition stays quiet for ``refractory_days``, but for
+  a follow-up (``Finding.follow_up``) on each day that is still clearly worse than
+  usual on its leading evidence: "Still drinking less: water drawn today 0.6 L
+  (usually 1.4 to 2.0 L), the third day running".
 * Every finding is for the digest: it is about a day that has ended, and the
   real-time rules are what says "now". Drinking less is said from the water drawn;
   the heart rate only supports it.
@@ -79,63 +82,24 @@ from datetime import date
 from typing import Any
 
 from .detector import Alert, condition_words
+from .findings import (
+    CONDITIONS,
+    DIGEST_ONLY,
+    FEATURES,
+    NON_HEALTH,
+    SENSORS,
+    STILL,
+    WATER_FEATURES,
+    Finding,
+    fmt,
+    ordinal,
+    today,
+)
+
+__all__ = ["CONDITIONS", "DIGEST_ONLY", "FEATURES", "NON_HEALTH", "SENSORS", "EngineDetector",
+           "Finding", "PersonalModel", "state_bytes"]
 
 log = logging.getLogger(__name__)
-
-# feature -> (what it is in words, unit kind, floor of the scale, is a count)
-FEATURES: dict[str, tuple[str, str, float, bool]] = {
-    "water_ml": ("Water drawn", "L", 100.0, False),
-    "draws": ("Taps used", "n", 1.0, True),
-    "water_morning_ml": ("Water drawn before noon", "L", 60.0, False),
-    "water_afternoon_ml": ("Water drawn from noon to 18:00", "L", 60.0, False),
-    "water_evening_ml": ("Water drawn after 18:00", "L", 60.0, False),
-    "toilet_day": ("Toilet visits in the day", "n", 1.0, True),
-    "toilet_night": ("Toilet visits at night", "n", 0.7, True),
-    "toilet_dwell_min": ("A toilet visit took", "min", 0.5, False),
-    "sit_total_min": ("Time sitting", "min", 30.0, False),
-    "sit_count": ("Times sat down", "n", 1.0, True),
-    "sit_longest_min": ("Longest time in the chair", "min", 20.0, False),
-    "rise_s_median": ("Getting up from the chair took", "s", 0.15, False),
-    "bed_night_min": ("Time in bed at night", "min", 20.0, False),
-    "out_of_bed_night": ("Times out of bed at night", "n", 0.7, True),
-    "first_activity_min": ("Up and about at", "clock", 15.0, False),
-    "last_activity_min": ("Settled for the night at", "clock", 15.0, False),
-    "night_activity_count": ("Activity at night", "n", 1.0, True),
-    "stairs_min": ("Time on the stairs", "min", 0.2, False),
-    "hr_mean": ("Heart rate", "bpm", 2.0, False),
-}
-
-# condition -> ((feature, +1 when higher is worse / -1 when lower is worse), ...)
-CONDITIONS: dict[str, tuple[tuple[str, int], ...]] = {
-    "dehydration": (("water_ml", -1), ("draws", -1), ("hr_mean", 1)),
-    "uti": (("toilet_day", 1), ("toilet_night", 1)),
-    "mobility": (("rise_s_median", 1), ("sit_count", -1), ("first_activity_min", 1),
-                 ("last_activity_min", -1), ("stairs_min", 1)),
-    "sleep": (("out_of_bed_night", 1), ("night_activity_count", 1), ("bed_night_min", -1)),
-}
-
-# sensor -> features that say it reported
-SENSORS: dict[str, tuple[str, ...]] = {
-    "tap": ("water_ml", "draws"), "toilet": ("toilet_day",), "seat": ("sit_count",),
-    "bed": ("bed_night_min",), "stairs": ("stairs_min",), "heart_rate": ("hr_mean",),
-}
-
-NON_HEALTH = frozenset({"device"})
-WATER_FEATURES = frozenset({"water_ml", "draws", "water_morning_ml", "water_afternoon_ml",
-                            "water_evening_ml"})
-# Findings for the weekly digest, never a proactive alert: no known health event
-# follows them closely enough to act on the day.
-DIGEST_ONLY = frozenset({"sleep", "bad_day"})
-
-
-@dataclass(frozen=True)
-class Finding:
-    condition: str
-    severity: str  # "urgent" | "digest"
-    score: float
-    text: str  # plain English with the evidence
-    series: list[float | None] = field(default_factory=list)  # recent values, oldest first
-
 
 @dataclass
 class _Baseline:
@@ -161,22 +125,6 @@ def _quantile(s: list[float], q: float) -> float:
     i = int(pos)
     j = min(i + 1, len(s) - 1)
     return s[i] + (s[j] - s[i]) * (pos - i)
-
-
-def _fmt(feature: str, v: float) -> str:
-    unit = FEATURES[feature][1]
-    if unit == "L":
-        return f"{v / 1000:.1f} L"
-    if unit == "clock":
-        m = int(round(v)) % 1440
-        return f"{m // 60:02d}:{m % 60:02d}"
-    if unit == "n":
-        return f"{v:.0f}"
-    if unit == "s":
-        return f"{v:.1f} s"
-    if unit == "bpm":
-        return f"{v:.0f} bpm"
-    return f"{v:.0f} min"
 
 
 def _num(x: dict[str, Any], key: str) -> float | None:
@@ -395,6 +343,12 @@ class PersonalModel:
         for cond, members in CONDITIONS.items():
             h = self._cusum_params(cond)[1]
             s = cusum.get(cond, 0.0)
+            if cond in composite and self._quiet(cond, day) and not any(
+                    f.condition == cond for f in out):
+                follow = self._follow_up(cond, members, feats, base, z, composite[cond])
+                if follow is not None:
+                    out.append(follow)
+                continue
             if (cond not in composite or s < h or self._quiet(cond, day)
                     or any(f.condition == cond for f in out)):
                 continue
@@ -415,9 +369,9 @@ class PersonalModel:
                 word = "higher" if sign > 0 else "lower"
                 if FEATURES[f][1] == "clock":
                     word = "later" if sign > 0 else "earlier"
-                low = _fmt(f, b.low).removesuffix(" L")
-                parts.append(f"{FEATURES[f][0]} today {_fmt(f, feats[f])}; usually "
-                             f"{low} to {_fmt(f, b.high)}; {word} than usual")
+                low = fmt(f, b.low).removesuffix(" L")
+                parts.append(f"{today(f, feats[f])}; usually "
+                             f"{low} to {fmt(f, b.high)}; {word} than usual")
             lead = ranked[0][1]
             text = (f"{condition_words(cond)}: " + "; ".join(parts) +
                     f" (a change building for {run} days)")
@@ -432,11 +386,13 @@ class PersonalModel:
             # the bed to have seen the night, when this home has a bed sensor.
             held = (bed is not None and self._expected("bed")
                     and feats.get("bed_night_min", 0.0) < 0.6 * bed.median)
-            if late > max(p["inactivity_min"], 4 * b.scale) and not held:
+            # Later than the resident's own late mornings go, as the real-time rule asks.
+            spread = max(0.0, b.high - b.median)
+            if late > max(p["inactivity_min"], 4 * b.scale, 90.0 + 1.5 * spread) and not held:
                 out.append(Finding(
                     "inactivity", "digest", round(late / b.scale, 2),
-                    f"Not seen up and about until {_fmt('first_activity_min', first)}; usually "
-                    f"up by {_fmt('first_activity_min', b.high)} ({late / 60:.1f} h later than "
+                    f"Not seen up and about until {fmt('first_activity_min', first)}; usually "
+                    f"up by {fmt('first_activity_min', b.high)} ({late / 60:.1f} h later than "
                     f"usual)", self._series("first_activity_min", first)))
         longest = feats.get("sit_longest_min")
         b = base.get("sit_longest_min")
@@ -463,6 +419,27 @@ class PersonalModel:
                                    f"{what} for {n} days; please check the equipment "
                                    "(this is not a health alert)", []))
         return out
+
+    def _follow_up(self, cond: str, members: tuple[tuple[str, int], ...],
+                   feats: dict[str, float], base: dict[str, _Baseline], z: dict[str, float],
+                   composite: float) -> Finding | None:
+        """After a finding, a day still clearly worse than usual on the condition's
+        leading evidence (water for drinking less) is said again in plain words; how
+        often it reaches anyone is the alert policy's (``follow_up_hours``)."""
+        run = self.run.get(cond, 0) + 1
+        if cond not in STILL or composite < 1.5 or run < 2:
+            return None
+        ranked = sorted(((sign * z[f], f) for f, sign in members if f in z
+                         and (cond != "dehydration" or f in WATER_FEATURES)), reverse=True)
+        if not ranked or ranked[0][0] < 1.5:
+            return None
+        lead = ranked[0][1]
+        b = base[lead]
+        text = (f"Still {STILL[cond]}: {today(lead, feats[lead]).lower()} (usually "
+                f"{fmt(lead, b.low).removesuffix(' L')} to {fmt(lead, b.high)}), the "
+                f"{ordinal(run)} day running")
+        return Finding(cond, "digest", round(composite, 2), text,
+                       self._series(lead, feats[lead]), follow_up=True)
 
     def _expected(self, sensor: str) -> bool:
         return self.days >= 7 and self.present.get(sensor, 0) >= 0.7 * self.days

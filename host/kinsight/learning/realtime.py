@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 from ..residents import Activity
 from .features import DEFAULT_NIGHT, learn_night
-from .model import Finding
+from .findings import Finding
 from .routine import (
     HISTORY_DAYS,
     MIN_DAYS,
@@ -141,7 +141,9 @@ def prolonged_presence(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/
         end = min(a.end_ms, now_ms)
         # Time enough to get there and sit down; after that, anyone moving elsewhere
         # means the person is not lying on the bathroom floor.
-        if len(_elsewhere(acts, place, a.start_ms + 2 * _MIN, end)) >= _CORROBORATING:
+        signs = _elsewhere(acts, place, a.start_ms + 2 * _MIN, end)
+        # A seat or presence occupied elsewhere meanwhile is as good as two movements.
+        if sum(_CORROBORATING if b.sensor in OCCUPANCY else 1 for b in signs) >= _CORROBORATING:
             continue
         where = "in the bathroom" if place == "toilet" else "on the stairs"
         since = _clock(minutes_of(a.start_ms, zi))
@@ -206,10 +208,25 @@ def not_up(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
             return []  # out of bed (a bed still on ends "now" in a live view)
     if is_out(acts, now_ms) is not None:
         return []
+    last = _last_sign(acts, now_ms)
+    alive = any(a.sensor == "heartbeat" and last is not None and a.start_ms > last[0]
+                for a in acts)
+    settle = r.settle_min if r.settle_min is not None else 22 * 60.0
+    evening = at(today - timedelta(days=1), settle - 120, zi)
+    if not alive and (last is None or last[0] < evening):
+        # Sensors that cannot say they are alive went quiet early last evening: the home
+        # may be offline, or the resident out without the door being heard. Ask.
+        since_text = "" if last is None else (
+            f" since {_clock(minutes_of(last[0], zi))} yesterday")
+        return [Finding("device", "digest", 1.0,
+                        f"No sign of anyone at home{since_text}, from earlier in the evening "
+                        "than usual, and these sensors cannot say whether they are working: "
+                        "please check the equipment, and that all is well (this is not a "
+                        "health alert)", [])]
     return [Finding("not_up", "urgent", round(late / margin, 2),
                     f"Not seen up and about yet at {_clock(minutes_of(now_ms, zi))}; usually "
                     f"up by {_clock(r.getup_min)} ({late / 60:.1f} h later than usual) and "
-                    f"the sensors are reporting", [round(r.getup_min, 1)])]
+                    "the sensors are reporting", [round(r.getup_min, 1)])]
 
 
 def silent_home(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
@@ -271,8 +288,9 @@ def no_water(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
              day_start_h: float = 8.0, day_end_h: float = 21.0, factor: float = 1.5,
              min_gap_h: float = 4.0, routine: Routine | None = None) -> list[Finding]:
     """No tap draw for longer than ``factor`` times the usual longest daytime gap (at
-    least ``min_gap_h`` hours), counted in the daytime only, while the resident was at
-    home and moving about in at least three of those hours."""
+    least ``min_gap_h`` hours, and an hour past the longest of the fortnight),
+    counted in the daytime only, while the resident was at home and moving about in
+    at least three of those hours."""
     zi = ZoneInfo(tz)
     today = local(now_ms, zi).date()
     lo_today = at(today, day_start_h * 60, zi)
@@ -282,7 +300,9 @@ def no_water(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
     if len(r.longest_tap_gap_h) < MIN_DAYS or not any(a.sensor == "tap" for a in acts):
         return []
     usual_h = statistics.median(r.longest_tap_gap_h)
-    limit = max(min_gap_h, factor * usual_h) * _HOUR
+    # Past the longest stretch of the fortnight too: where long ones are ordinary (a tap
+    # used only now and then), this rule has nothing to say.
+    limit = max(min_gap_h, factor * usual_h, max(r.longest_tap_gap_h) + 1.0) * _HOUR
     last = max((a.start_ms for a in acts if a.sensor == "tap" and a.start_ms <= now_ms),
                default=None)
     start = lo_today if last is None or last < lo_today else last

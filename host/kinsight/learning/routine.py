@@ -150,7 +150,10 @@ def learn_routine(acts: Sequence[Activity], today: date, tz: str = "Europe/Londo
     getups = [f["first_activity_min"] for f in feats.values() if "first_activity_min" in f]
     if len(getups) >= MIN_DAYS:
         r.getup_min = float(statistics.median(getups))
-        r.getup_spread_min = max(30.0, _quantile(getups, 0.9) - r.getup_min)
+        # How far the later mornings go: the 90th percentile, or most of the way to the
+        # latest one (a lie-in a fortnight is ordinary, and sits past the 90th).
+        r.getup_spread_min = max(30.0, _quantile(getups, 0.9) - r.getup_min,
+                                 0.75 * (max(getups) - r.getup_min))
         r.earliest_getup_min = _quantile(getups, 0.1)
     settles = [f["last_activity_min"] for f in feats.values() if "last_activity_min" in f]
     if len(settles) >= MIN_DAYS:

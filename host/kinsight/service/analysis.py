@@ -22,7 +22,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..alerts import AlertRecord, AlertRouter
-from ..learning import BaselineDetector, Finding, PersonalModel, personal_features, realtime
+from ..learning import (
+    DIGEST_ONLY,
+    BaselineDetector,
+    Finding,
+    PersonalModel,
+    personal_features,
+    realtime,
+)
 from ..residents import all_activities, as_seen_at, resident_tz
 from ..store import Store
 
@@ -95,7 +102,8 @@ def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "eng
                         findings.append((d, Finding(a.condition, a.severity, 4.0, a.text)))
         findings += [(today, f) for f in realtime.check(acts, now_ms, tz)]
         oldest = today - timedelta(days=recent_days)
-        raised = [r for d, f in findings if d >= oldest
+        # Sleep and a bad day are for a weekly look, never a proactive alert.
+        raised = [r for d, f in findings if d >= oldest and f.condition not in DIGEST_ONLY
                   and (r := router.raise_finding(resident, d, f)) is not None]
         out.raised += raised
         new_last = max([d.isoformat() for d in days], default=last_day)
