@@ -112,3 +112,22 @@ def test_a_small_house_converts_to_local_times(tmp_path):
          "end": "2003-03-27T07:26:45", "room": "entrance"},
         {"resident": "r-1", "sensor": "tap", "start": "2003-03-27T07:28:20",
          "end": "2003-03-27T07:28:59", "room": "bathroom"}]
+
+
+@needs_data
+def test_a_deployment_there_would_have_raised_few_false_alerts_and_found_the_changes(
+        jsonl, tmp_path):
+    from kinsight.evaluation import evaluate_db
+
+    src = tmp_path / "d.jsonl"
+    src.write_text("\n".join(jsonl) + "\n", encoding="utf-8")
+    db = str(tmp_path / "k.db")
+    assert main(["import", "--db", db, "--tz", "America/New_York", str(src)]) == 0
+    summary = evaluate_db(db, tmp_path / "r.json").summary
+    # the bar for a real home, here with contacts only and a resident out at work
+    assert summary["false_alerts_per_resident_month"] <= 1
+    assert summary["false_urgent_per_resident_month"] <= 0.2
+    assert summary["detection_rate"] >= 0.9
+    # no seat: no sitting change to find; the new changes are all tried
+    assert "prolonged_sitting" not in summary["conditions"]
+    assert {"silent_home", "out_overnight", "stuck_sensor"} <= summary["conditions"].keys()

@@ -94,12 +94,16 @@ def _elsewhere(acts: Sequence[Activity], place: str, lo: int, hi: int) -> list[A
 
 
 def _last_sign(acts: Sequence[Activity], now_ms: int) -> tuple[int, Activity] | None:
-    """The last moment someone was seen at home by ``now_ms``, and by what."""
-    best: tuple[int, Activity] | None = None
-    for start, end, a in evidence_spans(acts):
-        if start <= now_ms and (best is None or min(end, now_ms) >= best[0]):
-            best = (min(end, now_ms), a)
-    return best
+    """The last moment someone was seen at home by ``now_ms``, and by what (of two at
+    the same moment, the one that began later)."""
+    best: tuple[int, int, Activity] | None = None
+    for a in acts:
+        if a.sensor in ("heartbeat", "heart_rate") or a.start_ms > now_ms:
+            continue
+        moment = min(a.end_ms if a.sensor in OCCUPANCY else a.start_ms, now_ms)
+        if best is None or (moment, a.start_ms) >= (best[0], best[1]):
+            best = (moment, a.start_ms, a)
+    return None if best is None else (best[0], best[2])
 
 
 def is_out(acts: Sequence[Activity], now_ms: int) -> int | None:
@@ -361,8 +365,11 @@ def night_wandering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/Lon
     today = local(now_ms, zi).date()
     if not _recent(acts, now_ms):
         return []
-    first = today - timedelta(days=HISTORY_DAYS)
-    past = sorted({d for a in acts if first <= (d := local(a.start_ms, zi).date()) < today})
+    if routine is not None:
+        past = routine.past_days
+    else:
+        first = today - timedelta(days=HISTORY_DAYS)
+        past = sorted({d for a in acts if first <= (d := local(a.start_ms, zi).date()) < today})
     if len(past) < MIN_DAYS:
         return []
     night = night or personal_night(acts, today, tz)

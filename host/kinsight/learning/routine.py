@@ -122,6 +122,7 @@ class Routine:
     sensors: dict[tuple[str, str | None], SensorProfile] = field(default_factory=dict)
     longest_tap_gap_h: list[float] = field(default_factory=list)  # per day, 08:00-21:00
     night_spells: dict[date, int] = field(default_factory=dict)  # spells up, per past night
+    past_days: list[date] = field(default_factory=list)  # the days with any data
 
     def profile(self, a: Activity) -> SensorProfile | None:
         return self.sensors.get((a.sensor, a.room)) or self.sensors.get((a.sensor, None))
@@ -146,7 +147,8 @@ def learn_routine(acts: Sequence[Activity], today: date, tz: str = "Europe/Londo
     lo, hi = at(today - timedelta(days=HISTORY_DAYS), 0, zi), at(today, 0, zi)
     past = [a for a in acts if lo <= a.start_ms < hi]
     days = sorted({local(a.start_ms, zi).date() for a in past if a.sensor != "heartbeat"})
-    r = Routine(days=len(days), night=learn_night(feats))
+    r = Routine(days=len(days), night=learn_night(feats),
+                past_days=sorted({local(a.start_ms, zi).date() for a in past}))
     getups = [f["first_activity_min"] for f in feats.values() if "first_activity_min" in f]
     if len(getups) >= MIN_DAYS:
         r.getup_min = float(statistics.median(getups))

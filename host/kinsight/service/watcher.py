@@ -27,6 +27,7 @@ thread and connection send what is due, so a mail or webhook server that is down
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Collection
 from datetime import date, datetime, timezone
@@ -36,7 +37,7 @@ from zoneinfo import ZoneInfo
 from ..alerts import AlertRecord, AlertRouter
 from ..learning import realtime
 from ..learning.routine import Routine, learn_routine
-from ..residents import as_seen_at, placements, recent_activities, resident_tz
+from ..residents import Activity, as_seen_at, placements, recent_activities, resident_tz
 from ..store import Store
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class RealtimeWatcher:
         self._residents = residents
         # (resident, local day, activities before that day) -> the routine learnt
         self._routines: dict[str, tuple[tuple[date, int, int], Routine]] = {}
+        # resident -> (what the store held, since when, the activities read then)
+        self._windows: dict[str, tuple[tuple[Any, ...], int, list[Activity]]] = {}
 
     def __call__(self, node_ids: frozenset[int]) -> None:
         self.after_batch(node_ids)
@@ -114,7 +117,7 @@ class RealtimeWatcher:
     def check(self, resident: str, now_ms: int) -> list[AlertRecord]:
         """Run the real-time rules for ``resident`` at ``now_ms``; the alerts raised."""
         tz = resident_tz(self.store, resident)
-        acts = as_seen_at(recent_activities(self.store, resident, now_ms - WINDOW_MS), now_ms)
+        acts = as_seen_at(self._window(resident, now_ms - WINDOW_MS), now_ms)
         today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(
             ZoneInfo(tz)).date()
         findings = realtime.check(acts, now_ms, tz, routine=self._routine(resident, acts,
@@ -136,6 +139,29 @@ class RealtimeWatcher:
             if self.on_alert is not None:
                 self.on_alert(rec)
         return out
+
+    def _window(self, resident: str, since_ms: int) -> list[Activity]:
+        """The resident's activities ending at or after ``since_ms``. Read again only
+        when something was stored since the last read (or the window slid a day), so
+        that a check on a tick with no new frames costs no database read."""
+        mark = self._data_mark()
+        cached = self._windows.get(resident)
+        if (cached is not None and cached[0] == mark and cached[1] <= since_ms
+                < cached[1] + DAY_MS):
+            return [a for a in cached[2] if a.end_ms >= since_ms]
+        acts = recent_activities(self.store, resident, since_ms)
+        self._windows[resident] = (mark, since_ms, acts)
+        return acts
+
+    def _data_mark(self) -> tuple[Any, ...]:
+        marks = []
+        for table in ("activities", "events", "statuses", "placements"):
+            try:
+                marks.append(self.store.conn.execute(
+                    f"SELECT MAX(rowid), COUNT(*) FROM {table}").fetchone())  # noqa: S608
+            except sqlite3.OperationalError:  # not made yet: nothing stored there
+                marks.append(None)
+        return tuple(marks)
 
     def _routine(self, resident: str, acts: list[Any], today: date, tz: str) -> Routine:
         """The routine is the fortnight before today's: learnt once a day, and again when
