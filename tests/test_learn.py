@@ -301,6 +301,8 @@ def test_without_heartbeats_a_silent_tap_while_all_else_reports_is_a_dry_day() -
     assert [(i, f.condition, f.follow_up) for i, f in health] == [
         (30, "dehydration", False), (31, "dehydration", True)]
     assert health[1][1].text.startswith("Still drinking less: taps used today 0")
+    # numbers as they are said: rounded, never 76.16666666666667
+    assert all(v is None or v == round(v, 1) for _, f in found for v in f.series)
     assert "please check it as well" in health[0][1].text
     # and the field team hears about the silent sensor as well
     assert [i for i, f in found if f.condition == "device"] == [31]

@@ -319,7 +319,10 @@ class PersonalModel:
         return 0 <= gap < self.params["refractory_days"]
 
     def _series(self, feature: str, today: float | None) -> list[float | None]:
-        return [*self.recent.get(feature, [])[-6:], today]
+        """The feature's last seven days, oldest first, rounded as they are said (a
+        heart rate of 76.2, not 76.16666666666667)."""
+        return [None if v is None else round(v, 1)
+                for v in [*self.recent.get(feature, [])[-6:], today]]
 
     def _findings(self, day: str, feats: dict[str, float], base: dict[str, _Baseline],
                   z: dict[str, float], composite: dict[str, float], cusum: dict[str, float],
