@@ -273,3 +273,18 @@ def test_not_up_needs_sensors_that_were_live_last_evening():
                             3 * 60 * MIN)]
     (h,) = realtime.not_up(early + beats, at(TODAY, "11:00"), TZ)
     assert h.condition == "not_up" and h.severity == "urgent"
+
+
+def test_a_chattering_sensor_is_equipment_and_counts_as_one_visit():
+    from kinsight.learning import daily_features
+
+    home = contact_home(5)
+    start = at(TODAY, "10:00")
+    bounce = [Activity("r", "toilet", start + i * 30_000, start + i * 30_000 + 10_000, None,
+                       "bathroom") for i in range(80)]
+    (f,) = realtime.chattering([*home, *bounce], at(TODAY, "10:45"), TZ)
+    assert f.condition == "device" and "switched 80 times in the last hour" in f.text
+    assert realtime.chattering(home, at(TODAY, "10:45"), TZ) == []
+    # never health evidence: the day counts one toilet visit for the burst, not eighty
+    day = daily_features([*home, *bounce], TZ)[TODAY]
+    assert day["toilet_day"] == 1

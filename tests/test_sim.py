@@ -184,3 +184,30 @@ def test_water_by_time_of_day_and_toilet_dwell() -> None:
     assert (feats["water_morning_ml"], feats["water_afternoon_ml"],
             feats["water_evening_ml"]) == (500, 250, 0)  # the tap reported: 0, not missing
     assert feats["toilet_dwell_min"] == 5
+
+
+def test_real_homes_quirks_are_written_in_and_seeded() -> None:
+    from kinsight.learning.routine import learn_routine
+    from kinsight.simulation.quirks import QUIRKS
+
+    _, clean = simulate("healthy", 5, 40, START, outages=False)
+    _, quirky = simulate("healthy", 5, 40, START, outages=False, quirks=QUIRKS)
+    assert quirky == simulate("healthy", 5, 40, START, outages=False, quirks=QUIRKS)[1]
+    taps = [a for a in quirky if a.sensor == "tap"]
+    assert taps and all(a.value is None for a in taps)  # no volumes
+    assert any(a.sensor == "presence" and a.room == "lounge" for a in quirky)  # PIR bursts
+    outs = [a for a in quirky if a.sensor == "door" and a.room == "out"]
+    assert len(outs) > 1.4 * len([a for a in clean if a.sensor == "door" and a.room == "out"])
+    toilets = [a for a in quirky if a.sensor == "toilet" and a.room == "bathroom"]
+    # a door contact's "on" is how long the door stayed shut: it says nothing of a stay
+    routine = learn_routine(quirky, START + timedelta(days=18), "Europe/London")
+    assert not routine.sensors[("toilet", "bathroom")].measures_stay
+    assert max(a.end_ms - a.start_ms for a in toilets) >= 6 * 3_600_000  # stuck on
+    # chattering: dozens of "on"s of one sensor within an hour on some day
+    by_hour: dict[tuple[str, int], int] = {}
+    for a in quirky:
+        key = (a.sensor, a.start_ms // 3_600_000)
+        by_hour[key] = by_hour.get(key, 0) + 1
+    assert max(by_hour.values()) >= 40
+    with pytest.raises(ValueError, match="unknown quirks"):
+        simulate("healthy", 5, 10, START, quirks=("gremlins",))

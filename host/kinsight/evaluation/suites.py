@@ -28,9 +28,16 @@ class Member:
     variant: dict[str, Any] = field(default_factory=dict)
 
 
+# Real homes' quirks, in turn: a bathroom door contact and a stuck sensor; PIR bursts
+# and a chattering sensor; taps without volume and a resident often out; clean sensors.
+HOMES: tuple[tuple[str, ...], ...] = (("door_bathroom", "stuck"), ("pir_bursts", "chatter"),
+                                      ("no_volume", "outings"), ())
+
+
 def _default_suite() -> list[Member]:
     """36 residents x 120 days: 12 healthy, 8 each of Mrs S, Daphne and John, with
-    varied starts, severities and routines. Seeds 1000 and up (tests use < 1000)."""
+    varied starts, severities and routines, three in four in homes with real homes'
+    quirks (``HOMES``). Seeds 1000 and up (tests use < 1000)."""
     members: list[Member] = []
     mix = ["healthy"] * 12 + ["mrs_s"] * 8 + ["daphne"] * 8 + ["john"] * 8
     severities = (1.0, 0.8, 1.2, 0.6)
@@ -43,6 +50,8 @@ def _default_suite() -> list[Member]:
             variant.update(wake_min=6 * 60, settle_min=21 * 60 + 30)  # an early bird
         if persona == "healthy" and i % 3 == 2:
             variant.update(wake_min=9 * 60, settle_min=23 * 60 + 45, water_ml=1200)
+        if HOMES[i % len(HOMES)]:
+            variant["quirks"] = HOMES[i % len(HOMES)]
         members.append(Member(persona, 1000 + i, 120, start, variant))
     return members
 

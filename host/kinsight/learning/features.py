@@ -48,6 +48,8 @@ _NIGHT_START_MIN = (19 * 60.0, 27 * 60.0)
 _NIGHT_END_MIN = (4 * 60.0, 12 * 60.0)
 MIN_NIGHT_DAYS = 5
 _ALIVE_GAP_MS = 4 * 3600 * 1000  # nodes send their status every 3 hours
+_DEBOUNCED = frozenset({"toilet", "tap", "stairs", "door", "flush", "shower"})
+_BOUNCE_MS = 60_000
 
 
 def _local(ms: int, zone: ZoneInfo) -> datetime:
@@ -123,7 +125,7 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
     """
     zone = ZoneInfo(tz)
     out: dict[date, dict[str, float]] = defaultdict(dict)
-    acts = sorted(activities, key=lambda a: a.start_ms)
+    acts = debounced(sorted(activities, key=lambda a: a.start_ms))
     rises: dict[date, list[float]] = defaultdict(list)
     dwells: dict[date, list[float]] = defaultdict(list)
     hrs: dict[date, list[float]] = defaultdict(list)
@@ -202,6 +204,27 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
             for key in dict.fromkeys(_WATER_BINS):
                 feats.setdefault(key, 0.0)
     return {d: dict(out[d]) for d in sorted(out)}
+
+
+def debounced(acts: list[Activity]) -> list[Activity]:
+    """``acts`` (in time order) with the "on"s of one sensor less than a minute apart
+    made one: the hot and the cold tap of one wash, a contact that bounces, a sensor
+    that chatters dozens of times an hour are one use, never a flood of them."""
+    out: list[Activity] = []
+    last: dict[tuple[str, str | None], int] = {}
+    for a in acts:
+        key = (a.sensor, a.room)
+        i = last.get(key)
+        if a.sensor in _DEBOUNCED and i is not None and a.start_ms - out[i].end_ms <= _BOUNCE_MS:
+            prev = out[i]
+            value = (None if prev.value is None and a.value is None
+                     else (prev.value or 0.0) + (a.value or 0.0))
+            out[i] = Activity(prev.resident, prev.sensor, prev.start_ms,
+                              max(prev.end_ms, a.end_ms), value, prev.room)
+            continue
+        last[key] = len(out)
+        out.append(a)
+    return out
 
 
 def _alive_all_day(day: date, times: list[int], zone: ZoneInfo) -> bool:

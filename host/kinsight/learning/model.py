@@ -118,6 +118,7 @@ class _Assessment:
     cusum: dict[str, float]  # condition -> CUSUM after today
     findings: list[Finding]
     silent: dict[str, int]  # sensor -> silent run after today
+    said: dict[str, list[Any]] = field(default_factory=dict)  # cond -> [feature, value]
 
 
 def _quantile(s: list[float], q: float) -> float:
@@ -166,6 +167,7 @@ class PersonalModel:
         self.silent: dict[str, int] = {}  # sensor ("home": all) -> days silent
         self.present: dict[str, int] = {}  # sensor -> days it reported
         self.poor_night = False
+        self.said: dict[str, list[Any]] = {}  # condition -> [feature, value] last said
         self._cache: _Assessment | None = None
 
     # --- state
@@ -179,7 +181,7 @@ class PersonalModel:
         return {"params": dict(self.params), "days": self.days, "hist": self.hist,
                 "recent": self.recent, "cusum": self.cusum, "elevated": self.elevated,
                 "run": self.run, "last": self.last, "silent": self.silent,
-                "present": self.present, "poor_night": self.poor_night}
+                "present": self.present, "poor_night": self.poor_night, "said": self.said}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PersonalModel:
@@ -190,6 +192,7 @@ class PersonalModel:
         for name in ("cusum", "elevated", "run", "last", "silent", "present"):
             setattr(m, name, dict(d[name]))
         m.poor_night = bool(d["poor_night"])
+        m.said = {k: list(v) for k, v in d.get("said", {}).items()}
         return m
 
     # --- baselines
@@ -245,9 +248,11 @@ class PersonalModel:
             prev = 0.0 if back else self.cusum.get(cond, 0.0)
             cusum[cond] = min(2 * h, max(0.0, prev + c))
         findings: list[Finding] = []
+        said: dict[str, list[Any]] = {}
         if watching:
-            findings = self._findings(day, feats, base, z, composite, cusum, silent, unsure_tap)
-        a = _Assessment(day, z, composite, cusum, findings, silent)
+            findings = self._findings(day, feats, base, z, composite, cusum, silent, unsure_tap,
+                                      said)
+        a = _Assessment(day, z, composite, cusum, findings, silent, said)
         self._cache = a
         return a
 
@@ -326,7 +331,9 @@ class PersonalModel:
 
     def _findings(self, day: str, feats: dict[str, float], base: dict[str, _Baseline],
                   z: dict[str, float], composite: dict[str, float], cusum: dict[str, float],
-                  silent: dict[str, int], unsure_tap: bool = False) -> list[Finding]:
+                  silent: dict[str, int], unsure_tap: bool = False,
+                  said: dict[str, list[Any]] | None = None) -> list[Finding]:
+        said = said if said is not None else {}
         p = self.params
         out: list[Finding] = []
         b = base.get("draws")
@@ -348,7 +355,7 @@ class PersonalModel:
             s = cusum.get(cond, 0.0)
             if cond in composite and self._quiet(cond, day) and not any(
                     f.condition == cond for f in out):
-                follow = self._follow_up(cond, members, feats, base, z, composite[cond])
+                follow = self._follow_up(cond, members, feats, base, z, composite[cond], said)
                 if follow is not None:
                     out.append(follow)
                 continue
@@ -376,6 +383,7 @@ class PersonalModel:
                 parts.append(f"{today(f, feats[f])}; usually "
                              f"{low} to {fmt(f, b.high)}; {word} than usual")
             lead = ranked[0][1]
+            said[cond] = [lead, feats[lead]]
             text = (f"{condition_words(cond)}: " + "; ".join(parts) +
                     f" (a change building for {run} days)")
             out.append(Finding(cond, "digest", round(s, 2), text,
@@ -425,18 +433,27 @@ class PersonalModel:
 
     def _follow_up(self, cond: str, members: tuple[tuple[str, int], ...],
                    feats: dict[str, float], base: dict[str, _Baseline], z: dict[str, float],
-                   composite: float) -> Finding | None:
+                   composite: float, said: dict[str, list[Any]]) -> Finding | None:
         """After a finding, a day still clearly worse than usual on the condition's
-        leading evidence (water for drinking less) is said again in plain words; how
-        often it reaches anyone is the alert policy's (``follow_up_hours``)."""
+        leading evidence (water for drinking less) and worse than when it was last said
+        is said again in plain words; how often it reaches anyone is the alert
+        policy's (``follow_up_hours``)."""
         run = self.run.get(cond, 0) + 1
-        if cond not in STILL or composite < 1.5 or run < 2:
+        if cond not in STILL or composite < 1.0 or run < 2:
             return None
-        ranked = sorted(((sign * z[f], f) for f, sign in members if f in z
+        signs = dict(members)
+        ranked = sorted(((signs[f] * z[f], f) for f in signs if f in z
                          and (cond != "dehydration" or f in WATER_FEATURES)), reverse=True)
-        if not ranked or ranked[0][0] < 1.5:
+        if not ranked or ranked[0][0] < 1.0:
             return None
         lead = ranked[0][1]
+        last = self.said.get(cond)
+        if last is not None and last[0] in z:
+            lead = str(last[0])
+            # Worse than last said, by more than half its usual spread: it keeps going.
+            if signs[lead] * (feats[lead] - float(last[1])) <= 0.5 * base[lead].scale:
+                return None
+        said[cond] = [lead, feats[lead]]
         b = base[lead]
         text = (f"Still {STILL[cond]}: {today(lead, feats[lead]).lower()} (usually "
                 f"{fmt(lead, b.low).removesuffix(' L')} to {fmt(lead, b.high)}), the "
@@ -467,6 +484,7 @@ class PersonalModel:
         for sensor, keys in SENSORS.items():
             if any(k in feats for k in keys):
                 self.present[sensor] = self.present.get(sensor, 0) + 1
+        self.said.update(a.said)
         for fnd in a.findings:
             self.last[fnd.condition] = a.day
         if not feats:

@@ -22,7 +22,8 @@ Each rule looks at what is happening today, against the resident's own routine
   opened in such a night, for the digest when two of the last three nights were
   restless, nothing for one restless night alone (a well resident has those).
 * ``stuck_sensor``: a sensor "on" far beyond its own longest while the rest of the
-  home is in use is equipment, for the field team, never health evidence.
+  home is in use is equipment, for the field team, never health evidence; so is
+  one that ``chattering`` finds switching far more often than it ever does.
 
 A Finding's ``score`` is how far past its limit the observation is (1.0 = at the
 limit). Rules that need a personal baseline say nothing until there are
@@ -57,7 +58,8 @@ from .routine import (
 
 __all__ = ["HISTORY_DAYS", "MIN_DAYS", "LIMITS_MIN", "check", "learn_routine",
            "night_wandering", "no_water", "not_up", "out_overnight", "personal_getup_min",
-           "personal_night", "prolonged_presence", "silent_home", "stuck_sensor"]
+           "personal_night", "prolonged_presence", "silent_home", "stuck_sensor",
+           "chattering"]
 
 _HOUR = 3_600_000
 _MIN = 60_000
@@ -433,6 +435,29 @@ def stuck_sensor(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London
     return out
 
 
+def chattering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
+               routine: Routine | None = None) -> list[Finding]:
+    """A sensor switching far more often in the last hour than in its busiest hour of
+    the fortnight (three times, and at least 30): a fault, for the field team."""
+    zi = ZoneInfo(tz)
+    r = routine if routine is not None else learn_routine(acts, local(now_ms, zi).date(), tz)
+    counts: dict[tuple[str, str | None], int] = {}
+    for a in acts:
+        if now_ms - _HOUR < a.start_ms <= now_ms and a.sensor not in ("heartbeat",
+                                                                    "heart_rate"):
+            counts[(a.sensor, a.room)] = counts.get((a.sensor, a.room), 0) + 1
+    for (sensor, room), n in sorted(counts.items()):
+        limit = max(30, 3 * r.busiest_hour.get((sensor, room), 0))
+        if n > limit:
+            name = sensor.replace("_", " ") + (f" sensor in the {room}" if room else " sensor")
+            return [Finding("device", "digest", round(n / limit, 2),
+                            f"The {name} switched {n} times in the last hour (at most "
+                            f"{r.busiest_hour.get((sensor, room), 0)} in an hour over the last "
+                            "fortnight): it may be faulty; please check it (this is not a "
+                            "health alert)", [float(n)])]
+    return []
+
+
 def check(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
           routine: Routine | None = None) -> list[Finding]:
     """Every rule's findings for one resident at ``now_ms``; the routine they all learn
@@ -448,4 +473,5 @@ def check(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
             *silent_home(acts, now_ms, tz, routine=r),
             *no_water(acts, now_ms, tz, routine=r),
             *night_wandering(acts, now_ms, tz, night=night, routine=r),
-            *stuck_sensor(acts, now_ms, tz, routine=r)]
+            *stuck_sensor(acts, now_ms, tz, routine=r),
+            *chattering(acts, now_ms, tz, routine=r)]

@@ -123,6 +123,7 @@ class Routine:
     longest_tap_gap_h: list[float] = field(default_factory=list)  # per day, 08:00-21:00
     night_spells: dict[date, int] = field(default_factory=dict)  # spells up, per past night
     past_days: list[date] = field(default_factory=list)  # the days with any data
+    busiest_hour: dict[tuple[str, str | None], int] = field(default_factory=dict)
 
     def profile(self, a: Activity) -> SensorProfile | None:
         return self.sensors.get((a.sensor, a.room)) or self.sensors.get((a.sensor, None))
@@ -168,6 +169,11 @@ def learn_routine(acts: Sequence[Activity], today: date, tz: str = "Europe/Londo
             durations[(a.sensor, None)].append(minutes)
     r.sensors = {k: SensorProfile(len(v), statistics.median(v), _quantile(v, 0.95), max(v))
                  for k, v in durations.items()}
+    hours: dict[tuple[tuple[str, str | None], int], int] = defaultdict(int)
+    for a in past:
+        hours[((a.sensor, a.room), a.start_ms // _HOUR_MS)] += 1
+    for (key, _hour), n in hours.items():
+        r.busiest_hour[key] = max(r.busiest_hour.get(key, 0), n)
     r.longest_still_min = _usual_longest_still(past, days, zi, r)
     r.longest_tap_gap_h = _tap_gaps(past, days, zi)
     return r

@@ -38,6 +38,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..residents import Activity
+from . import quirks
 from .truth import Change, Outage, Scenario
 
 TZ = "Europe/London"
@@ -242,8 +243,9 @@ def simulate(persona: str, seed: int, days: int, start: date, **variant: Any
     Europe/London), seeded: the same arguments give the same activities.
 
     Variants: ``severity`` (1.0), ``onset_day``, ``lead_days``, ``every_days``,
-    ``episodes``, ``outages`` (False for none), ``resident`` (the id), and any
-    Routine field (``wake_min``, ``water_ml``, ...) to change the routine.
+    ``episodes``, ``outages`` (False for none), ``resident`` (the id), ``quirks``
+    (real homes' quirks, see ``quirks.QUIRKS``), and any Routine field
+    (``wake_min``, ``water_ml``, ...) to change the routine.
     """
     if persona not in PERSONAS:
         raise ValueError(f"no persona {persona!r} (one of {', '.join(PERSONAS)})")
@@ -252,6 +254,9 @@ def simulate(persona: str, seed: int, days: int, start: date, **variant: Any
     routine = _jitter(rng, p.routine)
     fields = {k: v for k, v in variant.items() if k in Routine.__dataclass_fields__}
     routine = replace(routine, **fields)
+    home_quirks = tuple(variant.get("quirks", ()))
+    if "outings" in home_quirks:
+        routine = replace(routine, outing_p=max(routine.outing_p, 0.6))
     severity = float(variant.get("severity", 1.0))
     resident = str(variant.get("resident", f"{persona}-{seed}"))
     plan = _schedule(p, rng, days, start, variant)
@@ -279,6 +284,8 @@ def simulate(persona: str, seed: int, days: int, start: date, **variant: Any
         if d + 1 < days and d + 1 not in plan.hospital:
             _night(day, routine, e, settles[d], 1440 + wakes[d + 1], poor[d])
         acts.extend(day.acts)
+    if home_quirks:
+        acts = quirks.apply(acts, home_quirks, f"{persona}/{seed}")
     outages = _outages(rng, days, midnights, variant.get("outages", True), routine.hr)
     acts += [Activity(resident, "heartbeat", t, t, None, sensor) for sensor in _NODES
              for t in range(midnights[0] + _HEARTBEAT_MS // 2, midnights[-1], _HEARTBEAT_MS)]
