@@ -316,3 +316,33 @@ def test_without_heartbeats_a_silent_tap_while_all_else_reports_is_a_dry_day() -
 
     found = run(PersonalModel(silent_tap_means_dry=True), 31, seed=43, change=hub)
     assert [f for _, f in found if f.condition in HEALTH] == []
+
+
+def test_a_change_that_keeps_worsening_is_followed_up_in_plain_words() -> None:
+    # After the alert, water 0.85, 0.88 and 0.63 L on the next days: the first two are
+    # no worse than what was said, the third is.
+    alert_day: list[int] = []
+
+    def drink_less(i: int, x: dict[str, Any]) -> None:
+        if i >= 40:
+            x["water_ml"] = {0: 900.0, 1: 850.0}.get(i - 40, 850.0)
+            x["draws"] = 3.0
+
+    found = run(PersonalModel(), 44, seed=21, change=drink_less)
+    first = [(i, f) for i, f in found if f.condition == "dehydration" and not f.follow_up]
+    assert first, "the change was not found"
+    alert_day.append(first[0][0])
+    start = alert_day[0] + 1
+    later = {start: 850.0, start + 1: 880.0, start + 2: 630.0}
+
+    def keeps_going(i: int, x: dict[str, Any]) -> None:
+        drink_less(i, x)
+        if i in later:
+            x["water_ml"] = later[i]
+
+    found = run(PersonalModel(), start + 4, seed=21, change=keeps_going)
+    ups = [(i, f) for i, f in found if f.follow_up]
+    assert [i for i, _ in ups] == [start + 2]
+    text = ups[0][1].text
+    assert text.startswith("Still drinking less: water drawn today 0.6 L (usually ")
+    assert re.search(r"day running$", text) and " l " not in text

@@ -8,8 +8,10 @@ its follow-ups alike.
 
 >>> today("water_ml", 640.0), today("first_activity_min", 657.3)
 ('Water drawn today 0.6 L', 'Up and about today at 10:57')
->>> ordinal(3)
-'third'
+>>> ordinal(3), ordinal(22), ordinal(13)
+('third', '22nd', '13th')
+>>> fmt("water_ml", 1440.0), fmt("water_ml", 1440.0, precise=True)
+('1.4 L', '1.44 L')
 """
 
 from __future__ import annotations
@@ -74,10 +76,12 @@ class Finding:
 
 
 
-def fmt(feature: str, v: float) -> str:
+def fmt(feature: str, v: float, precise: bool = False) -> str:
+    """``v`` of ``feature`` in words with its unit; ``precise``: litres to the
+    centilitre, where to the decilitre would not tell today from the usual."""
     unit = FEATURES[feature][1]
     if unit == "L":
-        return f"{v / 1000:.1f} L"
+        return f"{v / 1000:.2f} L" if precise else f"{v / 1000:.1f} L"
     if unit == "clock":
         m = int(round(v)) % 1440
         return f"{m // 60:02d}:{m % 60:02d}"
@@ -98,12 +102,16 @@ ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "
 
 
 def ordinal(n: int) -> str:
-    return ORDINALS[n - 1] if 1 <= n <= len(ORDINALS) else f"{n}th"
+    """``third``, ``22nd``."""
+    if 1 <= n <= len(ORDINALS):
+        return ORDINALS[n - 1]
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
-def today(feature: str, v: float) -> str:
+def today(feature: str, v: float, precise: bool = False) -> str:
     """``Water drawn today 0.6 L``, ``Up and about today at 10:57``."""
     label = FEATURES[feature][0]
     if FEATURES[feature][1] == "clock":
         return f"{label.removesuffix(' at')} today at {fmt(feature, v)}"
-    return f"{label} today {fmt(feature, v)}"
+    return f"{label} today {fmt(feature, v, precise)}"

@@ -379,9 +379,10 @@ class PersonalModel:
                 word = "higher" if sign > 0 else "lower"
                 if FEATURES[f][1] == "clock":
                     word = "later" if sign > 0 else "earlier"
-                low = fmt(f, b.low).removesuffix(" L")
-                parts.append(f"{today(f, feats[f])}; usually "
-                             f"{low} to {fmt(f, b.high)}; {word} than usual")
+                precise = len({fmt(f, feats[f]), fmt(f, b.low), fmt(f, b.high)}) < 3
+                low = fmt(f, b.low, precise).removesuffix(" L")
+                parts.append(f"{today(f, feats[f], precise)}; usually "
+                             f"{low} to {fmt(f, b.high, precise)}; {word} than usual")
             lead = ranked[0][1]
             said[cond] = [lead, feats[lead]]
             text = (f"{condition_words(cond)}: " + "; ".join(parts) +
@@ -455,7 +456,8 @@ class PersonalModel:
                 return None
         said[cond] = [lead, feats[lead]]
         b = base[lead]
-        text = (f"Still {STILL[cond]}: {today(lead, feats[lead]).lower()} (usually "
+        said_today = today(lead, feats[lead])
+        text = (f"Still {STILL[cond]}: {said_today[0].lower() + said_today[1:]} (usually "
                 f"{fmt(lead, b.low).removesuffix(' L')} to {fmt(lead, b.high)}), the "
                 f"{ordinal(run)} day running")
         return Finding(cond, "digest", round(composite, 2), text,
