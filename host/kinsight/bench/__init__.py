@@ -1,11 +1,11 @@
-"""Benchmarks on the real code paths: ``kinsight bench ingest|firmware|learn``.
+"""Benchmarks on the real code paths: ``kinsight bench ingest|firmware|learn|replay``.
 
 Each prints its figures, and its last line is ``key=value`` pairs, so a run can
 be compared with the last. The benches sit above every product layer and may
 import any of them; nothing imports the benches.
 
 May import: kinsight.errors, kinsight.wire, kinsight.store, kinsight.ingest,
-kinsight.learning, kinsight.simulation.
+kinsight.residents, kinsight.learning, kinsight.simulation, kinsight.evaluation.
 """
 
 from __future__ import annotations
@@ -13,14 +13,17 @@ from __future__ import annotations
 from .firmware import bench_firmware, run_firmware
 from .ingest import bench_ingest, run_ingest
 from .learn import bench_learn, run_learn
+from .replay import bench_replay, run_replay
 
-__all__ = ["bench_firmware", "bench_ingest", "bench_learn", "run"]
+__all__ = ["bench_firmware", "bench_ingest", "bench_learn", "bench_replay", "run"]
 
-BENCHES = ("ingest", "firmware", "learn")
+BENCHES = ("ingest", "firmware", "learn", "replay")
 
 
-def run(what: str, *, frames: int) -> int:
+def run(what: str, *, frames: int, db: str | None = None) -> int:
     """Run the benchmark ``what`` (one of BENCHES) and print its figures."""
+    if what == "replay":
+        return run_replay(db)
     if what == "firmware":
         return run_firmware()
     if what == "learn":

@@ -196,7 +196,7 @@ def do_nodes(args: argparse.Namespace) -> int:
 def do_bench(args: argparse.Namespace) -> int:
     from .. import bench
 
-    return bench.run(args.what, frames=args.frames)
+    return bench.run(args.what, frames=args.frames, db=args.db)
 
 
 def do_demo(args: argparse.Namespace) -> int:

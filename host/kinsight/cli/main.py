@@ -113,9 +113,10 @@ _COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "analysis runs each day and an HTML report is written for the care team.",
         ("kinsight demo", "kinsight demo --out /srv/kinsight-demo --loss 0.2")),
     "bench": (
-        "benchmarks: ingest speed, the firmware's costs, the learning engine",
+        "benchmarks: ingest speed, the firmware's costs, the learning engine, scoring a home",
         "Each benchmark prints its figures; the last line is key=value pairs.",
-        ("kinsight bench ingest", "kinsight bench firmware", "kinsight bench learn")),
+        ("kinsight bench ingest", "kinsight bench firmware", "kinsight bench learn",
+         "kinsight bench replay --db homes.db")),
 }
 
 
@@ -232,8 +233,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                     help="share of datagrams the demo's link drops (0..0.5)")
 
     sp = command("bench")
-    sp.add_argument("what", choices=["ingest", "firmware", "learn"], help="which benchmark")
+    sp.add_argument("what", choices=["ingest", "firmware", "learn", "replay"],
+                    help="which benchmark")
     sp.add_argument("--frames", type=int, default=20000, help="frames to push through")
+    sp.add_argument("--db", help="with replay: score the homes imported into this database "
+                    "instead of a simulated one")
 
     table = {name: getattr(commands, f"do_{name}") for name in sub.choices}
     return p, table

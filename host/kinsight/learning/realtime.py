@@ -237,15 +237,15 @@ def not_up(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
 
 def silent_home(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
                 routine: Routine | None = None) -> list[Finding]:
-    """Seen up today, then no sign of anyone at home for longer than the usual longest
-    such stretch (a quarter more, 2 to 5 h) in the waking day; not when the last
-    sign was the front door (out)."""
+    """Seen up today, then no sign of anyone at home for longer than the longest such
+    stretch of the fortnight (a quarter more, 3 to 5 h) in the waking day; not when
+    the last sign was the front door (out)."""
     zi = ZoneInfo(tz)
     today = local(now_ms, zi).date()
     r = routine if routine is not None else learn_routine(acts, today, tz)
     if r.longest_still_min is None or r.getup_min is None:
         return []
-    limit = min(5 * 60.0, max(2 * 60.0, 1.25 * r.longest_still_min))
+    limit = min(5 * 60.0, max(3 * 60.0, 1.25 * r.longest_still_min))
     day_start = at(today, max(4 * 60.0, r.getup_min - 60.0), zi)
     settle = r.settle_min if r.settle_min is not None else 22 * 60.0
     if not day_start < now_ms <= at(today, min(settle, 23 * 60.0) - 30.0, zi):
@@ -263,7 +263,8 @@ def silent_home(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London"
     return [Finding("silent_home", "urgent", round(still_min / limit, 2),
                     f"No sign of anyone moving at home since "
                     f"{_clock(minutes_of(last[0], zi))} ({still_min / 60:.1f} h); in the day "
-                    f"it is usually never longer than {r.longest_still_min / 60:.1f} h and "
+                    f"it has not been longer than {r.longest_still_min / 60:.1f} h in the last "
+                    f"fortnight and "
                     f"the front door has not opened ({sensors}); please check on them",
                     [round(still_min, 1)])]
 

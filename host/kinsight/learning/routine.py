@@ -206,15 +206,16 @@ def still_gaps(acts: Sequence[Activity], lo: int, hi: int) -> list[tuple[int, in
 
 def _usual_longest_still(past: Sequence[Activity], days: list[date], zi: ZoneInfo,
                          r: Routine) -> float | None:
-    """The 90th percentile, over the days at home, of the day's longest stretch with no
-    sign of anyone between 06:00 and 22:00 (time out of the home not counted)."""
+    """The longest, over the days at home, of the day's longest stretch with no sign of
+    anyone between 06:00 and 22:00 (time out of the home not counted): how long the
+    resident's day can go without a sign, not how long it usually does."""
     del r
     longest = []
     for d in days:
         gaps = still_gaps(past, at(d, 6 * 60, zi), at(d, 22 * 60, zi))
         if gaps:
             longest.append(max(b - a for a, b in gaps) / _MIN_MS)
-    return _quantile(longest, 0.9) if len(longest) >= MIN_DAYS else None
+    return max(longest) if len(longest) >= MIN_DAYS else None
 
 
 def _tap_gaps(past: Sequence[Activity], days: list[date], zi: ZoneInfo) -> list[float]:

@@ -287,7 +287,9 @@ def simulate(persona: str, seed: int, days: int, start: date, **variant: Any
     if home_quirks:
         acts = quirks.apply(acts, home_quirks, f"{persona}/{seed}")
     outages = _outages(rng, days, midnights, variant.get("outages", True), routine.hr)
-    acts += [Activity(resident, "heartbeat", t, t, None, sensor) for sensor in _NODES
+    # Each node keeps its own clock: their status frames do not come at the same instant.
+    acts += [Activity(resident, "heartbeat", t + i * 7 * _MIN, t + i * 7 * _MIN, None, sensor)
+             for i, sensor in enumerate(_NODES)
              for t in range(midnights[0] + _HEARTBEAT_MS // 2, midnights[-1], _HEARTBEAT_MS)]
     acts = [a for a in acts if not any(
         o.sensor in ("*", a.room if a.sensor == "heartbeat" else a.sensor)
