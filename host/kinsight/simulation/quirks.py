@@ -46,7 +46,7 @@ def apply(activities: Sequence[Activity], quirks: Collection[str], seed: int | s
     if "no_volume" in quirks:
         acts = [_with(a, value=None) if a.sensor == "tap" else a for a in acts]
     if "door_bathroom" in quirks:
-        acts = [_door_visit(a, rng) if a.sensor == "toilet" else a for a in acts]
+        acts = _door_visits(acts, rng)
     if "pir_bursts" in quirks:
         acts += _bursts(acts, rng)
     days = _days(acts)
@@ -63,15 +63,27 @@ def _with(a: Activity, *, start: int | None = None, end: int | None = None,
                     a.end_ms if end is None else end, value, room if room is not None else a.room)
 
 
-def _door_visit(a: Activity, rng: random.Random) -> Activity:
-    r = rng.random()
-    if r < 0.2:
-        minutes = rng.uniform(0.05, 0.3)  # opened and shut again at once
-    elif r < 0.9:
-        minutes = rng.uniform(10, 60)  # left shut after the visit
-    else:
-        minutes = rng.uniform(120, 300)
-    return _with(a, end=a.start_ms + int(minutes * _MIN), value=a.value, room="bathroom")
+def _door_visits(acts: list[Activity], rng: random.Random) -> list[Activity]:
+    """Toilet visits as a door contact sees them: "on" from the visit until the door
+    opens again, which is at the latest just before the next visit (one contact
+    cannot be "on" twice at once)."""
+    visits = sorted((a for a in acts if a.sensor == "toilet"), key=lambda a: a.start_ms)
+    starts = [a.start_ms for a in visits[1:]] + [None]
+    doors = {}
+    for a, following in zip(visits, starts, strict=True):
+        r = rng.random()
+        if r < 0.2:
+            minutes = rng.uniform(0.05, 0.3)  # opened and shut again at once
+        elif r < 0.9:
+            minutes = rng.uniform(10, 60)  # left shut after the visit
+        else:
+            minutes = rng.uniform(120, 300)
+        end = a.start_ms + int(minutes * _MIN)
+        if following is not None:
+            end = min(end, following - 3 * _MIN)  # opened again before the next visit
+        doors[id(a)] = _with(a, end=max(a.start_ms + 1000, end), value=a.value,
+                             room="bathroom")
+    return [doors.get(id(a), a) for a in acts]
 
 
 def _bursts(acts: list[Activity], rng: random.Random) -> list[Activity]:
