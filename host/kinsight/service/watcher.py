@@ -170,7 +170,8 @@ class RealtimeWatcher:
                        .timestamp() * 1000)
         lo = midnight - (realtime.HISTORY_DAYS + 1) * DAY_MS
         before = [a for a in acts if lo <= a.start_ms < midnight]
-        key = (today, len(before), max((a.end_ms for a in before), default=0))
+        # Starts, not ends: last night's bed, still "on", ends "now" at every tick.
+        key = (today, len(before), max((a.start_ms for a in before), default=0))
         cached = self._routines.get(resident)
         if cached is not None and cached[0] == key:
             return cached[1]
