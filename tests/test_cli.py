@@ -169,3 +169,20 @@ def test_help_speaks_to_users_with_an_example_for_every_command(capsys):
         assert len(description.split()) >= 8, f"{name}: {description!r}"
         examples = text.split("examples:\n", 1)[1].splitlines()
         assert examples and all(e.startswith(f"  kinsight {name}") for e in examples), name
+
+
+def test_numbers_out_of_range_are_refused_by_name_never_with_a_traceback(db, capsys):
+    for args, said in ((["ack", "--db", db, "9223372036854775808", "--outcome", "useful"],
+                        "alert number 9223372036854775808 is outside 1..9223372036854775807"),
+                       (["place", "--db", db, "99999999999", "r-1"],
+                        "node id 99999999999 is outside 0..4294967295"),
+                       (["keys", "--db", db, "add", "-1", KEY.hex()],
+                        "node id -1 is outside 0..4294967295"),
+                       (["listen", "--db", db, "--udp", "127.0.0.1:0", "--mtu", "5"],
+                        "MTU 5 is outside 32..65535"),
+                       (["ack", "--db", db, "seven", "--outcome", "useful"],
+                        "'seven' is not a whole number")):
+        with pytest.raises(SystemExit) as done:
+            kinsight(*args)
+        err = capsys.readouterr().err
+        assert done.value.code == 2 and said in err and "Traceback" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -120,6 +121,25 @@ _COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 
+def _whole(what: str, lo: int, hi: int) -> Callable[[str], int]:
+    """An argument type: a whole number from ``lo`` to ``hi``, or a message saying so."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{what} {value} is outside {lo}..{hi}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+NODE_ID = _whole("node id", 0, 2**32 - 1)
+ALERT_ID = _whole("alert number", 1, 2**63 - 1)
+
+
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     p = argparse.ArgumentParser(prog="kinsight", description=_DESCRIPTION, epilog=_EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,7 +157,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
         sp.add_argument("--db", required=True, help="the database file (SQLite)")
 
     def mtu(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--mtu", type=int, default=250, help="largest frame accepted (bytes)")
+        sp.add_argument("--mtu", type=_whole("MTU", 32, 65535), default=250,
+                        help="largest frame accepted (bytes)")
 
     sp = command("listen")
     db(sp)
@@ -145,7 +166,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--udp", metavar="HOST:PORT", help="address to listen on")
     sp.add_argument("--serial", metavar="PORT",
                     help="serial port to listen on instead (SLIP-framed), e.g. /dev/ttyUSB0")
-    sp.add_argument("--baud", type=int, default=115200, help="baud rate of --serial")
+    sp.add_argument("--baud", type=_whole("baud rate", 1, 10_000_000), default=115200,
+                    help="baud rate of --serial")
     sp.add_argument("--capture", help="also append every datagram to this capture file")
     sp.add_argument("--idle-exit", type=float, metavar="SECONDS",
                     help="stop after this long without a datagram")
@@ -167,7 +189,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp = command("keys")
     db(sp)
     sp.add_argument("action", choices=["add", "list"], help="add a key, or list the nodes")
-    sp.add_argument("node", nargs="?", type=int, help="node id")
+    sp.add_argument("node", nargs="?", type=NODE_ID, help="node id")
     sp.add_argument("key", nargs="?", help="the node's key, as hex")
 
     sp = command("nodes")
@@ -176,7 +198,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
     sp = command("place")
     db(sp)
-    sp.add_argument("node", type=int, help="node id")
+    sp.add_argument("node", type=NODE_ID, help="node id")
     sp.add_argument("resident", help="resident's name or code")
     sp.add_argument("--room", help="where the node is")
     sp.add_argument("--tz", help="the resident's time zone (IANA name; default Europe/London)")
@@ -215,7 +237,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
     sp = command("ack")
     db(sp)
-    sp.add_argument("alert_id", type=int, help="the alert's number, as kinsight alerts lists it")
+    sp.add_argument("alert_id", type=ALERT_ID,
+                    help="the alert's number, as kinsight alerts lists it")
     sp.add_argument("--outcome", required=True, choices=["useful", "not-useful", "false-alarm"])
     sp.add_argument("--note", default="", help="what was found")
     sp.add_argument("--by", default="unknown", help="who acknowledges")
@@ -235,7 +258,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp = command("bench")
     sp.add_argument("what", choices=["ingest", "firmware", "learn", "replay"],
                     help="which benchmark")
-    sp.add_argument("--frames", type=int, default=20000, help="frames to push through")
+    sp.add_argument("--frames", type=_whole("frames", 1, 10_000_000), default=20000,
+                    help="frames to push through")
     sp.add_argument("--db", help="with replay: score the homes imported into this database "
                     "instead of a simulated one")
 
@@ -259,4 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kinsight: interrupted", file=sys.stderr)
         return 130
+    except (sqlite3.Error, OverflowError) as exc:
+        # A database that is locked, full or damaged: say so, never a traceback.
+        print(f"kinsight: the database could not do that: {exc}", file=sys.stderr)
+        return 1
 
