@@ -93,6 +93,10 @@ def test_replayed_alerts_are_never_sent_and_never_hold_a_live_one(db, capsys):
         assert router.deliver_due(now + 10 * 3_600_000) == [] and sent == []
         live = router.raise_finding("r", late, Finding("not_up", "urgent", 2.0, "late"))
         assert live is not None and live.state == "open"
+        replayed = next(a for a in list_alerts(store) if a.state == "replayed")
+    # nobody was sent a replayed alert: it cannot be answered (nor teach sensitivity)
+    assert main(["ack", "--db", db, str(replayed.id), "--outcome", "false-alarm"]) == 1
+    assert "is from a replay" in capsys.readouterr().err
 
 
 def test_replay_refuses_bad_days(db, capsys):

@@ -192,6 +192,9 @@ class AlertRouter:
         rec = get_alert(self.store, alert_id)
         if rec is None:
             raise ConfigError(f"no alert {alert_id}")
+        if rec.state == "replayed":
+            raise ConfigError(f"alert {alert_id} is from a replay (what would have been "
+                              "raised), not one anyone was sent: there is nothing to answer")
         now = self.clock()
         with self.store.transaction():
             self.store.conn.execute(
