@@ -113,6 +113,17 @@ def get_alert(store: Store, alert_id: int) -> AlertRecord | None:
     return None if row is None else _record(row)
 
 
+def copy_alerts(store: Store, alerts: list[AlertRecord], state: str | None = None) -> None:
+    """Store ``alerts`` (from another store) as new rows, in their own state or in
+    ``state``; their deliveries and audit trail stay behind."""
+    ensure_tables(store)
+    store.conn.executemany(
+        "INSERT INTO alerts (resident, condition, severity, day, created_ms, score, text, "
+        "series, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(a.resident, a.condition, a.severity, a.day, a.created_ms, a.score, a.text,
+          json.dumps(a.series), state or a.state) for a in alerts])
+
+
 def learned_sensitivity(store: Store, resident: str, condition: str) -> float:
     ensure_tables(store)
     row = store.conn.execute("SELECT multiplier FROM sensitivity WHERE resident = ? AND "

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..alerts import AlertRecord, AlertRouter, Policy, list_alerts
+from ..alerts.records import copy_alerts
 from ..residents import store_activities
 from ..residents.activity import Activity
 from ..residents.history_import import (
@@ -28,6 +29,7 @@ from ..residents.history_import import (
     resident_zones,
     zone,
 )
+from ..service.analysis import ensure_models
 from ..service.replay import midnight_ms, play
 from ..store import Store
 from .injection import CONDITIONS, applicable, complete_days, extend_days, inject
@@ -260,18 +262,10 @@ def _trial(activities: list[Activity], tz: str, policy: Policy, detector: str, o
         resident = activities[0].resident
         start = midnight_ms(onset, tz)
         if snapshot is not None:
-            home.conn.execute("CREATE TABLE IF NOT EXISTS models (resident TEXT NOT NULL, "
-                              "detector TEXT NOT NULL, state_json TEXT NOT NULL, last_day "
-                              "TEXT, PRIMARY KEY (resident, detector))")
+            ensure_models(home)
             home.conn.execute("INSERT INTO models VALUES (?, ?, ?, ?)",
                               (resident, detector, *snapshot))
         router = AlertRouter(policy, home)
-        for a in base_alerts:
-            if a.created_ms < start:
-                home.conn.execute(
-                    "INSERT INTO alerts (resident, condition, severity, day, created_ms, "
-                    "score, text, series, state) VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?)",
-                    (a.resident, a.condition, a.severity, a.day, a.created_ms, a.score,
-                     a.text, a.state))
+        copy_alerts(home, [a for a in base_alerts if a.created_ms < start])
         play(home, router, start, midnight_ms(end, tz) + 8 * 3_600_000, detector=detector)
         return [a for a in list_alerts(home) if a.created_ms >= start]

@@ -51,6 +51,8 @@ STAY_MEDIAN_MAX_MIN = 15.0
 STAY_P95_MAX_MIN = 45.0
 
 
+# Local time, the fast way: the rules ask it millions of times a replay (the importer's
+# exact wall-clock arithmetic, residents.history_import, is for parsing files).
 def local(ms: int, zi: ZoneInfo) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).astimezone(zi)
 

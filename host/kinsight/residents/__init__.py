@@ -13,6 +13,7 @@ from __future__ import annotations
 from .activity import Activity
 from .from_nodes import (
     activities_from_events,
+    activities_of,
     all_activities,
     as_seen_at,
     merge,
@@ -34,6 +35,7 @@ from .history_import import (
 )
 
 __all__ = ["DEFAULT_TZ", "Activity", "HistoryError", "ImportResult", "activities_from_events",
+           "activities_of",
            "all_activities", "as_seen_at", "import_files", "import_jsonl", "load_activities",
            "merge", "place", "placements", "recent_activities", "resident_tz", "resident_zones",
            "residents", "store_activities"]

@@ -206,7 +206,11 @@ def as_seen_at(activities: Iterable[Activity], now_ms: int) -> list[Activity]:
             for a in activities if a.start_ms <= now_ms]
 
 
+def activities_of(store: Store, resident: str) -> list[Activity]:
+    """One resident's imported activities and node events together, in time order."""
+    return merge(load_activities(store, resident), activities_from_events(store, resident))
+
+
 def all_activities(store: Store) -> dict[str, list[Activity]]:
     """Per resident, imported activities and node events together, in time order."""
-    return {r: merge(load_activities(store, r), activities_from_events(store, r))
-            for r in residents(store)}
+    return {r: activities_of(store, r) for r in residents(store)}

@@ -30,7 +30,7 @@ from ..learning import (
     personal_features,
     realtime,
 )
-from ..residents import all_activities, as_seen_at, resident_tz
+from ..residents import activities_of, as_seen_at, resident_tz, residents
 from ..store import Store
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,11 @@ CREATE TABLE IF NOT EXISTS models (
     PRIMARY KEY (resident, detector)
 );
 """
+
+
+def ensure_models(store: Store) -> None:
+    """Create the table of each resident's learnt model if it is missing."""
+    store.conn.executescript(_SCHEMA)
 
 
 @dataclass
@@ -71,12 +76,12 @@ def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "eng
     """The morning run at ``now_ms`` (see the module's docstring) for every resident, or
     for those in ``only``; ``deliver`` False raises and stores but sends nothing (a
     replay). Only what was known by ``now_ms`` is read."""
-    store.conn.executescript(_SCHEMA)
+    ensure_models(store)
     out = Summary()
-    for resident, every in all_activities(store).items():
+    for resident in residents(store):
         if only is not None and resident not in only:
-            continue
-        acts = as_seen_at(every, now_ms)
+            continue  # read nothing of those not asked for: a replay asks one at a time
+        acts = as_seen_at(activities_of(store, resident), now_ms)
         tz = resident_tz(store, resident)
         today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(
             ZoneInfo(tz)).date()

@@ -14,7 +14,6 @@ acknowledged. Replaying the same days again replaces them.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from ..alerts import AlertRecord, AlertRouter, Policy, list_alerts
-from ..alerts.records import ensure_tables
+from ..alerts.records import copy_alerts, ensure_tables
 from ..residents import all_activities, resident_tz, residents
 from ..store import Store
 from .analysis import analyse
@@ -149,12 +148,7 @@ def record_replayed(store: Store, alerts: list[AlertRecord], first: date, last: 
         store.conn.execute(
             f"DELETE FROM alerts WHERE state = 'replayed' AND day >= ? AND day <= ? "  # noqa: S608
             f"AND resident IN ({marks})", (first.isoformat(), last.isoformat(), *who))
-        for a in alerts:
-            store.conn.execute(
-                "INSERT INTO alerts (resident, condition, severity, day, created_ms, score, "
-                "text, series, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'replayed')",
-                (a.resident, a.condition, a.severity, a.day, a.created_ms, a.score, a.text,
-                 json.dumps(a.series)))
+        copy_alerts(store, alerts, "replayed")
     return [a for a in list_alerts(store) if a.state == "replayed"
             and first.isoformat() <= a.day <= last.isoformat() and a.resident in who]
 
