@@ -186,3 +186,16 @@ def test_numbers_out_of_range_are_refused_by_name_never_with_a_traceback(db, cap
             kinsight(*args)
         err = capsys.readouterr().err
         assert done.value.code == 2 and said in err and "Traceback" not in err
+
+
+def test_a_fault_of_ours_is_one_line_too(db, capsys, monkeypatch):
+    from kinsight.cli import commands
+
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(commands, "do_nodes", broken)
+    assert kinsight("nodes", "--db", db) == 70
+    err = capsys.readouterr().err
+    assert err.startswith("kinsight: internal error (RuntimeError: a bug)")
+    assert "Traceback" not in err

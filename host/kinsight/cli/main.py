@@ -287,4 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A database that is locked, full or damaged: say so, never a traceback.
         print(f"kinsight: the database could not do that: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # a fault of ours: said in one line, the trace with -v
+        if args.verbose:
+            logging.getLogger("kinsight").error("internal error", exc_info=True)
+        print(f"kinsight: internal error ({type(exc).__name__}: {exc}); run with -v for "
+              "the details and please report it", file=sys.stderr)
+        return 70
 
