@@ -302,3 +302,52 @@ def test_an_unanswered_incident_does_not_hide_the_next(store, hooks):
     later = DAY + timedelta(days=4)
     assert r.raise_finding("r", later, finding("silent_home")) is not None  # a new incident
     assert r.raise_finding("r", later, finding("uti", "digest")) is None  # the same change
+
+
+def test_a_new_incident_is_raised_within_the_throttle_the_same_one_is_not(store, hooks):
+    clock = Clock(at("10:00"))
+    r = router(store, {}, clock)  # throttle 24 h
+
+    def stay(start: str) -> Finding:
+        return Finding("prolonged_toilet", "urgent", 2.0, "stayed long", [50.0],
+                       subject=f"toilet/bathroom 2024-06-20T{start}")
+
+    first = r.raise_finding("r", DAY, stay("09:00"))
+    assert first is not None and first.subject == "toilet/bathroom 2024-06-20T09:00"
+    clock.ms += 60 * MIN
+    assert r.raise_finding("r", DAY, stay("09:00")) is None  # the same stay, found again
+    clock.ms += 5 * 60 * MIN
+    assert r.raise_finding("r", DAY, stay("15:10")) is not None  # another one: maybe a fall
+
+    def stuck(sensor: str) -> Finding:
+        return Finding("device", "digest", 1.5, f"{sensor} may be stuck", [], subject=sensor)
+
+    assert r.raise_finding("r", DAY, stuck("fridge/kitchen")) is not None
+    assert r.raise_finding("r", DAY, stuck("toilet/bathroom")) is not None  # not hidden
+    assert r.raise_finding("r", DAY, stuck("fridge/kitchen")) is None  # told already
+
+
+def test_a_store_from_before_alerts_had_a_subject_is_upgraded(tmp_path):
+    import sqlite3
+
+    from kinsight.alerts import list_alerts
+
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE alerts (id INTEGER PRIMARY KEY, resident TEXT NOT NULL,
+            condition TEXT NOT NULL, severity TEXT NOT NULL, day TEXT NOT NULL,
+            created_ms INTEGER NOT NULL, score REAL NOT NULL, text TEXT NOT NULL,
+            series TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'open', outcome TEXT,
+            acknowledged_by TEXT, acknowledged_ms INTEGER, snoozed_until_ms INTEGER);
+        INSERT INTO alerts (resident, condition, severity, day, created_ms, score, text,
+            series) VALUES ('r', 'not_up', 'urgent', '2024-06-20', 1, 2.0, 'old', '[]');
+    """)
+    con.commit()
+    con.close()
+    with Store(path) as s:
+        (old,) = list_alerts(s)
+        assert (old.text, old.subject) == ("old", "")
+        r = AlertRouter(Policy(), s, {}, Clock(at("10:00")))
+        new = r.raise_finding("r", DAY, Finding("device", "digest", 1.0, "x", [], subject="tap"))
+        assert new is not None and new.subject == "tap"

@@ -66,6 +66,19 @@ def test_daphne_visits_the_toilet_more_before_a_uti(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", [3, 4])
+def test_a_utis_symptoms_come_on_within_two_days_and_stay(seed: int) -> None:
+    scenario, acts = simulate("daphne", seed, 60, START, outages=False, onset_day=15,
+                              episodes=1, lead_days=8)
+    (change,) = scenario.changes
+    feats = daily_features(acts)
+    before = [change.onset - timedelta(days=k) for k in range(1, 11)]
+    # from the second day on, not only at the end of the lead
+    early = [change.onset + timedelta(days=k) for k in range(2, 7)]
+    assert _mean(feats, "toilet_day", early) > 1.5 * _mean(feats, "toilet_day", before)
+    assert _mean(feats, "toilet_night", early) > _mean(feats, "toilet_night", before) + 1
+
+
+@pytest.mark.parametrize("seed", [3, 4])
 def test_john_rises_slower_and_moves_less(seed: int) -> None:
     feats, before, late = _before_after("john", seed, "mobility")
     assert _mean(feats, "rise_s_median", late) > _mean(feats, "rise_s_median", before) + 1.2

@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     outcome TEXT,
     acknowledged_by TEXT,
     acknowledged_ms INTEGER,
-    snoozed_until_ms INTEGER
+    snoozed_until_ms INTEGER,
+    subject TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     alert_id INTEGER NOT NULL REFERENCES alerts (id),
@@ -62,6 +63,9 @@ CREATE TABLE IF NOT EXISTS sensitivity (
 def ensure_tables(store: Store) -> None:
     if not store.conn.in_transaction:  # executescript would commit an open transaction
         store.conn.executescript(_SCHEMA)
+        cols = {str(r[1]) for r in store.conn.execute("PRAGMA table_info(alerts)")}
+        if "subject" not in cols:  # a store from before alerts had a subject
+            store.conn.execute("ALTER TABLE alerts ADD COLUMN subject TEXT NOT NULL DEFAULT ''")
 
 
 @dataclass(frozen=True)
@@ -80,20 +84,21 @@ class AlertRecord:
     acknowledged_by: str | None = None
     acknowledged_ms: int | None = None
     snoozed_until_ms: int | None = None
+    subject: str = ""  # what it is about, where a condition has several (a sensor)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 _COLS = ("id, resident, condition, severity, day, created_ms, text, series, state, score, "
-         "outcome, acknowledged_by, acknowledged_ms, snoozed_until_ms")
+         "outcome, acknowledged_by, acknowledged_ms, snoozed_until_ms, subject")
 
 
 def _record(row: tuple[Any, ...]) -> AlertRecord:
     (i, r, c, sev, day, created, text, series, state, score, outcome, by, ack_ms,
-     snz) = row
+     snz, subject) = row
     return AlertRecord(i, r, c, sev, day, created, text, json.loads(series), state, score,
-                       outcome, by, ack_ms, snz)
+                       outcome, by, ack_ms, snz, str(subject))
 
 
 def list_alerts(store: Store, resident: str | None = None) -> list[AlertRecord]:
@@ -119,9 +124,9 @@ def copy_alerts(store: Store, alerts: list[AlertRecord], state: str | None = Non
     ensure_tables(store)
     store.conn.executemany(
         "INSERT INTO alerts (resident, condition, severity, day, created_ms, score, text, "
-        "series, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "series, state, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(a.resident, a.condition, a.severity, a.day, a.created_ms, a.score, a.text,
-          json.dumps(a.series), state or a.state) for a in alerts])
+          json.dumps(a.series), state or a.state, a.subject) for a in alerts])
 
 
 def learned_sensitivity(store: Store, resident: str, condition: str) -> float:

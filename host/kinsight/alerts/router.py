@@ -125,7 +125,8 @@ class AlertRouter:
             if finding.score < need:
                 reason = f"score {finding.score} under {need:.2f} at this sensitivity"
             elif self._throttled(resident, cond, now, rp.throttle_hours,
-                                 still_open_holds=cond in PATTERNS):
+                                 still_open_holds=cond in PATTERNS,
+                                 subject=getattr(finding, "subject", "")):
                 reason = "throttled"
         if reason is not None:
             log.info("%s %s on %s not raised: %s", resident, cond, day_s, reason)
@@ -137,9 +138,9 @@ class AlertRouter:
         with self.store.transaction():
             cur = self.store.conn.execute(
                 "INSERT INTO alerts (resident, condition, severity, day, created_ms, score, "
-                "text, series) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "text, series, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (resident, cond, finding.severity, day_s, now, float(finding.score),
-                 finding.text, json.dumps(series)))
+                 finding.text, json.dumps(series), getattr(finding, "subject", "")))
             alert_id = int(cur.lastrowid or 0)
             self._audit(now, alert_id, resident, "kinsight", "raised", finding.text)
         rec = get_alert(self.store, alert_id)
@@ -166,15 +167,18 @@ class AlertRouter:
         return None
 
     def _throttled(self, resident: str, cond: str, now: int, hours: float,
-                   still_open_holds: bool = True) -> bool:
+                   still_open_holds: bool = True, subject: str = "") -> bool:
         """Whether an alert of ``cond`` was raised within ``hours`` or is snoozed, or (with
-        ``still_open_holds``) is still open."""
+        ``still_open_holds``) is still open. An incident is held only by one about the
+        same ``subject``: a stuck fridge door must not hide a stuck toilet sensor."""
         open_clause = "state = 'open' OR " if still_open_holds else ""
+        subject_clause = "" if still_open_holds else "subject = ? AND "
         row = self.store.conn.execute(
             "SELECT COUNT(*) FROM alerts WHERE resident = ? AND condition = ? AND "
-            f"state != 'replayed' AND ({open_clause}(state = 'snoozed' AND "  # noqa: S608
+            f"{subject_clause}state != 'replayed' AND ({open_clause}(state = 'snoozed' AND "  # noqa: S608,E501
             "snoozed_until_ms > ?) OR created_ms > ?)",
-            (resident, cond, now, now - int(hours * 3_600_000))
+            (resident, cond, *(() if still_open_holds else (subject,)), now,
+             now - int(hours * 3_600_000))
         ).fetchone()
         return bool(row[0])
 

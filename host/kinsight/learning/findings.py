@@ -72,6 +72,7 @@ class Finding:
     text: str  # plain English with the evidence
     series: list[float | None] = field(default_factory=list)  # recent values, oldest first
     follow_up: bool = False  # the same change, still going on after its alert
+    subject: str = ""  # what it is about, where a condition has several (a sensor)
 
 
 

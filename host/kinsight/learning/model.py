@@ -429,7 +429,7 @@ class PersonalModel:
                         else f"The {sensor.replace('_', ' ')} sensor has reported nothing")
                 out.append(Finding("device", "digest", float(n),
                                    f"{what} for {n} days; please check the equipment "
-                                   "(this is not a health alert)", []))
+                                   "(this is not a health alert)", [], subject=sensor))
         return out
 
     def _follow_up(self, cond: str, members: tuple[tuple[str, int], ...],

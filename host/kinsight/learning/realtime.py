@@ -159,7 +159,7 @@ def prolonged_presence(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/
             f"prolonged_{place}", "urgent", round(max(1.0, minutes / limit), 2),
             f"Stayed {where} for {minutes:.0f} min from {since} with nothing else moving "
             f"at home meanwhile ({usual_text}); they may have fallen or be unwell",
-            [round(minutes, 1)]))
+            [round(minutes, 1)], subject=_since(_subject(a.sensor, a.room), a.start_ms, zi)))
     return out
 
 
@@ -228,11 +228,12 @@ def not_up(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
                         f"No sign of anyone at home{since_text}, from earlier in the evening "
                         "than usual, and these sensors cannot say whether they are working: "
                         "please check the equipment, and that all is well (this is not a "
-                        "health alert)", [])]
+                        "health alert)", [], subject="home")]
     return [Finding("not_up", "urgent", round(late / margin, 2),
                     f"Not seen up and about yet at {_clock(minutes_of(now_ms, zi))}; usually "
                     f"up by {_clock(r.getup_min)} ({late / 60:.1f} h later than usual) and "
-                    "the sensors are reporting", [round(r.getup_min, 1)])]
+                    "the sensors are reporting", [round(r.getup_min, 1)],
+                    subject=today.isoformat())]
 
 
 def silent_home(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
@@ -266,7 +267,7 @@ def silent_home(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London"
                     f"it has not been longer than {r.longest_still_min / 60:.1f} h in the last "
                     f"fortnight and "
                     f"the front door has not opened ({sensors}); please check on them",
-                    [round(still_min, 1)])]
+                    [round(still_min, 1)], subject=_since("still", last[0], zi))]
 
 
 def out_overnight(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
@@ -288,7 +289,8 @@ def out_overnight(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/Londo
     return [Finding("out_overnight", "digest", 1.0,
                     f"Went out of the front door at {_clock(minutes_of(left, zi))} and not "
                     f"back by {_clock(minutes_of(now_ms, zi))} (nothing has moved at home "
-                    f"since); this is not an alarm", [round((now_ms - left) / _HOUR, 1)])]
+                    f"since); this is not an alarm", [round((now_ms - left) / _HOUR, 1)],
+                    subject=_since("out", left, zi))]
 
 
 def no_water(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
@@ -323,7 +325,8 @@ def no_water(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
     return [Finding("no_water", "digest", round(gap / limit, 2),
                     f"No water drawn since {_clock(minutes_of(start, zi))} ({_hours(gap)} of "
                     f"the day) while at home and about; the longest daytime stretch without "
-                    f"water is usually {usual_h:.1f} h", [round(gap / _HOUR, 1)])]
+                    f"water is usually {usual_h:.1f} h", [round(gap / _HOUR, 1)],
+                    subject=_since("tap", start, zi))]
 
 
 # A trip to the toilet at night is not wandering (night visits are the daily model's).
@@ -403,12 +406,24 @@ def night_wandering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/Lon
     if restless_before:
         text += f"; {restless_before + 1} of the last 3 nights were like this"
     return [Finding("night_wandering", "urgent" if door else "digest",
-                    round(len(spells) / limit, 2), text, [float(usual), float(len(spells))])]
+                    round(len(spells) / limit, 2), text, [float(usual), float(len(spells))],
+                    subject=_since("night", lo, zi))]
+
+
+def _subject(sensor: str, room: str | None) -> str:
+    """Which sensor an equipment notice is about."""
+    return f"{sensor}/{room}" if room else sensor
+
+
+def _since(what: str, start_ms: int, zi: ZoneInfo) -> str:
+    """Which incident a finding is about (a stay, a silence, a night out): the next
+    one is another incident, and the throttle holds only the same one again."""
+    return f"{what} {local(start_ms, zi).strftime('%Y-%m-%dT%H:%M')}"
 
 
 def stuck_sensor(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
                  routine: Routine | None = None) -> list[Finding]:
-    """A sensor on far beyond its own longest while the rest of the home is in use."""
+    """Each sensor on far beyond its own longest while the rest of the home is in use."""
     zi = ZoneInfo(tz)
     r = routine if routine is not None else learn_routine(acts, local(now_ms, zi).date(), tz)
     out: list[Finding] = []
@@ -431,8 +446,8 @@ def stuck_sensor(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London
             "device", "digest", round(on_min / limit, 2),
             f"The {name} has been on for {on_min / 60:.1f} h since "
             f"{_clock(minutes_of(a.start_ms, zi))} while the rest of the home is in use: it "
-            f"may be stuck; please check it (this is not a health alert)", [round(on_min, 1)]))
-        break
+            f"may be stuck; please check it (this is not a health alert)", [round(on_min, 1)],
+            subject=_subject(a.sensor, a.room)))
     return out
 
 
@@ -455,7 +470,7 @@ def chattering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
                             f"The {name} switched {n} times in the last hour (at most "
                             f"{r.busiest_hour.get((sensor, room), 0)} in an hour over the last "
                             "fortnight): it may be faulty; please check it (this is not a "
-                            "health alert)", [float(n)])]
+                            "health alert)", [float(n)], subject=_subject(sensor, room))]
     return []
 
 

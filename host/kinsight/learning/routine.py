@@ -103,11 +103,12 @@ class SensorProfile:
                     and self.p95_min <= STAY_P95_MAX_MIN))
 
     def stuck_after_min(self) -> float:
-        """On for longer than this, with the home in use meanwhile, it is stuck: twice
-        its own long readings and hours past its longest, and never under 4 hours."""
+        """On for longer than this, with the home in use meanwhile, it is stuck: half
+        as long again as its own long readings, two hours past its longest, and never
+        under 4 hours."""
         if self.samples < MIN_SAMPLES:
             return 6 * 60.0
-        return max(4 * 60.0, 2 * self.p95_min, self.longest_min + 2 * 60.0)
+        return max(4 * 60.0, 1.5 * self.p95_min, self.longest_min + 2 * 60.0)
 
 
 @dataclass

@@ -9,9 +9,10 @@ water for hours" are about frames that do not come. Each resident's check reads
 only their last ``WINDOW_MS`` of activities.
 
 Findings go through the ``AlertRouter`` (policy, consent, sensitivity,
-throttle). On top of that the watcher raises each real-time condition at most
-once per resident per local day: the rules look back up to a day, so the same
-long visit is found again on every frame and tick, and under a short
+throttle). On top of that the watcher raises each real-time condition (for
+equipment, each sensor) at most once per resident per local day: the rules
+look back up to a day, so the same long visit is found again on every frame and
+tick, and under a short
 ``throttle_hours`` it would be raised again as soon as its alert was
 acknowledged. New alerts, and on each tick anything else due (escalations,
 retries, held quiet-hours messages), are then delivered.
@@ -126,12 +127,13 @@ class RealtimeWatcher:
         done = self._conditions_raised(resident, today)
         out: list[AlertRecord] = []
         for finding in findings:
-            if finding.condition in done:
+            key = _once_a_day(finding.condition, finding.subject)
+            if key in done:
                 continue
             rec = self.router.raise_finding(resident, today, finding)
             if rec is None:
                 continue
-            done.add(finding.condition)
+            done.add(key)
             self.alerts_raised += 1
             log.info("alert %d %s %s: %s", rec.id, resident, rec.condition, rec.text)
             out.append(rec)
@@ -175,9 +177,15 @@ class RealtimeWatcher:
         self._routines[resident] = (key, routine)
         return routine
 
-    def _conditions_raised(self, resident: str, day: date) -> set[str]:
-        return {str(c) for (c,) in self.store.conn.execute(
-            "SELECT DISTINCT condition FROM alerts WHERE resident = ? AND day = ? AND "
-            "state != 'replayed'", (resident, day.isoformat()))}
+    def _conditions_raised(self, resident: str, day: date) -> set[tuple[str, str]]:
+        return {_once_a_day(str(c), str(s)) for (c, s) in self.store.conn.execute(
+            "SELECT DISTINCT condition, subject FROM alerts WHERE resident = ? AND day = ? "
+            "AND state != 'replayed'", (resident, day.isoformat()))}
+
+
+def _once_a_day(condition: str, subject: str) -> tuple[str, str]:
+    """What the watcher raises at most once a day: each condition, and for equipment
+    each sensor (a stuck fridge door must not hide a stuck toilet sensor)."""
+    return (condition, subject if condition == "device" else "")
 
 

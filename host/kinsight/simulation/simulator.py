@@ -5,8 +5,9 @@ sitting, stairs, outings, a wearable or not) drawn around their persona's
 values from the seed, and each day varies around it (weekends later, naps,
 outings, poor nights). Changes ramp in from their onset to the crisis (a
 severity s of 0 at onset, the variant's ``severity`` at the day before the
-crisis); after a crisis the resident is in hospital for some days (no data at
-all) and comes home at their baseline. Sensor outages (one sensor for 1..3
+crisis; a UTI's symptoms reach it two days after onset and stay); after a
+crisis the resident is in hospital for some days (no data at all) and comes
+home at their baseline. Sensor outages (one sensor for 1..3
 days) and hub outages (every sensor, 6..48 h) take activities out, and the
 sensors' heartbeats with them: each sensor says it is alive every 3 hours
 (``heartbeat`` activities, the sensor in ``room``), as a node's status frame does,
@@ -153,6 +154,11 @@ def _schedule(persona: Persona, rng: random.Random, days: int, start: date,
     return plan
 
 
+# Urinary symptoms (frequency, nocturia) come on over a day or two and stay until
+# treated; dehydration and a decline in mobility build up over the whole lead.
+_UTI_COMES_ON_DAYS = 2
+
+
 def _effects(plan: _Plan, start: date, d: int, severity: float) -> _Effects:
     e = _Effects()
     day = start + timedelta(days=d)
@@ -160,6 +166,8 @@ def _effects(plan: _Plan, start: date, d: int, severity: float) -> _Effects:
         if not ch.onset <= day < ch.crisis:
             continue
         span = max(1, (ch.crisis - ch.onset).days - 1)
+        if ch.condition == "uti":
+            span = min(span, _UTI_COMES_ON_DAYS)
         s = severity * min(1.0, (day - ch.onset).days / span)
         if ch.condition == "dehydration":
             e.water *= 1 - 0.65 * s
