@@ -84,7 +84,9 @@ def _hours(ms: float) -> str:
 
 
 def _recent(acts: Sequence[Activity], now_ms: int) -> bool:
-    return any(now_ms - 24 * _HOUR <= a.end_ms and a.start_ms <= now_ms for a in acts)
+    # From the newest: in the usual order (by start) the answer is near the end.
+    return any(now_ms - 24 * _HOUR <= a.end_ms and a.start_ms <= now_ms
+               for a in reversed(acts))
 
 
 def _elsewhere(acts: Sequence[Activity], place: str, lo: int, hi: int) -> list[Activity]:
@@ -95,17 +97,25 @@ def _elsewhere(acts: Sequence[Activity], place: str, lo: int, hi: int) -> list[A
             and a.sensor not in _PLACE_SENSORS[place] and a.room not in _PLACE_ROOMS[place]]
 
 
+_NOT_SIGNS = frozenset({"heartbeat", "heart_rate"})
+
+
 def _last_sign(acts: Sequence[Activity], now_ms: int) -> tuple[int, Activity] | None:
     """The last moment someone was seen at home by ``now_ms``, and by what (of two at
     the same moment, the one that began later)."""
-    best: tuple[int, int, Activity] | None = None
-    for a in acts:
-        if a.sensor in ("heartbeat", "heart_rate") or a.start_ms > now_ms:
+    best_moment = best_start = 0
+    best: Activity | None = None
+    for a in acts:  # every real-time check asks this more than once: kept tight
+        start = a.start_ms
+        if start > now_ms or a.sensor in _NOT_SIGNS:
             continue
-        moment = min(a.end_ms if a.sensor in OCCUPANCY else a.start_ms, now_ms)
-        if best is None or (moment, a.start_ms) >= (best[0], best[1]):
-            best = (moment, a.start_ms, a)
-    return None if best is None else (best[0], best[2])
+        moment = a.end_ms if a.sensor in OCCUPANCY else start
+        if moment > now_ms:
+            moment = now_ms
+        if best is None or moment > best_moment or (moment == best_moment
+                                                     and start >= best_start):
+            best_moment, best_start, best = moment, start, a
+    return None if best is None else (best_moment, best)
 
 
 def is_out(acts: Sequence[Activity], now_ms: int) -> int | None:
