@@ -107,10 +107,7 @@ def logs(n=_LOG_LINES):
 def _boot_count():
     from sequence import load_boot
 
-    try:
-        return load_boot(_path("/kinsight/boot"))
-    except ValueError:
-        return None
+    return load_boot(_path("/kinsight/boot"))
 
 
 def _attempts():

@@ -53,11 +53,12 @@ def make_uplink(uplink_cfg, board):
 def build(cfg, error, safe_mode, reset_cause):
     """The Node for a checked configuration (its roles may be empty)."""
     signer = Signer(cfg["key"])
-    builder = FrameBuilder(signer, cfg["node_id"], SequenceCounter(_FLASH + "/boot"),
-                           cfg["mtu"])
+    counter = SequenceCounter(_FLASH + "/boot")
+    builder = FrameBuilder(signer, cfg["node_id"], counter, cfg["mtu"])
     outbox = Outbox(_FLASH + "/outbox")
     uplink = make_uplink(cfg["uplink"], cfg["board"])
-    forwarder = Forwarder(outbox, uplink, signer, cfg["node_id"], backoff=Backoff())
+    forwarder = Forwarder(outbox, uplink, signer, cfg["node_id"], backoff=Backoff(),
+                          boot=counter.boot)
     sink = Sink()
     sensors = [] if safe_mode else build_sensors(cfg["roles"], sink)
     return Node(builder, outbox, forwarder, sensors, sink, summary_s=cfg["summary_s"],

@@ -1,7 +1,7 @@
 """The node's (boot, seq) counter: the pair must never repeat.
 
 The host tells duplicates and replays apart from new frames by (H_BOOT,
-H_SEQ) alone, so a boot count that went backwards would make it drop real
+H_SEQ) alone, so a boot count that went backwards would make it refuse real
 frames. The count is therefore persisted before any number is handed out,
 in two copies, each replaced atomically (write a temporary file, then rename):
 
@@ -14,6 +14,12 @@ in two copies, each replaced atomically (write a temporary file, then rename):
 
 Each copy is one line, ``<count> <crc32 of the count's digits, 8 hex>\\n``,
 so a truncated or altered file is recognised and never read as a number.
+
+A node with no valid count (blank, provisioned again after a factory reset,
+or both copies lost or corrupt) cannot know which boots it used before, so
+it starts a new life at a random boot number (``NEW_LIFE_MIN`` up to 2^30):
+its frames are then new to the host, never taken for replays of an earlier
+life's, whose boots were counted up from elsewhere.
 """
 
 import os
@@ -26,6 +32,10 @@ from kinsight_wire import U32_MAX
 _BACKUP_SUFFIX = ".bak"
 _TEMP_SUFFIX = ".tmp"
 _MAX_FILE_BYTES = const(32)  # a valid line: 10 digits, a space, 8 hex digits, "\n"
+# A new life's first boot: 65536 up to 2^30 - 2^20, so that boot counts stay small
+# ints on the ESP32 (31 bits: no heap for their arithmetic) for a million boots.
+NEW_LIFE_MIN = const(0x10000)
+_NEW_LIFE_SPAN = const(0x3FEF0000)
 
 
 def _encode_count(count):
@@ -87,23 +97,20 @@ def _replace(path, data):
 
 
 def load_boot(path):
-    """The largest valid persisted boot count: 0 when nothing was persisted."""
+    """The largest valid persisted boot count: None when there is none (nothing
+    persisted, or every copy corrupt)."""
     best = None
-    present = []
     for name in (path, path + _BACKUP_SUFFIX):
-        exists, count = _read(name)
-        if exists:
-            present.append(name)
+        count = _read(name)[1]
         if count is not None and (best is None or count > best):
             best = count
-    if best is not None:
-        return best
-    if present:
-        raise ValueError(
-            "no valid boot count in %s (corrupt): refusing to guess, as a reused "
-            "boot count would make the host drop frames" % " or ".join(present)
-        )
-    return 0
+    return best
+
+
+def new_life_boot():
+    """A random first boot for a node that cannot know its earlier boots."""
+    r = os.urandom(4)
+    return NEW_LIFE_MIN + ((r[0] << 24 | r[1] << 16 | r[2] << 8 | r[3]) % _NEW_LIFE_SPAN)
 
 
 def store_boot(path, count):
@@ -113,7 +120,8 @@ def store_boot(path, count):
 
 
 class SequenceCounter:
-    """Hands out (boot, seq): boot is raised and persisted at construction.
+    """Hands out (boot, seq): boot is raised and persisted at construction; with
+    no valid count a new life starts (``new_life`` is then True).
 
     ``path`` None gives an in-memory counter with boot 1, for tests and
     benchmarks.
@@ -121,10 +129,16 @@ class SequenceCounter:
 
     def __init__(self, path):
         self.path = path
+        self.new_life = False
         if path is None:
             boot = 1
         else:
-            boot = load_boot(path) + 1
+            last = load_boot(path)
+            if last is None:
+                boot = new_life_boot()
+                self.new_life = True
+            else:
+                boot = last + 1
             if boot > U32_MAX:
                 raise ValueError("boot count in %s is exhausted" % path)
             store_boot(path, boot)

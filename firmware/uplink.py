@@ -120,10 +120,16 @@ class Backoff:
 class Forwarder:
     """Sends the outbox's oldest unacked frames, a window at a time, and applies
     the acks that come back. When a round gets no ack at all it waits a backoff
-    delay before the next; any ack resets the backoff."""
+    delay before the next; any ack resets the backoff.
 
-    def __init__(self, outbox, uplink, signer, node_id, window=8, backoff=None):
+    The host's time (``last_host_time_s``) is taken only from an ack that newly
+    stores a frame of this boot (``boot``; any boot when None): a replayed ack,
+    a week old or from a minute ago, stores nothing new and cannot move the
+    node's clock."""
+
+    def __init__(self, outbox, uplink, signer, node_id, window=8, backoff=None, boot=None):
         self.outbox = outbox
+        self.boot = boot
         self.uplink = uplink
         self.signer = signer
         self.node_id = node_id
@@ -149,8 +155,10 @@ class Forwarder:
             except FrameError:
                 self.bad_acks += 1
                 continue
-            self.last_host_time_s = host_time_s
-            newly += self.outbox.ack(boot, seq, contiguous)
+            got = self.outbox.ack(boot, seq, contiguous)
+            if got and (self.boot is None or boot == self.boot):
+                self.last_host_time_s = host_time_s
+            newly += got
         self.acked += newly
         return newly
 

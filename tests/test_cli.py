@@ -199,3 +199,25 @@ def test_a_fault_of_ours_is_one_line_too(db, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith("kinsight: internal error (RuntimeError: a bug)")
     assert "Traceback" not in err
+
+
+def test_keys_rotate_prints_a_new_key_and_remove_forgets_it(db, capsys, tmp_path):
+    with Store(db) as s:
+        old = s.node_keys()[7]
+    assert kinsight("keys", "--db", db, "rotate", "7") == 0
+    out = capsys.readouterr().out
+    new = bytes.fromhex(out.split("new key ")[1].split()[0])
+    with Store(db) as s:
+        assert s.node_keys()[7] == new != old
+    assert kinsight("keys", "--db", db, "remove", "7") == 0
+    assert "key removed" in capsys.readouterr().out
+    with Store(db) as s:
+        assert 7 not in s.node_keys()
+    for args, words in ((("remove", "7"), "node 7 has no key"),
+                        (("rotate", "8"), "node 8 has no key"),
+                        (("rotate", "7", "00" * 32), "needs NODE only")):
+        assert kinsight("keys", "--db", db, *args) == 1
+        assert words in capsys.readouterr().err
+    missing = str(tmp_path / "nothing.db")
+    assert kinsight("keys", "--db", missing, "rotate", "7") == 1
+    assert not Path(missing).exists()

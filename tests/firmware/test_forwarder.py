@@ -244,3 +244,38 @@ def _bind_peer():
         except OSError:
             peer.close()
     raise AssertionError("no free port")
+
+
+def test_only_an_ack_that_stores_a_frame_of_this_boot_sets_the_clock():
+    with TempDir("box") as folder:
+        box = Outbox(folder, max_frames=16, segment_frames=8, flush_every=4)
+        for s in range(3):
+            box.push(5, s, b"boot5-%d" % s)
+
+        class Replayer:
+            def __init__(self):
+                self.acks = []
+
+            def send(self, frame):
+                pass
+
+            def receive(self):
+                return self.acks.pop(0) if self.acks else None
+
+        link = Replayer()
+        fwd = Forwarder(box, link, SIGNER, NODE, boot=5)
+        # A week-old genuine ack of an earlier boot: nothing of this boot is stored.
+        old_s = HOST_TIME_S - 7 * 86400
+        week_ago = encode_frame(SIGNER, KIND_ACK, NODE, 1, 3, old_s,
+                                {ACK_BOOT: 4, ACK_SEQ: 9, ACK_TIME_S: old_s, ACK_CONTIGUOUS: 9})
+        link.acks.append(week_ago)
+        fwd.step(0)
+        eq((fwd.last_host_time_s, box.depth), (None, 3), "an old boot's ack")
+        link.acks.append(make_ack(5, 1, None, 10))
+        fwd.step(1)
+        eq((fwd.last_host_time_s, box.depth), (HOST_TIME_S + 10, 2), "a new ack of this boot")
+        fwd.last_host_time_s = None
+        # The same ack again, replayed a minute later: it stores nothing new.
+        link.acks.append(make_ack(5, 1, None, 70))
+        fwd.step(2)
+        eq((fwd.last_host_time_s, box.depth), (None, 2), "a replayed ack")

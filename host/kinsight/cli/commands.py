@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import signal
 import sys
 import threading
@@ -157,6 +158,8 @@ def _listener(args: argparse.Namespace, ingestor: Ingestor, capture: CaptureWrit
 
 
 def do_keys(args: argparse.Namespace) -> int:
+    if args.action in ("remove", "rotate"):
+        return _change_key(args)
     with _store(args) as store:
         if args.action == "add":
             if args.node is None or args.key is None:
@@ -173,6 +176,27 @@ def do_keys(args: argparse.Namespace) -> int:
         else:
             for node_id in sorted(store.node_keys()):
                 print(node_id)
+    return 0
+
+
+def _change_key(args: argparse.Namespace) -> int:
+    """``keys remove NODE``: the node's frames are refused from now on; ``keys rotate
+    NODE``: a new random key replaces the old one and is printed, for provisioning the
+    node with it. Its stored records stay, and a running listener takes the change
+    from its next batch."""
+    if args.node is None or args.key is not None:
+        raise CommandError(f"keys {args.action} needs NODE only")
+    with _store(args, create=False) as store:
+        if args.node not in store.node_keys():
+            raise CommandError(f"node {args.node} has no key in {args.db}")
+        if args.action == "remove":
+            store.remove_node_key(args.node)
+            print(f"node {args.node}: key removed; its frames are refused from now on")
+        else:
+            key = secrets.token_bytes(32)
+            store.set_node_key(args.node, key, now_ms=int(time.time() * 1000))
+            print(f"node {args.node}: new key {key.hex()} (provision the node with it; "
+                  "frames under the old key are refused from now on)")
     return 0
 
 

@@ -52,7 +52,9 @@ _COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "A node's frames are accepted only once its key is stored. The key is the 32-byte "
         "secret given to the node when it was provisioned, as 64 hex digits.",
         ("kinsight keys --db home.db add 101 00112233...eeff",
-         "kinsight keys --db home.db list")),
+         "kinsight keys --db home.db list",
+         "kinsight keys --db home.db rotate 101",
+         "kinsight keys --db home.db remove 101")),
     "nodes": (
         "what each node has sent: frames, records, lost and refused",
         "One line a node: frames stored, events, summaries and status reports, frames "
@@ -188,7 +190,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
     sp = command("keys")
     db(sp)
-    sp.add_argument("action", choices=["add", "list"], help="add a key, or list the nodes")
+    sp.add_argument("action", choices=["add", "list", "remove", "rotate"],
+                    help="add a key, list the nodes, remove a node's key, or rotate it (a new "
+                         "random key, printed for provisioning)")
     sp.add_argument("node", nargs="?", type=NODE_ID, help="node id")
     sp.add_argument("key", nargs="?", help="the node's key, as hex")
 

@@ -121,11 +121,13 @@ class IngestStats:
 
 
 class _BootTrack:
-    """Which sequence numbers of one (node, boot) have been stored."""
+    """Which sequence numbers of one (node, boot) have been stored; ``reused`` once the
+    node was seen sending a different frame under a number already stored."""
 
-    __slots__ = ("contiguous", "top", "above")
+    __slots__ = ("contiguous", "top", "above", "reused")
 
     def __init__(self, seqs: Iterable[int]):
+        self.reused = False
         self.contiguous = -1
         self.top = -1
         self.above: set[int] = set()
@@ -175,6 +177,7 @@ class Ingestor:
         self.reassembler = Reassembler(self.limits.reassembly)
         self.stats = IngestStats()
         self._keys = store.node_keys()
+        self._keys_mark = store.change_mark()
         self._tracks: dict[tuple[int, int], _BootTrack] = {}
         self._rows = BatchRows()
         self._to_ack: dict[tuple[int, int], list[int]] = {}
@@ -190,6 +193,7 @@ class Ingestor:
     def ingest_batch(self, raws: Iterable[bytes | tuple[bytes, int]]) -> list[FrameResult]:
         """Ingest frames in one transaction: all their writes land, or none do."""
         results = []
+        self._reload_keys_if_changed()
         try:
             with self.store.transaction():
                 self.acks = []
@@ -217,6 +221,14 @@ class Ingestor:
         dropped = self.reassembler.expire(self.clock_ms() if now_ms is None else now_ms)
         self._count_dropped(dropped)
         return dropped
+
+    def _reload_keys_if_changed(self) -> None:
+        """Keys added, rotated or removed (by ``kinsight keys`` in another process, or
+        through this store) count from the next batch on, without a restart."""
+        mark = self.store.change_mark()
+        if mark != self._keys_mark:
+            self._keys_mark = mark
+            self._keys = self.store.node_keys()
 
     # --- the path ----------------------------------------------------------------------------
 
@@ -262,6 +274,14 @@ class Ingestor:
         if track.has(h.seq):
             earlier = self._unwritten.get(ident) or self.store.archived_raw(*ident)
             if earlier != rf.raw:
+                # The tag is good: the node itself numbered a new frame as an old one (a
+                # life whose boot count was lost, on old firmware). Its frames of this boot
+                # are refused, so no ack may cover them with a contiguous number.
+                if not track.reused:
+                    log.warning("node %d reused boot %d's numbers (seq %d): its frames of that "
+                                "boot are refused and acked one by one", h.node_id, h.boot,
+                                h.seq)
+                track.reused = True
                 raise ReplayError(
                     f"node {h.node_id} already sent a different frame as boot {h.boot} "
                     f"seq {h.seq}", node_id=h.node_id)
@@ -342,7 +362,8 @@ class Ingestor:
         for (node_id, boot), seqs in self._to_ack.items():
             key = self._keys[node_id]
             track = self._tracks[(node_id, boot)]
-            contiguous = track.contiguous if track.contiguous >= 0 else None
+            contiguous = (track.contiguous if track.contiguous >= 0 and not track.reused
+                          else None)
             above = sorted({s for s in seqs if contiguous is None or s > contiguous})
             last = max(seqs)
             for seq in above if last in above else [*above, last]:

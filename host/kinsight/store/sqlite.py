@@ -145,6 +145,7 @@ class Store:
 
     def __init__(self, path: str | Path, *, create: bool = True):
         self.path = str(path)
+        self._own_changes = 0  # key changes through this connection (see change_mark)
         if not create and self.path != ":memory:" and not Path(self.path).exists():
             raise StoreError(f"{self.path}: no such database")
         try:
@@ -199,9 +200,24 @@ class Store:
             self.conn.execute(
                 "INSERT INTO nodes VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE "
                 "SET key = excluded.key, added_ms = excluded.added_ms", (node_id, key, now_ms))
+        self._own_changes += 1
 
     def node_keys(self) -> dict[int, bytes]:
         return dict(self.conn.execute("SELECT node_id, key FROM nodes"))
+
+    def remove_node_key(self, node_id: int) -> bool:
+        """Forget a node's key (its frames are refused from then on; its records stay).
+        False when it had none."""
+        with self.transaction():
+            cur = self.conn.execute("DELETE FROM nodes WHERE node_id = ?", (node_id,))
+        self._own_changes += 1
+        return cur.rowcount > 0
+
+    def change_mark(self) -> tuple[int, int]:
+        """Changes since: another connection's commits (SQLite's ``data_version``) and
+        this one's key changes. Cheap enough to ask once a batch."""
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        return int(version), self._own_changes
 
     # --- frames and records ------------------------------------------------------------------
 
