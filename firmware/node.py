@@ -12,6 +12,12 @@ sitting far too long) are framed and pushed to the queue the moment they are
 known. Every ``summary_s`` (15 minutes) each sensor closes its interval; the
 intervals leave together, ``summary_batch`` (8) of them to a frame. Every
 ``status_s`` (3 hours) the node sends its diagnostics.
+
+With a ``journal`` (see journal.py) every event and closed interval is on flash
+as soon as it is known, not only once it is framed, and the outbox is flushed
+at least every ``flush_s`` seconds: a reset or a power cut costs at most the last
+few seconds. ``journal.recover_node`` frames, at the next start, what the last
+one left.
 """
 
 from micropython import const
@@ -35,6 +41,10 @@ from kinsight_wire import (
 )
 
 FIRMWARE_VERSION = "0.2.0"
+# The journal's files (journal.py), one per kind of item waiting to be framed.
+EVENTS = "events"
+SUMMARIES = "summaries"
+KINDS = (EVENTS, SUMMARIES)
 _EVENT_BATCH = const(8)  # events per frame: a batch of 8 fits one 250-byte frame
 _MAX_TEXT = const(64)
 
@@ -73,7 +83,7 @@ class Node:
     def __init__(self, builder, outbox, forwarder, sensors, sink, summary_s=900,
                  summary_batch=8, event_wait_s=1800, status_s=10800, clock_base_s=0,
                  reset_cause=0, config_error=None, safe_mode=False, diagnostics=None,
-                 follow_host_clock=True):
+                 follow_host_clock=True, journal=None, flush_s=5):
         self.builder = builder
         self.outbox = outbox
         self.forwarder = forwarder
@@ -91,6 +101,12 @@ class Node:
         self.diagnostics = diagnostics  # () -> dict of extra ST_* values (heap, RSSI)
         # A replayed day keeps its own clock; a real node sets its clock from the host's.
         self.follow_host_clock = follow_host_clock
+        self.journal = journal
+        self.flush_ms = flush_s * 1000
+        self.next_flush_ms = self.flush_ms
+        self._noted = 0  # sink events already in the journal
+        self._last_pushed = None  # (boot, seq) of the last frame queued
+        self.recovered = 0  # items the last start left, framed by journal.recover_node
         self.next_summary_ms = self.summary_ms
         self.next_status_ms = 0
         self.oldest_event_ms = None
@@ -130,6 +146,23 @@ class Node:
             if host_time_s and self.follow_host_clock:
                 self.set_clock(host_time_s, now_ms)
                 self.forwarder.last_host_time_s = None
+        if now_ms >= self.next_flush_ms:
+            if self.outbox.buffered:
+                self.outbox.flush()
+            self.next_flush_ms = now_ms + self.flush_ms
+
+    def _note(self, kind, ms, item):
+        if self.journal is not None:
+            self.journal.note(kind, (self.clock_base_s * 1000 + ms), item)
+
+    def commit(self, kind):
+        """The frames just queued carry every item of ``kind`` noted so far."""
+        journal = self.journal
+        if journal is None or self._last_pushed is None:
+            return
+        journal.framing(kind, self._last_pushed[0], self._last_pushed[1])
+        self.outbox.flush()
+        journal.framed(kind)
 
     def _events(self, now_ms):
         sink = self.sink
@@ -140,13 +173,21 @@ class Node:
         events = sink.events
         if not events:
             self.oldest_event_ms = None
+            self._noted = 0
             return
+        for i in range(self._noted, len(events)):
+            self._note(EVENTS, events[i][0], events[i][1])
+        self._noted = len(events)
         if self.oldest_event_ms is None:
             self.oldest_event_ms = now_ms
         if len(events) >= _EVENT_BATCH or now_ms - self.oldest_event_ms >= self.event_wait_ms:
             sink.events = []
             self.oldest_event_ms = None
+            self._noted = 0
+            if self.journal is not None:
+                self.outbox.flush()  # the batch's frames then reach flash together
             self._send_events(events, now_ms)
+            self.commit(EVENTS)
 
     def _send_events(self, pending, now_ms):
         batch = []
@@ -164,7 +205,9 @@ class Node:
 
     def _summaries(self, now_ms):
         for sensor in self.sensors:
-            self.summaries.append((now_ms, sensor.extractor.summary(now_ms)))
+            summary = sensor.extractor.summary(now_ms)
+            self.summaries.append((now_ms, summary))
+            self._note(SUMMARIES, now_ms, summary)
         if len(self.summaries) >= self.summary_batch * len(self.sensors):
             self.flush_summaries(now_ms)
 
@@ -177,8 +220,11 @@ class Node:
         for end_ms, summary in pending:
             summary[SM_AGO_S] = (now_ms - end_ms) // 1000
             batch.append(summary)
+        if self.journal is not None:
+            self.outbox.flush()
         for at in range(0, len(batch), MAX_LIST_ITEMS):
             self._queue(self.builder.summaries, batch[at:at + MAX_LIST_ITEMS], now_ms)
+        self.commit(SUMMARIES)
 
     def send_status(self, now_ms):
         body = {
@@ -203,12 +249,16 @@ class Node:
 
     def _queue(self, build, content, now_ms):
         counter = self.builder.counter
-        boot, first = counter.boot, counter.seq
-        frames = build(content, self.unix_s(now_ms))
+        first = counter.seq
+        self.push(build(content, self.unix_s(now_ms)), first)
+
+    def push(self, frames, first):
+        boot = self.builder.counter.boot
         # A message too large for one frame took `first` itself; its fragments follow.
         seq = first if len(frames) == 1 else first + 1
         for frame in frames:
             self.outbox.push(boot, seq, frame)
+            self._last_pushed = (boot, seq)
             seq += 1
             self.frames_built += 1
             self.bytes_built += len(frame)

@@ -173,6 +173,24 @@ class Outbox:
                 n += 1
         return n
 
+    @property
+    def buffered(self):
+        """Frames pushed and not yet on flash."""
+        return self._b_count
+
+    def contains(self, boot, seq):
+        """Whether (boot, seq) is queued, on flash or in the buffer, acked or not."""
+        for i in range(self._b_count):
+            if self._b_boots[i] == boot and self._b_seqs[i] == seq:
+                return True
+        for seg in self._segments:
+            meta = seg.meta
+            for i in range(seg.count):
+                b, s = struct.unpack_from(">II", meta, i * _META)
+                if b == boot and s == seq:
+                    return True
+        return False
+
     def push(self, boot, seq, frame):
         length = len(frame)
         if not 1 <= length <= _MAX_FRAME:

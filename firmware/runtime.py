@@ -18,6 +18,7 @@ import hal
 from bootguard import BootGuard
 from config import load
 from framing import FrameBuilder, Signer
+from journal import Journal, recover_node
 from node import Node, Sink, default_diagnostics
 from outbox import Outbox
 from sensors import build_sensors
@@ -61,11 +62,14 @@ def build(cfg, error, safe_mode, reset_cause):
                           boot=counter.boot)
     sink = Sink()
     sensors = [] if safe_mode else build_sensors(cfg["roles"], sink)
-    return Node(builder, outbox, forwarder, sensors, sink, summary_s=cfg["summary_s"],
+    node = Node(builder, outbox, forwarder, sensors, sink, summary_s=cfg["summary_s"],
                 summary_batch=cfg["summary_batch"], event_wait_s=cfg["event_wait_s"],
                 status_s=cfg["status_s"], clock_base_s=hal.unix_time(),
                 reset_cause=reset_cause, config_error=error, safe_mode=safe_mode,
-                diagnostics=default_diagnostics(hal))
+                diagnostics=default_diagnostics(hal), journal=Journal(_FLASH + "/journal"))
+    # What the last start noticed and never framed (a reset, a power cut) goes first.
+    recover_node(node)
+    return node
 
 
 class _NoWatchdog:

@@ -60,6 +60,8 @@ class ScriptedExtractor:
 
 
 class ListOutbox:
+    buffered = 0  # frames are on "flash" the moment they are pushed
+
     def __init__(self):
         self.frames = []
         self.flushes = 0
