@@ -12,10 +12,13 @@ holding up to ``segment_frames`` records appended one after the other:
 
     0xA5 | len (1) | boot (4, big-endian) | seq (4) | frame (len) | crc32 (4)
 
-The CRC-32 covers every byte of the record before it. Reading stops at the
-first record that is short, has a wrong magic byte, length or CRC: that is a
-tear (power lost mid-append) and the records before it are kept. A torn
-segment is closed: new records go to a new segment.
+The CRC-32 covers every byte of the record before it. A record that is short,
+or has a wrong magic byte, length or CRC is damage: a tear (power lost
+mid-append) at the end, or a flipped byte (worn flash) in the middle. Reading
+then looks for the next whole record after it, so one bad byte costs one frame,
+not the rest of its segment; the acks file's word on the records after the
+damage is not trusted (they are sent again: the host takes duplicates). A
+damaged segment is closed: new records go to a new segment.
 
 Acknowledgement progress is the file ``acks`` (written to ``acks.tmp`` then
 renamed), rewritten by flush() when acks changed what is on flash:
@@ -84,13 +87,16 @@ class _Segment:
         self.unacked = 0
         self.size = 0  # bytes of valid records
         self.closed = False
+        self.damaged_at = None  # index of the first record after damage, if any
         self.meta = bytearray(_META * capacity)
 
-    def add(self, boot, seq, length):
-        struct.pack_into(_META_FMT, self.meta, self.count * _META, boot, seq, self.size, length, 0)
+    def add(self, boot, seq, length, offset=None):
+        if offset is None:
+            offset = self.size
+        struct.pack_into(_META_FMT, self.meta, self.count * _META, boot, seq, offset, length, 0)
         self.count += 1
         self.unacked += 1
-        self.size += _OVERHEAD + length
+        self.size = offset + _OVERHEAD + length
 
     def first(self):
         return struct.unpack_from(">II", self.meta, 0)
@@ -153,6 +159,8 @@ class Outbox:
         self._b_boots = array("I", [0] * flush_every)
         self._b_seqs = array("I", [0] * flush_every)
         self._head = bytearray(_HEAD)
+        self._rest = bytearray(_MAX_FRAME + _CRC)  # a record's body, when reading at start
+        self._rest_mv = memoryview(self._rest)
         try:
             os.mkdir(folder)
         except OSError:
@@ -375,33 +383,47 @@ class Outbox:
         for seg in self._segments[:-1]:
             seg.closed = True
 
+    def _record_at(self, f, pos):
+        """(boot, seq, length) of a whole record at ``pos``, None if there is none
+        (False at the end of the file)."""
+        head = self._head
+        f.seek(pos)
+        got = f.readinto(head)
+        if not got:
+            return False
+        if got != _HEAD or head[0] != _MAGIC or not 1 <= head[1] <= _MAX_FRAME:
+            return None
+        length = head[1]
+        rest = self._rest_mv[:length + _CRC]
+        if f.readinto(rest) != length + _CRC:
+            return None
+        if crc32(rest[:length], crc32(head)) & _U32 != struct.unpack_from(
+                ">I", self._rest, length)[0]:
+            return None
+        boot, seq = struct.unpack_from(">II", head, 2)
+        return boot, seq, length
+
     def _read_segment(self, ident):
         seg = _Segment(ident, self.segment_frames)
-        head = self._head
         with open(self._path(ident), "rb") as f:
-            while seg.count < self.segment_frames:
-                got = f.readinto(head)
-                if not got:
-                    return seg  # the clean end
-                if got != _HEAD or head[0] != _MAGIC or not 1 <= head[1] <= _MAX_FRAME:
+            end = f.seek(0, 2)
+            pos = 0
+            while pos < end:
+                rec = self._record_at(f, pos)
+                if rec is None:
+                    # Damage: the next whole record, if any, is somewhere after it.
+                    if seg.damaged_at is None:
+                        seg.damaged_at = seg.count
+                        self.torn += 1
+                    pos += 1
+                    continue
+                if rec is False or seg.count == self.segment_frames:
                     break
-                length = head[1]
-                rest = f.read(length + _CRC)
-                if len(rest) != length + _CRC:
-                    break
-                crc = crc32(memoryview(rest)[:length], crc32(head)) & _U32
-                if crc != struct.unpack_from(">I", rest, length)[0]:
-                    break
-                boot, seq = struct.unpack_from(">II", head, 2)
-                seg.add(boot, seq, length)
-            else:
-                if not f.read(1):
-                    seg.closed = True
-                    return seg
-        # A tear, or more records than a segment holds: keep what came before,
-        # never append after it.
-        self.torn += 1
-        seg.closed = True
+                boot, seq, length = rec
+                seg.add(boot, seq, length, pos)
+                pos += _OVERHEAD + length
+        if seg.damaged_at is not None or seg.count == self.segment_frames:
+            seg.closed = True  # never append after damage
         return seg
 
     def _read_acks(self):
@@ -423,6 +445,8 @@ class Outbox:
             seg = by_id.get(ident)
             if seg is None or seg.first() != (boot, seq):
                 continue  # deleted since, or the id was taken again
-            for i in range(seg.count):
+            # After damage, record i may not be the one the entry meant: unacked.
+            top = seg.count if seg.damaged_at is None else seg.damaged_at
+            for i in range(top):
                 if bits & (1 << i):
                     seg.mark(i)

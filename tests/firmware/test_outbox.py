@@ -147,8 +147,11 @@ def test_a_torn_segment_keeps_every_record_before_the_tear():
                 f.write(bad)
             box = Outbox(folder, max_frames=128, segment_frames=8, flush_every=8)
             eq(box.torn, 1, "the damaged record is found")
+            # One flipped byte costs the one frame it is in, not the rest of the segment.
             got = box.pending(100)
-            eq(got, [frame(1, s) for s in range(len(got))], "a clean prefix")
+            lost = [s for s in range(20) if frame(1, s) not in got]
+            eq(len(lost), 1, "byte %d flipped: frames lost" % i)
+            eq(got, [frame(1, s) for s in range(20) if s not in lost], "the others, in order")
         # After a tear, new frames go to a new segment and nothing is lost.
         with open(last, "wb") as f:
             f.write(whole[: len(whole) - 3])
@@ -246,3 +249,4 @@ def test_bad_arguments_are_named():
         mentions(raises(OutboxError, box.push, 1, 0, b"x" * 251), "251")
         mentions(raises(OutboxError, box.push, 1, 0, b""), "frame")
         mentions(raises(OutboxError, box.push, -1, 0, b"x"), "boot")
+
