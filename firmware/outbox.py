@@ -87,7 +87,7 @@ class _Segment:
         self.unacked = 0
         self.size = 0  # bytes of valid records
         self.closed = False
-        self.damaged_at = None  # index of the first record after damage, if any
+        self.damaged_at: int | None = None  # index of the first record after damage
         self.meta = bytearray(_META * capacity)
 
     def add(self, boot, seq, length, offset=None):
