@@ -9,7 +9,8 @@ Format (all integers big-endian)::
 ``received_ms`` is the host's clock when the frame arrived (ms since 1970 UTC);
 ``length`` is 1..65535. A file ends exactly after its last record: anything
 else (a wrong magic, a record cut short, a time after the year 9999) makes the
-whole file invalid, and ``read_capture`` says where. ``kinsight listen --capture FILE`` appends to one.
+whole file invalid, and ``read_capture`` says where. ``kinsight listen --capture
+FILE`` appends to one.
 
 >>> import io
 >>> buf = io.BytesIO()
