@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.validators import extend
@@ -162,7 +162,8 @@ def _show(value: Any) -> str:
 
 
 def _what(e: ValidationError) -> str:
-    v, inst, arg = e.validator, e.instance, e.validator_value
+    v, inst, arg = str(e.validator), cast(Any, e.instance), cast(Any, e.validator_value)
+    schema = cast(dict[str, Any], e.schema)
     if v == "type":
         if isinstance(inst, float) and not math.isfinite(inst):
             return "must be a finite number"
@@ -171,20 +172,18 @@ def _what(e: ValidationError) -> str:
     if v == "enum":
         return f"{_show(inst)} is not one of {', '.join(map(str, arg))}"
     if v == "oneOf":
-        return f"{_show(inst)} must be one of {', '.join(e.schema['oneOf'][0]['enum'])} " \
+        return f"{_show(inst)} must be one of {', '.join(schema['oneOf'][0]['enum'])} " \
                "or a list of them"
-    if v == "propertyNames":
-        return f"{_show(inst)} is not a name this key takes"
     if v == "additionalProperties":
-        extra = sorted(set(inst) - set(e.schema.get("properties", {})))
-        known = ", ".join(e.schema.get("properties", {}))
+        extra = sorted(set(inst) - set(schema.get("properties", {})))
+        known = ", ".join(schema.get("properties", {}))
         return f"unknown key {_show(extra[0])} (known: {known})"
     if v == "required":
         return f"{e.message.split(' is a required')[0]} is missing"
     if v == "dependentRequired":
         return "needs both start and end"
     if v == "pattern":
-        return f"{_show(inst)} is not {e.schema.get('description', 'in the right form')}"
+        return f"{_show(inst)} is not {schema.get('description', 'in the right form')}"
     if v in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         word = {"minimum": "at least", "exclusiveMinimum": "more than", "maximum": "at most",
                 "exclusiveMaximum": "less than"}[v]
