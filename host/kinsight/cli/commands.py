@@ -45,12 +45,14 @@ def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
 
 
 class _NewFiles:
-    """The files among ``paths`` that do not exist yet (a database counts with its -wal,
-    -shm and -journal files): ``remove`` takes away those this command made."""
+    """The files among ``db`` and ``others`` that do not exist yet (a new database counts
+    with its -wal, -shm and -journal files): ``remove`` takes away those this command
+    made."""
 
-    def __init__(self, *paths: str | None):
-        names = [p for p in paths if p]
-        names += [f"{p}{end}" for p in names[:1] for end in ("-wal", "-shm", "-journal")]
+    def __init__(self, db: str, *others: str | None):
+        names = [db, *(p for p in others if p)]
+        if not os.path.lexists(db):  # an existing database's -wal may be another's, live
+            names += [f"{db}{end}" for end in ("-wal", "-shm", "-journal")]
         self.new = [p for p in names if not os.path.lexists(p)]
         self.kept = False
 
