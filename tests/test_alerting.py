@@ -1,11 +1,18 @@
 """The alert router: throttling, policy, quiet hours, consent, escalation, transports
-(a real HTTP server and a real SMTP server on 127.0.0.1), acknowledgements."""
+(a real HTTP server and real SMTP servers on 127.0.0.1, plain, STARTTLS and implicit
+TLS with a throwaway certificate), signed webhooks, acknowledgements."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,10 +25,13 @@ from aiosmtpd.controller import Controller
 
 from kinsight.alerts import (
     AlertRouter,
+    DeliveryError,
     Policy,
     SmtpTransport,
     WebhookTransport,
+    default_transports,
     learned_sensitivity,
+    verify_signature,
 )
 from kinsight.alerts.router import BASE_SCORE
 from kinsight.learning import Finding
@@ -50,6 +60,7 @@ class Hooks:
 
     def __init__(self) -> None:
         self.got: list[tuple[str, dict[str, Any]]] = []
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []  # path, headers, body
         self.fail: dict[str, int] = {}
         self.attempts: dict[str, int] = {}
         hooks = self
@@ -57,6 +68,7 @@ class Hooks:
         class H(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                hooks.requests.append((self.path, dict(self.headers), body))
                 hooks.attempts[self.path] = hooks.attempts.get(self.path, 0) + 1
                 if hooks.fail.get(self.path, 0) > 0:
                     hooks.fail[self.path] -= 1
@@ -235,29 +247,77 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_email_reaches_a_real_smtp_server(store):
-    got: list[Any] = []
+class Mailbox:
+    """What a real SMTP server on 127.0.0.1 received."""
 
-    class Handler:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            got.append(envelope)
-            return "250 OK"
+    def __init__(self) -> None:
+        self.got: list[Any] = []
 
-    port = free_port()
-    ctl = Controller(Handler(), hostname="127.0.0.1", port=port)
-    ctl.start()
-    try:
-        policy = Policy.from_dict({"residents": {"r": {"consent": ALL, "circle": [
-            {"name": "gp", "role": "practitioner", "email": "gp@example.org"}]}}})
-        smtp = SmtpTransport("127.0.0.1", port, "kinsight@example.org", retries=1)
-        r = AlertRouter(policy, store, {"email": smtp}, Clock(at("10:00")))
-        rec = r.raise_finding("r", DAY, finding())
-        assert rec is not None
-        (d,) = r.deliver_due(at("10:00"))
-        assert d["state"] == "sent"
-    finally:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.got.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Any]:
+    """Start an SMTP server: ``smtp_server(**controller_kwargs)`` -> (port, Mailbox)."""
+    started: list[Controller] = []
+
+    def start(**kw: Any) -> tuple[int, Mailbox]:
+        box, port = Mailbox(), free_port()
+        ctl = Controller(box, hostname="127.0.0.1", port=port, **kw)
+        ctl.start()
+        started.append(ctl)
+        return port, box
+
+    yield start
+    for ctl in started:
         ctl.stop()
-    (env,) = got
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for 127.0.0.1 (and no other name):
+    (certificate, key)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not on the PATH")
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=kinsight test", "-addext",
+                    "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(*certificate)
+    return ctx
+
+
+def gp_policy(smtp: dict[str, Any] | None = None) -> Policy:
+    org = {"smtp": {"host": "127.0.0.1", "sender": "kinsight@example.org", **smtp}} \
+        if smtp is not None else {}
+    return Policy.from_dict({"organisation": org, "residents": {"r": {
+        "consent": ALL, "circle": [{"name": "gp", "role": "practitioner",
+                                    "email": "gp@example.org"}]}}})
+
+
+def test_email_reaches_a_real_smtp_server_in_plaintext_only_when_the_policy_says_so(
+        store, smtp_server):
+    port, box = smtp_server()
+    policy = gp_policy({"port": port, "tls": "none"})
+    transport = default_transports(policy)("email", "gp@example.org")
+    assert isinstance(transport, SmtpTransport) and transport.tls == "none"
+    transport.retries = 1
+    r = AlertRouter(policy, store, {"email": transport}, Clock(at("10:00")))
+    rec = r.raise_finding("r", DAY, finding())
+    assert rec is not None
+    (d,) = r.deliver_due(at("10:00"))
+    assert d["state"] == "sent"
+    (env,) = box.got
     assert env.rcpt_tos == ["gp@example.org"]
     text = env.content.decode()
     assert "not_up evidence in words" in text and f"alert {rec.id}" in text
@@ -351,3 +411,92 @@ def test_a_store_from_before_alerts_had_a_subject_is_upgraded(tmp_path):
         r = AlertRouter(Policy(), s, {}, Clock(at("10:00")))
         new = r.raise_finding("r", DAY, Finding("device", "digest", 1.0, "x", [], subject="tap"))
         assert new is not None and new.subject == "tap"
+
+
+def test_email_defaults_to_starttls_and_never_falls_back_to_plaintext(store, smtp_server):
+    port, box = smtp_server()  # a server that offers no STARTTLS
+    transport = default_transports(gp_policy({"port": port}))("email", "gp@example.org")
+    assert isinstance(transport, SmtpTransport) and transport.tls == "starttls"
+    assert default_transports(gp_policy({}))("email", "x").port == 587  # type: ignore[union-attr]
+    with pytest.raises(DeliveryError, match="SMTPNotSupportedError") as refused:
+        transport.send("gp@example.org", "s", "private words", {})
+    assert refused.value.attempts == 1  # not retried: the server will not change its mind
+    assert box.got == []
+
+
+def test_a_self_signed_certificate_is_refused_by_default(store, smtp_server, certificate):
+    ctx = server_context(certificate)
+    port, box = smtp_server(tls_context=ctx)
+    sport, sbox = smtp_server(ssl_context=ctx)
+    for tls, p in (("starttls", port), ("implicit", sport)):
+        t = SmtpTransport("127.0.0.1", p, "kinsight@example.org", retries=3, backoff_s=0.01,
+                          tls=tls)
+        with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED") as refused:
+            t.send("gp@example.org", "s", "private words", {})
+        assert refused.value.attempts == 1
+    assert box.got == [] and sbox.got == []
+    # Through the router, the refusal is a failed delivery, kept to be tried again.
+    r = AlertRouter(gp_policy({"port": port}), store, clock=Clock(at("10:00")))
+    assert r.raise_finding("r", DAY, finding()) is not None
+    (d,) = r.deliver_due(at("10:00"))
+    assert d["state"] == "failed" and box.got == []
+
+
+def test_email_over_starttls_and_implicit_tls_with_a_trusted_certificate(
+        smtp_server, certificate):
+    ctx = server_context(certificate)
+    port, box = smtp_server(tls_context=ctx)
+    sport, sbox = smtp_server(ssl_context=ctx)
+    for p, tls in ((port, "starttls"), (sport, "implicit")):
+        t = default_transports(gp_policy({"port": p, "tls": tls,
+                                          "ca_file": str(certificate[0])}))("email", "x")
+        assert t is not None
+        assert t.send("gp@example.org", f"over {tls}", "private words", {}) == 1
+    assert [e.rcpt_tos for e in box.got + sbox.got] == [["gp@example.org"]] * 2
+    assert "private words" in box.got[0].content.decode()
+    # The certificate names 127.0.0.1 only: the same server called localhost is refused.
+    with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED.*mismatch"):
+        SmtpTransport("localhost", port, "k@example.org", retries=1,
+                      ca_file=str(certificate[0])).send("gp@example.org", "s", "b", {})
+
+
+def test_webhooks_are_signed_over_the_timestamp_and_the_body(store, hooks):
+    secret = "a long shared secret"
+    policy = Policy.from_dict({"organisation": {"webhook_secret": "the organisation's"},
+                               "residents": {"r": {"consent": ALL, "circle": [
+                                   member(hooks, "one", webhook_secret=secret),
+                                   member(hooks, "two")]}}})
+    r = AlertRouter(policy, store, clock=Clock(at("10:00")))
+    assert r.raise_finding("r", DAY, finding()) is not None
+    before = time.time()
+    assert [d["state"] for d in r.deliver_due(at("10:00"))] == ["sent", "sent"]
+    (one_headers, one_body), (two_headers, two_body) = [
+        (h, b) for path, h, b in sorted(hooks.requests, key=lambda x: x[0])]
+    stamp, signature = one_headers["X-Kinsight-Timestamp"], one_headers["X-Kinsight-Signature"]
+    assert before - 1 <= int(stamp) <= time.time() + 1
+    # What a receiver in any language does: HMAC-SHA256 over "<timestamp>.<body>".
+    expected = hmac.new(secret.encode(), f"{stamp}.".encode() + one_body, hashlib.sha256)
+    assert signature == "sha256=" + expected.hexdigest()
+    assert verify_signature(secret, stamp, one_body, signature)
+    assert not verify_signature(secret, stamp, one_body.replace(b"not_up", b"not_uq"),
+                                signature)
+    assert not verify_signature("another secret!!", stamp, one_body, signature)
+    assert not verify_signature(secret, str(int(stamp) + 1), one_body, signature)
+    assert not verify_signature(secret, stamp, one_body, signature, now_s=int(stamp) + 301)
+    # Member "two" has no secret of its own: the organisation's signs it.
+    assert verify_signature("the organisation's", two_headers["X-Kinsight-Timestamp"],
+                            two_body, two_headers["X-Kinsight-Signature"])
+
+
+def test_a_webhook_without_a_secret_is_sent_unsigned_and_each_retry_is_signed_afresh(hooks):
+    WebhookTransport(f"{hooks.url}/plain", retries=1).send("", "s", "b", {"x": 1})
+    assert "X-Kinsight-Signature" not in hooks.requests[-1][1]
+    stamps = iter([1_800_000_000, 1_800_000_042])
+    hooks.fail["/again"] = 1
+    t = WebhookTransport(f"{hooks.url}/again", retries=2, backoff_s=0.01, secret="s" * 16,
+                         clock_s=lambda: next(stamps))
+    assert t.send("", "s", "b", {"x": 1}) == 2
+    sent = [(h["X-Kinsight-Timestamp"], h["X-Kinsight-Signature"], b)
+            for p, h, b in hooks.requests if p == "/again"]
+    assert [s for s, _, _ in sent] == ["1800000000", "1800000042"]
+    assert all(verify_signature("s" * 16, s, b, sig, now_s=int(s)) for s, sig, b in sent)

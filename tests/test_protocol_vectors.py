@@ -179,3 +179,23 @@ def test_ack_vectors_come_out_of_the_hand_written_encoder():
         if v["decoded"]["kind"] == "ack":
             frame = open_frame(bytes.fromhex(v["hex"]), KEY)
             assert encode_ack(KEY, frame.header, frame.body).hex() == v["hex"]
+
+
+@pytest.mark.parametrize("safe_mode", [0, 1, 2, 255, wire.U32_MAX])
+def test_host_and_cddl_agree_on_safe_mode(safe_mode):
+    """frames.cddl says 0..1 (the firmware sends 1, or nothing); the host says the same."""
+    raw = encode_frame(KEY, "status", Header(node_id=7, boot=1, seq=safe_mode % 1000,
+                                             time_s=1_790_000_000),
+                       {"firmware": "x", "uptime_s": 1, "reset_cause": "soft",
+                        "safe_mode": safe_mode})
+    try:
+        SCHEMA.validate_cbor(raw)
+        cddl_ok = True
+    except Exception:  # noqa: BLE001 - pycddl has one error type per failure kind
+        cddl_ok = False
+    try:
+        host_ok = open_frame(raw, KEY).body.safe_mode == safe_mode
+    except errors.SchemaError as exc:
+        assert "safe_mode must be 0..1" in str(exc)
+        host_ok = False
+    assert host_ok == cddl_ok == (safe_mode in (0, 1))

@@ -451,7 +451,7 @@ def test_cli_alert_options_go_with_alerts(db: str, tmp_path: Path,
     assert main(["listen", "--db", db, "--udp", "127.0.0.1:0", "--policy", "p.json"]) == 1
     assert "--policy, --log and --tick go with --alerts" in capsys.readouterr().err
     assert main(["listen", "--db", db, "--udp", "127.0.0.1:0", "--alerts", "--tick", "0"]) == 1
-    assert "--tick 0.0 is not a positive number" in capsys.readouterr().err
+    assert "--tick 0 is outside 0.01..86400 seconds" in capsys.readouterr().err
     assert main(["listen", "--db", db, "--udp", "127.0.0.1:0", "--alerts", "--log",
                  str(tmp_path)]) == 1
     assert "cannot write the alert log" in capsys.readouterr().err

@@ -1,22 +1,23 @@
 """The alert policy: a care circle, consent, quiet hours, throttle, snoozes and holidays.
 
 ``Policy.load`` reads the policy file (format in docs/alerts.md): organisation
-defaults and per-resident overrides, checked when loaded so that a bad file is
-refused with a ``ConfigError`` naming what is wrong. ``Policy.for_resident`` gives
-the settings that apply to one resident.
+defaults and per-resident overrides, checked against ``policy_schema`` when loaded
+so that a bad file is refused whole with a ``ConfigError`` naming the key and what
+is wrong with it. ``Policy.for_resident`` gives the settings that apply to one
+resident.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .policy_schema import ROLES, check_policy, parse_policy_json, where
 
-ROLES = ("carer", "family", "practitioner")
+__all__ = ["ROLES", "Member", "Policy", "ResidentPolicy"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Member:
     email: str | None = None
     receives: tuple[str, ...] = ("urgent", "digest")
     urgent_in_quiet_hours: bool = False
+    webhook_secret: str | None = None  # signs what goes to ``webhook`` (transports)
 
     def channels(self) -> list[tuple[str, str]]:
         return [(c, t) for c, t in (("webhook", self.webhook), ("email", self.email)) if t]
@@ -83,31 +85,58 @@ class Policy:
     @classmethod
     def load(cls, path: str | Path) -> Policy:
         try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{path}: cannot read the policy ({exc})") from None
+            raw = parse_policy_json(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the policy ({exc.strerror or exc})"
+                              ) from None
+        except ValueError as exc:  # JSONDecodeError, NaN, overflow, nesting, not UTF-8
+            raise ConfigError(f"{path}: not a JSON policy ({exc})") from None
         return cls.from_dict(raw, str(path))
 
     @classmethod
-    def from_dict(cls, raw: Any, where: str = "policy") -> Policy:
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: a policy is a JSON object")
-        unknown = set(raw) - {"organisation", "residents"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    def from_dict(cls, raw: Any, source: str = "policy") -> Policy:
+        """A checked policy; ConfigError ``source: key: what is wrong`` otherwise."""
+        check_policy(raw, source)
         p = cls(dict(raw.get("organisation", {})), dict(raw.get("residents", {})))
-        p.for_resident("\0check")  # organisation settings
-        for r in p.residents:
-            p.for_resident(r)
+        secrets: dict[str, tuple[str | None, str]] = {}
+        for resident in (_ORGANISATION, *p.residents):
+            place = ("organisation",) if resident is _ORGANISATION else ("residents", resident)
+            try:
+                rp = _resident_policy(p._settings(resident), p.organisation)
+            except ValueError as exc:  # what the schema cannot say: real dates, order
+                raise ConfigError(f"{source}: {where(place)}.{exc}") from None
+            for m in rp.circle:
+                if m.webhook is None:
+                    continue
+                seen = secrets.setdefault(m.webhook, (m.webhook_secret, m.name))
+                if seen[0] != m.webhook_secret:
+                    raise ConfigError(f"{source}: {where(place)}.circle: the webhook of "
+                                      f"{m.name!r} has another secret than {seen[1]!r}'s "
+                                      "(one URL, one secret)")
         return p
 
+    def _settings(self, resident: str) -> dict[str, Any]:
+        if resident is _ORGANISATION:
+            return dict(self.organisation)
+        return {**self.organisation, **self.residents.get(resident, {})}
+
     def for_resident(self, resident: str) -> ResidentPolicy:
-        d = {**self.organisation, **self.residents.get(resident, {})}
-        where = f"policy for {resident!r}" if resident != "\0check" else "policy"
         try:
-            return _resident_policy(d, self.organisation)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+            return _resident_policy(self._settings(resident), self.organisation)
+        except (KeyError, TypeError, ValueError) as exc:  # a Policy made without from_dict
+            raise ConfigError(f"policy for {resident!r}: {exc}") from None
+
+    def webhook_secrets(self) -> dict[str, str]:
+        """Each webhook URL's signing secret (URLs without one are sent unsigned)."""
+        out: dict[str, str] = {}
+        for resident in (_ORGANISATION, *self.residents):
+            for m in _resident_policy(self._settings(resident), self.organisation).circle:
+                if m.webhook and m.webhook_secret:
+                    out[m.webhook] = m.webhook_secret
+        return out
+
+
+_ORGANISATION = "\0organisation"  # the organisation's own settings, as a resident key
 
 
 def _hhmm(text: str) -> int:
@@ -117,10 +146,28 @@ def _hhmm(text: str) -> int:
     return int(h) * 60 + int(m)
 
 
+def _day(text: str, key: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{key}: {text!r} is not a date") from None
+
+
+def _holidays(raw: list[dict[str, str]]) -> tuple[tuple[date, date], ...]:
+    out = []
+    for i, h in enumerate(raw):
+        a, b = _day(h["from"], f"holidays[{i}].from"), _day(h["to"], f"holidays[{i}].to")
+        if b < a:
+            raise ValueError(f"holidays[{i}]: 'to' {b} is before 'from' {a}")
+        out.append((a, b))
+    return tuple(out)
+
+
 def _resident_policy(d: dict[str, Any], org: dict[str, Any]) -> ResidentPolicy:
     known = {"conditions", "sensitivity", "quiet_hours", "throttle_hours", "follow_up_hours",
              "digest_time",
-             "escalation_minutes", "circle", "consent", "holidays", "snooze", "smtp"}
+             "escalation_minutes", "circle", "consent", "holidays", "snooze", "smtp",
+             "webhook_secret"}
     if set(d) - known:
         raise ValueError(f"unknown keys {sorted(set(d) - known)}")
     qh = d.get("quiet_hours")
@@ -132,7 +179,8 @@ def _resident_policy(d: dict[str, Any], org: dict[str, Any]) -> ResidentPolicy:
         rec = m.get("receives", ["urgent", "digest"])
         circle.append(Member(str(m["name"]), m["role"], m.get("webhook"), m.get("email"),
                              tuple([rec] if isinstance(rec, str) else rec),
-                             bool(m.get("urgent_in_quiet_hours", False))))
+                             bool(m.get("urgent_in_quiet_hours", False)),
+                             m.get("webhook_secret", d.get("webhook_secret"))))
     consent = {role: tuple([v] if isinstance(v, str) else v)
                for role, v in d.get("consent", {}).items()}
     sens = {**org.get("sensitivity", {}), **d.get("sensitivity", {})}
@@ -147,8 +195,7 @@ def _resident_policy(d: dict[str, Any], org: dict[str, Any]) -> ResidentPolicy:
         digest_minute=_hhmm(d.get("digest_time", "09:00")),
         escalation_minutes=None if esc is None else float(esc), circle=tuple(circle),
         consent=consent,
-        holidays=tuple((date.fromisoformat(h["from"]), date.fromisoformat(h["to"]))
-                       for h in d.get("holidays", [])),
-        snooze={c: date.fromisoformat(u) for c, u in d.get("snooze", {}).items()})
+        holidays=_holidays(d.get("holidays", [])),
+        snooze={c: _day(u, f"snooze.{c}") for c, u in d.get("snooze", {}).items()})
 
 

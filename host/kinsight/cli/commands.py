@@ -2,18 +2,25 @@
 
 Every failure the user can act on is a CommandError (or a KinsightError);
 ``main`` prints it as ``kinsight: message`` and exits with status 1.
+
+Only ``import``, ``keys add`` and ``listen`` make a database that is not there yet;
+every other command refuses a ``--db`` that does not exist (a mistyped path must not
+quietly start an empty home). A command that makes a file and is then refused removes
+it again: a refusal leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,8 +41,45 @@ class CommandError(Exception):
     """A command cannot do what it was asked; the message says why and what to do."""
 
 
-def _store(args: argparse.Namespace, *, create: bool = True) -> Store:
+def _store(args: argparse.Namespace, *, create: bool = False) -> Store:
     return Store(args.db, create=create)
+
+
+class _NewFiles:
+    """The files among ``db`` and ``others`` that do not exist yet (a new database counts
+    with its -wal, -shm and -journal files): ``remove`` takes away those this command
+    made."""
+
+    def __init__(self, db: str, *others: str | None):
+        names = [db, *(p for p in others if p)]
+        if not os.path.lexists(db):  # an existing database's -wal may be another's, live
+            names += [f"{db}{end}" for end in ("-wal", "-shm", "-journal")]
+        self.new = [p for p in names if not os.path.lexists(p)]
+        self.kept = False
+
+    def keep(self) -> None:
+        """From here on the files hold what the command did: never remove them."""
+        self.kept = True
+
+    def remove(self) -> None:
+        if self.kept:
+            return
+        for p in self.new:
+            try:
+                os.remove(p)
+            except FileNotFoundError:
+                pass
+
+
+@contextmanager
+def _undo_on_refusal(db: str, *others: str | None) -> Iterator[_NewFiles]:
+    """Remove the files made inside the block if it raises (unless it called ``keep``)."""
+    made = _NewFiles(db, *others)
+    try:
+        yield made
+    except BaseException:
+        made.remove()
+        raise
 
 
 def _limits(args: argparse.Namespace) -> IngestLimits:
@@ -66,41 +110,51 @@ def do_ingest(args: argparse.Namespace) -> int:
 def do_listen(args: argparse.Namespace) -> int:
     if (args.udp is None) == (args.serial is None):
         raise CommandError("listen needs exactly one of --udp HOST:PORT or --serial PORT")
-    policy = _listen_policy(args)
-    with _store(args) as store:
-        ingestor = Ingestor(store, limits=_limits(args))
-        watcher, worker = _watcher(args, store, policy) if policy is not None else (None, None)
+    if args.udp is not None:
+        parse_hostport(args.udp)  # a mistyped address is refused before anything is made
+    with _undo_on_refusal(args.db, args.log, args.capture) as made:
+        policy = _listen_policy(args)
+        with _store(args, create=True) as store:
+            return _listen(args, store, policy, made)
+
+
+def _listen(args: argparse.Namespace, store: Store, policy: Policy | None,
+            made: _NewFiles) -> int:
+    ingestor = Ingestor(store, limits=_limits(args))
+    watcher, worker = _watcher(args, store, policy) if policy is not None else (None, None)
+    capture = None
+    try:
         capture = CaptureWriter.open(args.capture) if args.capture else None
-        try:
-            listener, where = _listener(args, ingestor, capture, watcher)
-        except BaseException:
-            if capture is not None:
-                capture.close()
-            if worker is not None:
-                worker.close()
-            raise
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        print(f"listening on {where}", flush=True)
-        if watcher is not None:
-            print(f"real-time alerts on: every frame with events, and all placed residents "
-                  f"every {watcher.tick_ms / 1000:g} s", flush=True)
-        try:
-            stats = listener.serve(stop=stop, idle_exit_s=args.idle_exit)
-        finally:
-            listener.close()
-            if capture is not None:
-                capture.close()
-            if worker is not None:
-                worker.close()
-        if isinstance(listener, UdpListener):
-            print(f"stopped after {listener.datagrams} datagrams")
-        else:
-            print(f"stopped after {listener.frames} frames")
-        _print_stats(stats.as_dict())
-        if watcher is not None and worker is not None:
-            print(f"  alerts raised: {watcher.alerts_raised}; messages sent: {worker.sent}")
+        listener, where = _listener(args, ingestor, capture, watcher)
+    except BaseException:
+        if capture is not None:
+            capture.close()
+        if worker is not None:
+            worker.close()
+        raise
+    made.keep()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"listening on {where}", flush=True)
+    if watcher is not None:
+        print(f"real-time alerts on: every frame with events, and all placed residents "
+              f"every {watcher.tick_ms / 1000:g} s", flush=True)
+    try:
+        stats = listener.serve(stop=stop, idle_exit_s=args.idle_exit)
+    finally:
+        listener.close()
+        if capture is not None:
+            capture.close()
+        if worker is not None:
+            worker.close()
+    if isinstance(listener, UdpListener):
+        print(f"stopped after {listener.datagrams} datagrams")
+    else:
+        print(f"stopped after {listener.frames} frames")
+    _print_stats(stats.as_dict())
+    if watcher is not None and worker is not None:
+        print(f"  alerts raised: {watcher.alerts_raised}; messages sent: {worker.sent}")
     return 0
 
 
@@ -112,8 +166,6 @@ def _listen_policy(args: argparse.Namespace) -> Policy | None:
         if args.policy or args.log or args.tick is not None:
             raise CommandError("--policy, --log and --tick go with --alerts")
         return None
-    if args.tick is not None and not args.tick > 0:
-        raise CommandError(f"--tick {args.tick} is not a positive number of seconds")
     if args.log:
         try:
             Path(args.log).open("a", encoding="utf-8").close()
@@ -160,22 +212,27 @@ def _listener(args: argparse.Namespace, ingestor: Ingestor, capture: CaptureWrit
 def do_keys(args: argparse.Namespace) -> int:
     if args.action in ("remove", "rotate"):
         return _change_key(args)
-    with _store(args) as store:
-        if args.action == "add":
-            if args.node is None or args.key is None:
-                raise CommandError("keys add needs NODE and KEY (64 hex digits)")
-            try:
-                key = bytes.fromhex(args.key)
-            except ValueError:
-                raise CommandError(f"key {args.key!r} is not hex digits") from None
-            try:
-                store.set_node_key(args.node, key, now_ms=int(time.time() * 1000))
-            except ValueError as exc:
-                raise CommandError(str(exc)) from None
-            print(f"node {args.node}: key stored")
-        else:
+    if args.action == "list":
+        if args.node is not None or args.key is not None:
+            raise CommandError("keys list takes no NODE or KEY")
+        with _store(args) as store:
             for node_id in sorted(store.node_keys()):
                 print(node_id)
+        return 0
+    if args.node is None or args.key is None:
+        raise CommandError("keys add needs NODE and KEY (64 hex digits)")
+    try:
+        key = bytes.fromhex(args.key)
+    except ValueError:
+        shown = args.key if len(args.key) <= 80 else args.key[:77] + "..."
+        raise CommandError(f"key {shown!r} is not hex digits") from None
+    # The store checks the key again (length, weak keys) before anything is written.
+    with _undo_on_refusal(args.db), _store(args, create=True) as store:
+        try:
+            store.set_node_key(args.node, key, now_ms=int(time.time() * 1000))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    print(f"node {args.node}: key stored")
     return 0
 
 
@@ -201,7 +258,7 @@ def _change_key(args: argparse.Namespace) -> int:
 
 
 def do_nodes(args: argparse.Namespace) -> int:
-    with _store(args, create=False) as store:
+    with _store(args) as store:
         nodes = store.node_summaries()
         rejects = store.reject_counts()
     if args.json:
@@ -232,13 +289,14 @@ def do_demo(args: argparse.Namespace) -> int:
 def do_import(args: argparse.Namespace) -> int:
     from ..residents import HistoryError, import_files
 
-    with _store(args) as store:
-        try:
+    try:
+        # A new database is made only to be filled: a refused import takes it away again.
+        with _undo_on_refusal(args.db), _store(args, create=True) as store:
             results = import_files(store, args.file, args.tz)
-        except HistoryError as exc:
-            for line in exc.lines():
-                print(f"kinsight: {line}", file=sys.stderr)
-            return 1
+    except HistoryError as exc:
+        for line in exc.lines():
+            print(f"kinsight: {line}", file=sys.stderr)
+        return 1
     for r in results:
         print(f"{r.path}: {r.events} events, {r.inserted} new, {r.duplicates} already stored, "
               f"residents {', '.join(r.residents)}")
@@ -307,7 +365,7 @@ def do_analyse(args: argparse.Namespace) -> int:
 
     policy = Policy.load(args.policy) if args.policy else Policy()
     now = _time_ms(args.now)
-    with _store(args, create=False) as store:
+    with _store(args) as store:
         router = AlertRouter(policy, store, clock=lambda: now, log_path=args.log)
         summary = analyse(store, router, now, detector=args.detector)
     for resident, r in summary.residents.items():
@@ -338,7 +396,7 @@ def do_replay(args: argparse.Namespace) -> int:
     if first is not None and last is not None and last < first:
         raise CommandError(f"--to {last} is before --from {first}")
     policy = Policy.load(args.policy) if args.policy else Policy()
-    with _store(args, create=False) as store:
+    with _store(args) as store:
         alerts = replay(store, policy, first, last,
                         only=[args.resident] if args.resident else None)
     if args.json:
@@ -357,7 +415,7 @@ def do_alerts(args: argparse.Namespace) -> int:
 
     from ..alerts import list_alerts
 
-    with _store(args, create=False) as store:
+    with _store(args) as store:
         alerts = list_alerts(store, args.resident)
     if args.json:
         print(json.dumps([a.as_dict() for a in alerts], indent=2))
@@ -374,7 +432,7 @@ def do_alerts(args: argparse.Namespace) -> int:
 def do_ack(args: argparse.Namespace) -> int:
     from ..alerts import AlertRouter, Policy
 
-    with _store(args, create=False) as store:
+    with _store(args) as store:
         rec = AlertRouter(Policy(), store).acknowledge(args.alert_id, args.by, args.outcome,
                                                         args.note)
     print(f"alert {rec.id} acknowledged by {rec.acknowledged_by}: {rec.outcome}")

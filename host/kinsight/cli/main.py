@@ -7,7 +7,9 @@ import logging
 import sqlite3
 import sys
 import textwrap
+import unicodedata
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import KinsightError
@@ -123,6 +125,20 @@ _COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 
+class _UsageError(Exception):
+    """A mistake on the command line; the message is the whole line to print."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake on the command line is one ``kinsight: ...`` line and exit
+    status 1, like every other refusal (argparse's own way is the usage and status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("kinsight").strip()
+        where = f"{command}: " if command else ""
+        raise _UsageError(f"{where}{message} (see '{self.prog} --help')")
+
+
 def _whole(what: str, lo: int, hi: int) -> Callable[[str], int]:
     """An argument type: a whole number from ``lo`` to ``hi``, or a message saying so."""
     def parse(text: str) -> int:
@@ -138,13 +154,43 @@ def _whole(what: str, lo: int, hi: int) -> Callable[[str], int]:
     return parse
 
 
+def _seconds(what: str, lo: float, hi: float) -> Callable[[str], float]:
+    """An argument type: a number of seconds from ``lo`` to ``hi`` (never NaN)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        if not lo <= value <= hi:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"{what} {text} is outside {lo:g}..{hi:g} seconds")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+def _text(what: str, lo: int, hi: int) -> Callable[[str], str]:
+    """An argument type: ``lo`` to ``hi`` characters of text, no control characters."""
+    def parse(text: str) -> str:
+        if not lo <= len(text) <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be {lo} to {hi} characters, not "
+                                              f"{len(text)}")
+        if any(unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") for c in text):
+            raise argparse.ArgumentTypeError(f"{what} must not hold control characters or "
+                                              "bytes that are not UTF-8")
+        return text
+
+    parse.__name__ = what
+    return parse
+
+
 NODE_ID = _whole("node id", 0, 2**32 - 1)
 ALERT_ID = _whole("alert number", 1, 2**63 - 1)
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
-    p = argparse.ArgumentParser(prog="kinsight", description=_DESCRIPTION, epilog=_EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(prog="kinsight", description=_DESCRIPTION, epilog=_EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"kinsight {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="say what happens as it happens")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -171,7 +217,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--baud", type=_whole("baud rate", 1, 10_000_000), default=115200,
                     help="baud rate of --serial")
     sp.add_argument("--capture", help="also append every datagram to this capture file")
-    sp.add_argument("--idle-exit", type=float, metavar="SECONDS",
+    sp.add_argument("--idle-exit", type=_seconds("--idle-exit", 0, 10 * 365 * 86400),
+                    metavar="SECONDS",
                     help="stop after this long without a datagram")
     sp.add_argument("--alerts", action="store_true",
                     help="run the real-time rules as frames arrive and raise alerts "
@@ -179,7 +226,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--policy", help="with --alerts: alert policy (JSON, as for analyse); "
                     "default: send nothing, only store and log")
     sp.add_argument("--log", help="with --alerts: append each new alert to this JSON Lines file")
-    sp.add_argument("--tick", type=float, metavar="SECONDS",
+    sp.add_argument("--tick", type=_seconds("--tick", 0.01, 86400), metavar="SECONDS",
                     help="with --alerts: check every placed resident this often, frames or "
                     "not (default 60)")
 
@@ -244,8 +291,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("alert_id", type=ALERT_ID,
                     help="the alert's number, as kinsight alerts lists it")
     sp.add_argument("--outcome", required=True, choices=["useful", "not-useful", "false-alarm"])
-    sp.add_argument("--note", default="", help="what was found")
-    sp.add_argument("--by", default="unknown", help="who acknowledges")
+    sp.add_argument("--note", default="", type=_text("--note", 0, 2000), help="what was found")
+    sp.add_argument("--by", default="unknown", type=_text("--by", 1, 100),
+                    help="who acknowledges")
 
     sp = command("eval")
     sp.add_argument("--suite", default="default", help="simulated suite: default or smoke")
@@ -273,7 +321,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser, table = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(f"kinsight: {exc}", file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:

@@ -10,9 +10,10 @@ and kept for diagnosis; nothing of it reaches the records.
 >>> from kinsight.store import Store
 >>> from kinsight.wire import Header, encode_frame
 >>> store = Store(":memory:")
->>> store.set_node_key(7, bytes(32), now_ms=0)
+>>> key = bytes(range(32))
+>>> store.set_node_key(7, key, now_ms=0)
 >>> ingestor = Ingestor(store, clock_ms=lambda: 1_790_000_000_000)
->>> raw = encode_frame(bytes(32), "events", Header(node_id=7, boot=1, seq=0, time_s=1_790_000_000),
+>>> raw = encode_frame(key, "events", Header(node_id=7, boot=1, seq=0, time_s=1_790_000_000),
 ...                    {"events": [{"type": "draw", "role": "tap", "ago_ds": 300,
 ...                                 "duration_ds": 120, "volume_ml": 250}]})
 >>> [r.status for r in ingestor.ingest_batch([raw, raw, raw[:-1] + b"x"])]

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 
 from ..store import Store
 from .activity import Activity
-from .history_import import DEFAULT_TZ, ensure_tables, load_activities, zone
+from .history_import import DEFAULT_TZ, check_name, ensure_tables, load_activities, zone
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS placements (
@@ -52,9 +52,14 @@ def place(store: Store, node_id: int, resident: str, room: str | None = None,
           tz: str | None = None) -> None:
     """Place ``node_id`` with ``resident`` (replacing an earlier placement); a resident
     new to the store is added with time zone ``tz`` (default Europe/London), and an
-    existing one gets ``tz`` when it is given."""
-    if not resident:
-        raise ValueError("a resident needs a name")
+    existing one gets ``tz`` when it is given. The resident's and the room's names are
+    1 to 100 printable characters (``check_name``), as in an imported history; a node id
+    is a u32, as on the wire."""
+    if isinstance(node_id, bool) or not isinstance(node_id, int) or not 0 <= node_id < 2**32:
+        raise ValueError(f"node id {node_id!r} is outside 0..{2**32 - 1}")
+    check_name(resident, "resident")
+    if room is not None:
+        check_name(room, "room")
     if tz is not None:
         zone(tz)  # refuses unknown zones
     ensure_placements(store)

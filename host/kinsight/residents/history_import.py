@@ -25,7 +25,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -43,9 +45,17 @@ DEFAULT_TZ = "Europe/London"
 MAX_LINE_BYTES = 65536
 MAX_DURATION_MS = 7 * 86_400_000
 MAX_REPORTED = 20
+MAX_KEPT_PROBLEMS = 1000  # a file of a million bad lines must not take a million messages
+# Every line of a file is checked, and kept, before anything is written; beyond this
+# a file must be split (about two million events; a home makes a few hundred a day).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+MAX_NAME_CHARS = 100
+MAX_NUMBER_DIGITS = 20
+MAX_NESTING = 8
 FIELDS = ("resident", "sensor", "start", "end", "value", "room")
 REQUIRED = ("resident", "sensor", "start", "end")
 
+_NOT_TEXT = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _SENSOR = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
@@ -75,16 +85,18 @@ class HistoryError(KinsightError, ValueError):
 
     reason = "history"
 
-    def __init__(self, problems: Sequence[tuple[str, int, str]]):
+    def __init__(self, problems: Sequence[tuple[str, int, str]], more: int = 0):
         self.problems = list(problems)
+        self.more = more  # bad lines beyond those kept in ``problems``
         super().__init__("\n".join(self.lines()))
 
     def lines(self, limit: int = MAX_REPORTED) -> list[str]:
         """One line per problem, ``FILE: line N: what``, at most ``limit`` then a count."""
         out = [f"{path}: line {n}: {msg}" if n else f"{path}: {msg}"
                for path, n, msg in self.problems[:limit]]
-        if len(self.problems) > limit:
-            out.append(f"... and {len(self.problems) - limit} more invalid lines")
+        rest = len(self.problems[limit:]) + self.more
+        if rest:
+            out.append(f"... and {rest} more invalid lines")
         return out
 
 
@@ -107,6 +119,13 @@ class _Parsed:
     path: str
     rows: list[tuple[int, Activity]] = field(default_factory=list)  # (line, activity)
     problems: list[tuple[str, int, str]] = field(default_factory=list)
+    more: int = 0  # bad lines past MAX_KEPT_PROBLEMS, counted only
+
+    def problem(self, line: int, message: str) -> None:
+        if len(self.problems) < MAX_KEPT_PROBLEMS:
+            self.problems.append((self.path, line, message))
+        else:
+            self.more += 1
 
 
 # --- time ------------------------------------------------------------------------------------
@@ -117,7 +136,7 @@ def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise HistoryError([("--tz", 0, f"unknown time zone {name!r}")]) from None
+        raise HistoryError([("--tz", 0, f"unknown time zone {_brief(name)}")]) from None
 
 
 def to_ms(dt: datetime) -> int:
@@ -187,21 +206,66 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def check_name(value: object, what: str) -> str:
+    """A resident's or a room's name: 1 to MAX_NAME_CHARS characters, not all blank, none
+    a control character, line separator or undecodable byte. ValueError otherwise."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty string, not {_brief(value)}")
+    if len(value) > MAX_NAME_CHARS or any(unicodedata.category(c) in _NOT_TEXT
+                                          for c in value):
+        raise ValueError(f"{what} must be at most {MAX_NAME_CHARS} printable characters")
+    return value
+
+
+def _brief(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _name(obj: dict[str, Any], key: str, required: bool) -> str | None:
     value = obj.get(key)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{key!r} must be a non-empty string, not {value!r}")
-    if len(value) > 100 or any(ord(c) < 32 for c in value):
-        raise ValueError(f"{key!r} must be at most 100 printable characters")
-    return value
+    return check_name(value, repr(key))
+
+
+def _int(digits: str) -> int:
+    # Python's int is unbounded: a 400-digit value would overflow every float and SQLite
+    # column downstream, and 5000 digits take quadratic time to read.
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"a number of {len(digits.lstrip('-'))} digits (at most "
+                         f"{MAX_NUMBER_DIGITS})")
+    return int(digits)
+
+
+def _nesting(text: str) -> int:
+    """How deep objects and arrays nest in a JSON text (brackets in strings not counted)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
 
 
 def parse_line(text: str, tz: ZoneInfo) -> Activity:
     """One JSON Lines event as an Activity; ValueError saying what is wrong."""
+    if text.count("[") + text.count("{") > MAX_NESTING and _nesting(text) > MAX_NESTING:
+        raise ValueError(f"nested more than {MAX_NESTING} deep (an event is one flat object)")
     try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates,
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_int,
                          parse_constant=lambda c: float("nan"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
@@ -238,9 +302,18 @@ def parse_line(text: str, tz: ZoneInfo) -> Activity:
 def _parse_file(path: str | Path, tz: ZoneInfo) -> _Parsed:
     parsed = _Parsed(str(path))
     try:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                parsed.problem(0, f"{size / 2**20:.0f} MiB is more than "
+                               f"{MAX_FILE_BYTES // 2**20} MiB: split it into smaller files")
+                return parsed
+            data = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        parsed.problems.append((str(path), 0, f"cannot read ({exc.strerror})"))
+        parsed.problem(0, f"cannot read ({exc.strerror or exc})")
+        return parsed
+    if len(data) > MAX_FILE_BYTES:  # it grew while we read it
+        parsed.problem(0, f"more than {MAX_FILE_BYTES // 2**20} MiB: split it")
         return parsed
     for number, raw in enumerate(data.splitlines(), start=1):
         try:
@@ -254,9 +327,9 @@ def _parse_file(path: str | Path, tz: ZoneInfo) -> _Parsed:
                 continue
             parsed.rows.append((number, parse_line(text, tz)))
         except ValueError as exc:
-            parsed.problems.append((str(path), number, str(exc)))
+            parsed.problem(number, str(exc))
     if not parsed.rows and not parsed.problems:
-        parsed.problems.append((str(path), 0, "no events in the file"))
+        parsed.problem(0, "no events in the file")
     return parsed
 
 
@@ -293,7 +366,7 @@ def import_files(store: Store, paths: Iterable[str | Path], tz: str = DEFAULT_TZ
                                  f"time zone {known[act.resident]}, not {tz}"))
     if problems:
         problems.sort(key=lambda p: (p[0], p[1]))
-        raise HistoryError(problems)
+        raise HistoryError(problems, more=sum(f.more for f in parsed))
     results = []
     with store.transaction():
         for f in parsed:

@@ -128,6 +128,23 @@ def rejected_row(reason: str, node_id: int | None, received_ms: int, message: st
     return (digest, reason, node_id, received_ms, message, raw[:1024])
 
 
+def weak_key(key: bytes) -> str | None:
+    """Why ``key`` is no secret, or None. Refused: a pattern of up to 8 bytes repeated (all
+    zeros, one byte over and over, "deadbeef..." or a word typed again and again), and
+    keys of fewer than 8 different bytes. A random 16-byte key is either with a chance
+    under 1e-12; such keys are what a placeholder or a typing slip gives.
+
+    >>> weak_key(bytes(32)), weak_key(b"ab" * 16), weak_key(bytes(range(32))) is None
+    ('a pattern of 1 byte repeated', 'a pattern of 2 bytes repeated', True)
+    """
+    for period in range(1, 9):
+        if len(key) > period and key == (key[:period] * (len(key) // period + 1))[:len(key)]:
+            return f"a pattern of {period} byte{'s' if period > 1 else ''} repeated"
+    if len(set(key)) < 8:
+        return f"only {len(set(key))} different byte values"
+    return None
+
+
 @dataclass(frozen=True)
 class NodeSummary:
     node_id: int
@@ -147,7 +164,7 @@ class Store:
         self.path = str(path)
         self._own_changes = 0  # key changes through this connection (see change_mark)
         if not create and self.path != ":memory:" and not Path(self.path).exists():
-            raise StoreError(f"{self.path}: no such database")
+            raise StoreError(f"no database at {self.path}")
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
@@ -196,6 +213,10 @@ class Store:
             raise ValueError(f"node id {node_id} is outside 0..{wire.U32_MAX}")
         if not 16 <= len(key) <= 64:
             raise ValueError(f"a node key must be 16 to 64 bytes, not {len(key)}")
+        weak = weak_key(key)
+        if weak:
+            raise ValueError(f"node {node_id}: refusing a weak key ({weak}); give the node "
+                             "a random one")
         with self.transaction():
             self.conn.execute(
                 "INSERT INTO nodes VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE "

@@ -8,8 +8,9 @@ Format (all integers big-endian)::
 
 ``received_ms`` is the host's clock when the frame arrived (ms since 1970 UTC);
 ``length`` is 1..65535. A file ends exactly after its last record: anything
-else (a wrong magic, a record cut short) makes the whole file invalid, and
-``read_capture`` says where. ``kinsight listen --capture FILE`` appends to one.
+else (a wrong magic, a record cut short, a time after the year 9999) makes the
+whole file invalid, and ``read_capture`` says where. ``kinsight listen --capture
+FILE`` appends to one.
 
 >>> import io
 >>> buf = io.BytesIO()
@@ -29,6 +30,9 @@ from ..errors import CaptureError
 
 MAGIC = b"KSCAP\x00\x01\n"
 _RECORD = struct.Struct(">QH")
+# 9999-12-31T23:59:59.999Z: later than any clock, and past it a u64 stamp overflows the
+# store's 64-bit signed integers and Python's datetimes.
+MAX_RECEIVED_MS = 253_402_300_799_999
 
 
 class CaptureWriter:
@@ -90,6 +94,9 @@ def parse_capture(data: bytes, name: str = "capture") -> list[tuple[bytes, int]]
         pos += _RECORD.size
         if length == 0:
             raise CaptureError(f"{name}: record at byte {pos - _RECORD.size} has length 0")
+        if received_ms > MAX_RECEIVED_MS:
+            raise CaptureError(f"{name}: record at byte {pos - _RECORD.size} has received_ms "
+                               f"{received_ms}, after the year 9999")
         if end - pos < length:
             raise CaptureError(f"{name}: record at byte {pos - _RECORD.size} is cut short "
                                f"(needs {length} bytes, {end - pos} left)")

@@ -167,6 +167,9 @@ _ENUMS: dict[str, dict[int, str]] = {
     "role": dict(wire.ROLES),
     "reset_cause": dict(wire.RESET_CAUSES),
 }
+# Unsigned fields frames.cddl narrows below u32 (the fragment's index and count are
+# checked with each other in _check_fragment).
+_RANGES: dict[str, tuple[int, int]] = {"safe_mode": (0, 1)}
 _ENUM_CODES = {name: {v: k for k, v in table.items()} for name, table in _ENUMS.items()}
 _KIND_NAMES: dict[int, str] = {k: name for k, name, _, _ in wire.KINDS}
 _KIND_CODES = {name: k for k, name in _KIND_NAMES.items()}
@@ -190,7 +193,8 @@ class _Table:
     def __init__(self, where: str, spec: Sequence[_Field], item: _Table | None = None):
         self.where = where
         self.names = tuple(name for _, name, _, _ in spec)
-        self.by_key = {key: (pos, name, vtype, vtype == wire.T_UINT and name not in _ENUMS)
+        self.by_key = {key: (pos, name, vtype, vtype == wire.T_UINT and name not in _ENUMS
+                             and name not in _RANGES)
                        for pos, (key, name, vtype, _) in enumerate(spec)}
         self.by_name = {name: (key, vtype) for key, name, vtype, _ in spec}
         self.required = frozenset(key for key, _, _, req in spec if req == wire.REQUIRED)
@@ -395,6 +399,9 @@ def _check_value(value: Any, vtype: int, name: str, table: _Table, index: int | 
             if value not in enum:
                 raise SchemaError(f"{where} {name} {value} is not a known {name}")
             return enum[value]
+        narrow = _RANGES.get(name)
+        if narrow is not None and not narrow[0] <= value <= narrow[1]:
+            raise SchemaError(f"{where} {name} must be {narrow[0]}..{narrow[1]}, not {value}")
         return value
     if vtype == wire.T_INT:
         if t is not int or not wire.I32_MIN <= value <= wire.I32_MAX:

@@ -188,6 +188,9 @@ def invalid() -> list[dict[str, Any]]:
         ("unsorted-keys", "schema", _signed(1, dict(sorted(_header_map(17).items(),
                                                            reverse=True)), ev, canonical=False),
          "DecodeError", "decode"),
+        ("safe-mode-2", "schema", _signed(3, _header_map(21), {
+            wire.ST_FIRMWARE: "x", wire.ST_UPTIME_S: 1, wire.ST_RESET_CAUSE: 0,
+            wire.ST_SAFE_MODE: 2}), "SchemaError", "schema"),
         ("fragment-index-past-count", "schema", _signed(4, _header_map(18), {
             wire.FR_MSG: 1, wire.FR_INDEX: 2, wire.FR_COUNT: 2, wire.FR_CHUNK: b"x"}),
          "SchemaError", "schema"),
