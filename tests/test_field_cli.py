@@ -293,3 +293,21 @@ def test_every_command_has_help(capsys):
             main([command, "--help"])
         assert exit_info.value.code == 0
         assert "usage: kinsight-field" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [
+    ["status", "--port", "/nonexistent/tty"],
+    ["logs", "--port", "/dev/null"],
+    ["provision", "--port", "/nonexistent/tty", "--node-id", "-3", "--board", "x",
+     "--db", "/nonexistent/k.db"],
+    ["provision", "--port", "/nonexistent/tty", "--node-id", str(2**70), "--board",
+     "esp32-devkitc", "--db", "/nonexistent/k.db"],
+    ["virtual-node", "--pty", "/nonexistent/dir/pty", "--heap", "5Q"],
+    ["calibrate", "--port", "/nonexistent/tty"],
+])
+def test_bad_input_is_one_line_never_a_traceback(args):
+    proc = subprocess.run([sys.executable, "-m", "kinsight_field.cli", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "kinsight-field" in proc.stderr

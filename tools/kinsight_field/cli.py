@@ -559,6 +559,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("kinsight-field: interrupted (a deploy stopped midway leaves the old firmware; "
               "run it again)", file=sys.stderr)
         return 130
+    except Exception as exc:  # a fault of ours: one line too, never a traceback
+        print(f"kinsight-field: internal error ({type(exc).__name__}: {exc}); please report "
+              "it with the command you ran", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

@@ -64,6 +64,27 @@ def _traces_arg(text: str) -> dict[str, int]:
     return traces
 
 
+def _heap_arg(text: str) -> str:
+    """A MicroPython heap size: bytes, or K or M of them (64K up to 64M)."""
+    t = text.strip().upper()
+    scale = {"K": 1024, "M": 1024 * 1024}.get(t[-1:], 1)
+    digits = t[:-1] if scale > 1 else t
+    if not digits.isdigit() or not 64 * 1024 <= int(digits) * scale <= 64 * 1024 * 1024:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a heap is bytes or K or M of them, 64K to 64M (e.g. 112K)")
+    return t
+
+
+def _speed_arg(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0.01 <= v <= 10_000:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"{text!r}: a speed from 0.01 to 10000")
+    return v
+
+
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(
         prog="kinsight-field virtual-node",
@@ -78,11 +99,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--traces", type=_traces_arg, action="append", default=[],
                         metavar="NAME=SEED[,...]",
                         help="replay tools/traces.py traces: seat, tap, presence, bed")
-    parser.add_argument("--trace-speed", type=float, default=1.0,
+    parser.add_argument("--trace-speed", type=_speed_arg, default=1.0,
                         help="replay traces this many times faster than real time")
     parser.add_argument("--control", type=_host_port, metavar="HOST:PORT",
                         help="accept world commands (sit, stand, tap on 6, enter, ...) here")
-    parser.add_argument("--heap", default=ESP32_HEAP,
+    parser.add_argument("--heap", type=_heap_arg, default=ESP32_HEAP,
                         help="MicroPython heap (default %(default)s, an ESP32's; the "
                              "firmware's .mpy load into it, where a board runs them frozen)")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -116,7 +137,7 @@ def _run(args: argparse.Namespace, flash: Path) -> int:
     try:
         node.start()
     except (OSError, VirtualNodeError) as exc:
-        print(f"virtual-node: {exc}", file=sys.stderr)
+        print(f"kinsight-field virtual-node: {exc}", file=sys.stderr)
         return 1
     print(f"virtual node on {args.pty} (flash {flash})", flush=True)
     if node.socket_address is not None:
