@@ -213,3 +213,102 @@ def test_store_refuses_a_file_that_is_not_a_database(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="not a usable Kinsight database"):
         Store(path)
+
+
+# --- the refused-frame archive: bounded, counts exact ------------------------------------------
+
+
+def garbage(i: int, size: int = 40) -> bytes:
+    return b"\xff" + i.to_bytes(4, "big") + bytes(size)
+
+
+def kept_rows(store: Store) -> dict[str, int]:
+    return dict(store.query("SELECT reason, COUNT(*) FROM rejected GROUP BY reason"))
+
+
+def db_bytes(path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def test_garbage_cannot_fill_the_disk_and_every_refusal_is_counted(tmp_path):
+    from kinsight.store import RejectArchiveLimits
+
+    path = tmp_path / "k.db"
+    store = Store(path, reject_archive=RejectArchiveLimits(max_rows=100))
+    store.set_node_key(7, KEY, now_ms=0)
+    ingestor = Ingestor(store, clock_ms=lambda: T0 * 1000)
+
+    def flood(start: int, n: int) -> None:
+        for at in range(start, start + n, 64):
+            ingestor.ingest_batch([garbage(i) for i in range(at, min(at + 64, start + n))])
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    flood(0, 1000)
+    size_after_1000 = db_bytes(path)
+    flood(1000, 4000)
+    assert db_bytes(path) <= size_after_1000 + 8192  # the ring reuses its pages
+    forged = [events_frame(s, key=OTHER_KEY) for s in range(30)]
+    ingestor.ingest_batch(forged)
+    ingestor.ingest_batch(forged[:5])  # the same refused bytes again still count
+    assert store.reject_counts() == {"decode": 5000, "bad_tag": 35}
+    assert kept_rows(store) == {"decode": 100, "bad_tag": 30}
+    # The newest are the ones kept.
+    newest = {bytes(r[0]) for r in store.query("SELECT raw FROM rejected WHERE reason='decode'")}
+    assert newest == {garbage(i) for i in range(4900, 5000)}
+    [node] = store.node_summaries()
+    assert (node.node_id, node.rejected) == (7, 35)
+    store.close()
+    # Counts and the ring survive a restart.
+    with Store(path, reject_archive=RejectArchiveLimits(max_rows=10)) as again:
+        again.set_node_key(8, OTHER_KEY, now_ms=0)
+        Ingestor(again).ingest_batch([garbage(9999)])
+        assert again.reject_counts() == {"decode": 5001, "bad_tag": 35}
+        assert kept_rows(again)["decode"] == 10
+
+
+def test_the_archive_of_each_reason_keeps_within_its_byte_budget(store):
+    from kinsight.store import RejectArchiveLimits
+
+    store.reject_archive = RejectArchiveLimits(max_rows=10_000, max_bytes=20_000)
+    ingestor = Ingestor(store)
+    for at in range(0, 600, 50):
+        ingestor.ingest_batch([garbage(i, size=200) for i in range(at, at + 50)])
+    [(n, size)] = store.query("SELECT COUNT(*), SUM(length(raw) + length(message) + 96) "
+                              "FROM rejected")
+    assert 20_000 - 400 < size <= 20_000 and n < 100
+    assert store.reject_counts() == {"decode": 600}
+
+
+def test_made_up_node_ids_do_not_grow_the_counters(store):
+    ingestor = Ingestor(store)
+    ingestor.ingest_batch([events_frame(0, node=n) for n in range(1000, 1200)])
+    assert store.reject_counts() == {"unknown_node": 200}
+    assert store.query("SELECT COUNT(*) FROM refusals") == [(1,)]
+
+
+def test_a_schema_1_store_is_upgraded_with_its_counts(tmp_path):
+    path = tmp_path / "old.db"
+    with Store(path) as s:
+        s.set_node_key(7, KEY, now_ms=0)
+        Ingestor(s).ingest_batch([events_frame(0), garbage(1), garbage(2),
+                                  events_frame(1, key=OTHER_KEY)])
+        # Back to schema 1 as it was: no counters, no quarantine column, the old index.
+        s.conn.executescript(
+            "DROP TABLE refusals; DROP INDEX frames_msg_seq; DROP INDEX rejected_reason;"
+            "ALTER TABLE frames DROP COLUMN quarantine;"
+            "CREATE INDEX frames_msg ON frames (node_id, boot, msg) WHERE msg IS NOT NULL;"
+            "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
+    with Store(path) as s:
+        assert s.reject_counts() == {"bad_tag": 1, "decode": 2}
+        assert s.query("SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
+        assert [n.rejected for n in s.node_summaries()] == [1]
+        assert Ingestor(s).ingest_batch([events_frame(2)])[0].status == "accepted"
+
+
+def test_a_flood_of_refusals_is_not_a_flood_of_log_lines(ingestor, caplog):
+    with caplog.at_level("WARNING", logger="kinsight.ingest"):
+        ingestor.ingest_batch([garbage(i) for i in range(500)])
+        ingestor.ingest_batch([events_frame(0, key=OTHER_KEY)])
+    assert ingestor.stats.rejected == {"decode": 500, "bad_tag": 1}
+    assert [r.getMessage()[:22] for r in caplog.records] == ["frame refused (decode)",
+                                                            "frame refused (bad_tag"]

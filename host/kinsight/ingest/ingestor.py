@@ -154,6 +154,30 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class _QuietLog:
+    """At most one warning per topic every interval_s (the rest at debug level, and
+    counted in the next warning): a flood of garbage must not fill the disk with logs."""
+
+    def __init__(self, interval_s: float = 10.0):
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._held: Counter[str] = Counter()
+
+    def warn(self, topic: str, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(topic)
+        if last is not None and now - last < self.interval_s:
+            self._held[topic] += 1
+            log.debug(msg, *args)
+            return
+        self._last[topic] = now
+        held = self._held.pop(topic, 0)
+        if held:
+            log.warning(msg + " (and %d more like it not logged)", *args, held)
+        else:
+            log.warning(msg, *args)
+
+
 _EVENT_AGO = EVENT_NAMES.index("ago_ds")
 _SUMMARY_AGO = SUMMARY_NAMES.index("ago_s")
 
@@ -174,6 +198,7 @@ class Ingestor:
         self.make_acks = make_acks
         self.reassembler = Reassembler(self.limits.reassembly)
         self.stats = IngestStats()
+        self._refusal_log = _QuietLog()
         self._keys = store.node_keys()
         self._tracks: dict[tuple[int, int], _BootTrack] = {}
         self._rows = BatchRows()
@@ -270,7 +295,7 @@ class Ingestor:
             return FrameResult("duplicate", h.node_id, h.boot, h.seq, kind)
         self._rows.frames.append((h.node_id, h.boot, h.seq, kind, h.time_s, received_ms,
                                   whole is not None, rows[0] if kind == "fragment" else None,
-                                  rf.raw))
+                                  rf.raw, None))
         self._unwritten[ident] = rf.raw
         records = self._records(ident, kind, h, rows)
         self.stats.accepted += 1
@@ -358,7 +383,7 @@ class Ingestor:
 
     def _reject(self, exc: FrameError, raw: bytes, received_ms: int) -> FrameResult:
         self.stats.rejected[exc.reason] += 1
-        log.warning("frame refused (%s): %s", exc.reason, exc)
+        self._refusal_log.warn(exc.reason, "frame refused (%s): %s", exc.reason, exc)
         self._rows.rejected.append(rejected_row(exc.reason, exc.node_id, received_ms, str(exc),
                                                 bytes(raw)))
         return FrameResult("rejected", exc.node_id, reason=exc.reason, message=str(exc))
@@ -366,5 +391,6 @@ class Ingestor:
     def _count_dropped(self, dropped: list[Dropped]) -> None:
         for d in dropped:
             self.stats.dropped[d.reason] += 1
-            log.warning("node %d boot %d: message %d dropped (%s) with %d of %d pieces",
-                        d.node_id, d.boot, d.msg, d.reason, d.have, d.count)
+            self._refusal_log.warn(d.reason, "node %d boot %d: message %d dropped (%s) with "
+                                   "%d of %d pieces", d.node_id, d.boot, d.msg, d.reason,
+                                   d.have, d.count)
