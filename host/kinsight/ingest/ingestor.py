@@ -5,7 +5,9 @@ check the body, refuse replays, archive it with its records, note sequence
 gaps, feed fragments to the reassembler (and ingest what they complete). Frames
 come in batches, each one transaction; after it, ``acks`` holds the acks the
 nodes wait for. A refused frame is counted under its reason
-and kept for diagnosis; nothing of it reaches the records.
+and kept for diagnosis; nothing of it reaches the records. When the disk is full
+the batch is rolled back whole and raises ``StoreFullError`` with no acks: the
+nodes send again, and ``store_full_since_ms`` says since when writing has failed.
 
 >>> from kinsight.store import Store
 >>> from kinsight.wire import Header, encode_frame
@@ -23,6 +25,7 @@ and kept for diagnosis; nothing of it reaches the records.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections import Counter
@@ -32,7 +35,7 @@ from typing import Any
 
 import kinsight_wire as wire
 
-from ..errors import AuthenticationError, FrameError, ReplayError, SchemaError
+from ..errors import AuthenticationError, FrameError, ReplayError, SchemaError, StoreFullError
 from ..store import BatchRows, Store, rejected_row
 from ..wire import (
     EVENT_NAMES,
@@ -112,12 +115,15 @@ class IngestStats:
     gaps: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    store_full: int = 0  # batches the full disk sent back
+    unstored: int = 0  # frames in them (not acked: the nodes send them again)
 
     def as_dict(self) -> dict[str, object]:
         return {"accepted": self.accepted, "duplicates": self.duplicates,
                 "records": self.records, "reassembled": self.reassembled, "gaps": self.gaps,
                 "rejected": dict(sorted(self.rejected.items())),
-                "dropped": dict(sorted(self.dropped.items()))}
+                "dropped": dict(sorted(self.dropped.items())),
+                "store_full": self.store_full, "unstored": self.unstored}
 
 
 class _BootTrack:
@@ -163,7 +169,7 @@ class _QuietLog:
         self._last: dict[str, float] = {}
         self._held: Counter[str] = Counter()
 
-    def warn(self, topic: str, msg: str, *args: object) -> None:
+    def warn(self, topic: str, msg: str, *args: object, level: int = logging.WARNING) -> None:
         now = time.monotonic()
         last = self._last.get(topic)
         if last is not None and now - last < self.interval_s:
@@ -173,9 +179,9 @@ class _QuietLog:
         self._last[topic] = now
         held = self._held.pop(topic, 0)
         if held:
-            log.warning(msg + " (and %d more like it not logged)", *args, held)
+            log.log(level, msg + " (and %d more like it not logged)", *args, held)
         else:
-            log.warning(msg, *args)
+            log.log(level, msg, *args)
 
 
 _EVENT_AGO = EVENT_NAMES.index("ago_ds")
@@ -206,6 +212,9 @@ class Ingestor:
         #: Ack frames for the last batch, as (node_id, frame): send them once it is stored.
         self.acks: list[tuple[int, bytes]] = []
         self._unwritten: dict[tuple[int, int, int], bytes] = {}
+        #: When writing first failed for a full disk, until a batch is stored again: the
+        #: health flag the service layer reads (an equipment alert for the host itself).
+        self.store_full_since_ms: int | None = None
         # Acks are frames too: the host's (boot, seq) must never repeat, across restarts.
         self._ack_boot = int(time.time())
         self._ack_seq = 0
@@ -213,25 +222,42 @@ class Ingestor:
     # --- entry points ------------------------------------------------------------------------
 
     def ingest_batch(self, raws: Iterable[bytes | tuple[bytes, int]]) -> list[FrameResult]:
-        """Ingest frames in one transaction: all their writes land, or none do."""
+        """Ingest frames in one transaction: all their writes land, or none do (and then
+        neither acks nor counts are left of them)."""
+        items = list(raws)
         results = []
+        stats_before = copy.deepcopy(self.stats)
+        self.acks = []
         try:
             with self.store.transaction():
-                self.acks = []
                 self._to_ack.clear()
-                for item in raws:
+                for item in items:
                     raw, received_ms = item if isinstance(item, tuple) else (item, None)
                     results.append(self._one(raw, received_ms))
                 self._flush()
             self._make_acks()
-        except BaseException:
+        except BaseException as exc:
             # The in-memory view may now be ahead of the rolled-back store.
             self._tracks.clear()
             self._rows.clear()
             self._unwritten.clear()
+            self._to_ack.clear()
+            self.acks = []
             self.reassembler = Reassembler(self.limits.reassembly)
+            self.stats.__dict__.update(stats_before.__dict__)
+            if isinstance(exc, StoreFullError):
+                self._store_full(len(items), exc)
             raise
+        self.store_full_since_ms = None
         return results
+
+    def _store_full(self, frames: int, exc: StoreFullError) -> None:
+        self.stats.store_full += 1
+        self.stats.unstored += frames
+        if self.store_full_since_ms is None:
+            self.store_full_since_ms = self.clock_ms()
+        self._refusal_log.warn("store_full", "%d frames not stored or acked (the nodes will "
+                               "send them again): %s", frames, exc, level=logging.ERROR)
 
     def ingest(self, raw: bytes, received_ms: int | None = None) -> FrameResult:
         """Ingest one frame in a transaction of its own."""

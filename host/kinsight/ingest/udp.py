@@ -4,7 +4,9 @@ Datagrams that arrive together are ingested in one transaction, and their acks
 go out only after it has committed: a node forgets a frame once it is acked,
 so an ack must never run ahead of the disk. Only then does the optional
 ``after_batch`` hook run (real-time alerts), so it never holds an ack back, and
-whatever it raises is logged, never the end of the listener.
+whatever it raises is logged, never the end of the listener. Nor is a full disk:
+that batch is not stored and not acked, and the nodes' resends land once there
+is room again.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import socket
 import threading
 import time
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreFullError
 from ..wire import CaptureWriter
 from .ingestor import AfterBatch, Ingestor, IngestStats, call_after_batch, event_nodes
 
@@ -95,9 +97,12 @@ class UdpListener:
         if not batch:
             return 0
         self.datagrams += len(batch)
-        results = self.ingestor.ingest_batch(batch)
         if self.capture is not None:
             self.capture.flush()
+        try:
+            results = self.ingestor.ingest_batch(batch)
+        except StoreFullError:
+            return len(batch)  # counted and logged by the ingestor; nothing to ack
         reply_to = {r.node_id: addr for addr, r in zip(senders, results, strict=True)
                     if r.status != "rejected"}
         for node_id, ack in self.ingestor.acks:
