@@ -8,6 +8,7 @@ from __future__ import annotations
 import select
 import socket
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -20,13 +21,11 @@ from kinsight.wire import Header, encode_frame, open_frame
 
 KEY = bytes(range(32))
 NODE = 7
+NOW_S = int(time.time())
 
 
-def frame(seq: int, *, time_s: int | None = None, n: int = 3) -> bytes:
-    import time
-
-    return encode_frame(KEY, "events", Header(node_id=NODE, boot=1, seq=seq,
-                                              time_s=time_s or int(time.time())),
+def frame(seq: int, *, time_s: int = NOW_S, n: int = 3) -> bytes:
+    return encode_frame(KEY, "events", Header(node_id=NODE, boot=1, seq=seq, time_s=time_s),
                         {"events": [{"type": "draw", "role": "tap", "ago_ds": 10 * i,
                                      "duration_ds": 50, "volume_ml": 100 + seq}
                                     for i in range(n)]})
@@ -125,3 +124,53 @@ def test_a_full_disk_in_a_batch_leaves_nothing_of_it(db):
     assert db.reject_counts() == {}
     assert isinstance(StoreFullError("x"), OSError)
     assert not isinstance(StoreFullError("x"), sqlite3.Error)
+
+
+def test_a_replay_from_another_address_never_takes_the_nodes_ack(db, listener):
+    node, replayer = Peer(listener.address), Peer(listener.address)
+    node.send(frame(0), frame(1))
+    serve(listener, 2)
+    assert node.acks() == [(1, 1)]
+    replayer.send(frame(1))  # a copy of what the node sent, from elsewhere
+    serve(listener, 1)
+    assert replayer.acks(0.1) == [] and node.acks(0.1) == []
+    for seq in range(2, 42):  # the node's new frame and a replay race, every time
+        replayer.send(frame(seq - 1))
+        node.send(frame(seq))
+        replayer.send(frame(seq - 2))
+        serve(listener, 3)
+        assert node.acks(0.2) == [(seq, seq)], seq
+    assert replayer.acks(0.1) == []
+    assert listener.ingestor.stats.duplicates == 81
+    node.close()
+    replayer.close()
+
+
+def test_a_node_whose_address_changes_is_answered_at_its_new_one(db, listener):
+    old, new = Peer(listener.address), Peer(listener.address)
+    old.send(frame(0))
+    serve(listener, 1)
+    assert old.acks() == [(0, 0)]
+    new.send(frame(0))  # a resend from the new address: not yet proof it is the node
+    serve(listener, 1)
+    assert new.acks(0.1) == [] and old.acks(0.1) == []
+    new.send(frame(1))  # a new frame, authenticated: the node is here now
+    serve(listener, 1)
+    assert new.acks() == [(1, 1)] and old.acks(0.1) == []
+    new.send(frame(0))
+    serve(listener, 1)
+    assert new.acks() == [(0, 1)]
+    old.close()
+    new.close()
+
+
+def test_after_a_restart_the_nodes_address_is_learnt_from_its_next_new_frame(db, listener):
+    node = Peer(listener.address)
+    Ingestor(db).ingest_batch([frame(0)])  # stored by the listener's earlier life
+    node.send(frame(0))
+    serve(listener, 1)
+    assert node.acks(0.1) == []  # nobody known to answer yet
+    node.send(frame(1), frame(0))
+    serve(listener, 2)
+    assert node.acks() == [(1, 1)]
+    node.close()

@@ -76,6 +76,11 @@ class FrameResult:
     inner: FrameResult | None = None  # the message a fragment completed
 
 
+#: The statuses of a frame not seen before that verified under its node's key: only
+#: the node could have made it (a duplicate may come from anyone who heard it).
+NEW_FRAME = frozenset({"accepted", "quarantined"})
+
+
 def event_nodes(results: Iterable[FrameResult]) -> frozenset[int]:
     """The nodes whose event records a batch stored, including messages that its
     fragments completed: what a listener tells its ``after_batch`` hook."""
