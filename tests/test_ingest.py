@@ -312,3 +312,67 @@ def test_a_flood_of_refusals_is_not_a_flood_of_log_lines(ingestor, caplog):
     assert ingestor.stats.rejected == {"decode": 500, "bad_tag": 1}
     assert [r.getMessage()[:22] for r in caplog.records] == ["frame refused (decode)",
                                                             "frame refused (bad_tag"]
+
+
+# --- implausible timestamps: kept whole, acked, records not filed ------------------------------
+
+DAY_S = 86_400
+
+
+@pytest.mark.parametrize("time_s, why", [
+    (0, "1970"), (2**32 - 1, "2106"), (T0 - 365 * DAY_S, "a year before the key was added"),
+    (T0 + 2 * DAY_S, "two days ahead of the host"),
+])
+def test_a_frame_stamped_implausibly_is_quarantined_not_filed(store, time_s, why):
+    store.set_node_key(7, KEY, now_ms=(T0 - 30 * DAY_S) * 1000)  # provisioned a month ago
+    ingestor = Ingestor(store, clock_ms=lambda: T0 * 1000)
+    raw = encode_frame(KEY, "events", Header(node_id=7, boot=1, seq=0, time_s=time_s), {
+        "events": [{"type": "draw", "role": "tap", "ago_ds": 0, "volume_ml": 5}]})
+    [r] = ingestor.ingest_batch([raw])
+    assert (r.status, r.reason, r.records) == ("quarantined", "implausible_time", 0), why
+    assert store.query("SELECT COUNT(*) FROM events") == [(0,)]
+    # Kept whole, for review, and acked: the ack also gives the node the host's clock.
+    assert store.query("SELECT raw, quarantine FROM frames") == [(raw, "implausible_time")]
+    assert acks_of(ingestor) == [(0, 0)]
+    assert ingestor.stats.quarantined == {"implausible_time": 1}
+    assert store.reject_counts() == {"implausible_time": 1}
+    [node] = store.node_summaries()
+    assert (node.quarantined, node.rejected, node.lost) == (1, 0, 0)
+    # Sent again: a duplicate, acked again, still not filed; a new frame goes on as ever.
+    assert ingestor.ingest_batch([raw])[0].status == "duplicate"
+    assert ingestor.ingest_batch([events_frame(1)])[0].status == "accepted"
+    assert store.query("SELECT COUNT(*) FROM events") == [(2,)]
+    assert store.reject_counts() == {"implausible_time": 1}
+
+
+def test_plausible_edges_are_filed(store):
+    store.set_node_key(7, KEY, now_ms=(T0 - 30 * DAY_S) * 1000)
+    ingestor = Ingestor(store, clock_ms=lambda: T0 * 1000)
+    # Just after provisioning (within the margin), and a node clock a little fast.
+    for seq, time_s in enumerate((T0 - 30 * DAY_S - 60, T0 + DAY_S - 1, T0 - 29 * DAY_S)):
+        raw = encode_frame(KEY, "status", Header(node_id=7, boot=1, seq=seq, time_s=time_s),
+                           {"firmware": "1", "uptime_s": 1, "reset_cause": "soft"})
+        assert ingestor.ingest_batch([raw])[0].status == "accepted", time_s
+
+
+def test_a_message_its_fragments_complete_is_judged_by_its_own_stamp(store):
+    store.set_node_key(7, KEY, now_ms=0)
+    ingestor = Ingestor(store, clock_ms=lambda: T0 * 1000)
+    whole = encode_frame(KEY, "events", Header(node_id=7, boot=1, seq=0, time_s=5), {
+        "events": [{"type": "draw", "role": "tap", "ago_ds": i, "volume_ml": i}
+                   for i in range(40)]})
+    parts = fragment_frame(KEY, whole, node_id=7, boot=1, time_s=T0, first_seq=1)
+    results = ingestor.ingest_batch(parts)
+    assert [r.status for r in results] == ["accepted"] * len(parts)
+    assert results[-1].inner.status == "quarantined"
+    assert store.query("SELECT COUNT(*) FROM events") == [(0,)]
+    assert store.query("SELECT reassembled FROM frames WHERE quarantine IS NOT NULL") == [(1,)]
+
+
+def test_captures_received_before_the_key_was_added_here_are_judged_by_when_they_came(store):
+    store.set_node_key(7, KEY, now_ms=(T0 + 90 * DAY_S) * 1000)  # a store rebuilt later
+    ingestor = Ingestor(store, clock_ms=lambda: (T0 + 90 * DAY_S) * 1000, make_acks=False)
+    results = ingestor.ingest_batch([(events_frame(s), (T0 + s) * 1000) for s in range(3)])
+    assert [r.status for r in results] == ["accepted"] * 3
+    [r] = ingestor.ingest_batch([(events_frame(3), (T0 + 90 * DAY_S) * 1000)])
+    assert r.status == "quarantined"  # it came after: a node cannot stamp before its key

@@ -21,6 +21,7 @@ from kinsight.wire import (
 )
 
 KEY = bytes(range(32))
+T0 = 1_790_000_000
 
 
 def pieces(msg: int, data: bytes, n: int) -> list[Fragment]:
@@ -130,11 +131,11 @@ def test_fragmented_frames_survive_the_ingest_path(n_events, mtu, seed, loss):
     store = Store(":memory:")
     store.set_node_key(7, KEY, now_ms=0)
     ingestor = Ingestor(store, limits=IngestLimits(max_frame_bytes=mtu))
-    whole = encode_frame(KEY, "events", Header(node_id=7, boot=1, seq=0, time_s=1), {
+    whole = encode_frame(KEY, "events", Header(node_id=7, boot=1, seq=0, time_s=T0), {
         "events": [{"type": "visit", "role": "toilet", "ago_ds": rng.randrange(1 << 20),
                     "duration_ds": rng.randrange(1 << 16)} for _ in range(min(n_events, 64))]})
     try:
-        parts = fragment_frame(KEY, whole, node_id=7, boot=1, time_s=1, first_seq=1, mtu=mtu)
+        parts = fragment_frame(KEY, whole, node_id=7, boot=1, time_s=T0, first_seq=1, mtu=mtu)
     except ValueError:
         return  # more than 32 pieces at this MTU: the node would not send it either
     sent = 0

@@ -11,6 +11,8 @@ May import: kinsight.errors, kinsight.wire, kinsight.store.
 from __future__ import annotations
 
 from .ingestor import (
+    IMPLAUSIBLE_TIME,
+    NEW_FRAME,
     AfterBatch,
     FrameResult,
     IngestLimits,
@@ -20,5 +22,6 @@ from .ingestor import (
     event_nodes,
 )
 
-__all__ = ["AfterBatch", "FrameResult", "IngestLimits", "IngestStats", "Ingestor",
+__all__ = ["IMPLAUSIBLE_TIME", "NEW_FRAME", "AfterBatch", "FrameResult", "IngestLimits",
+           "IngestStats", "Ingestor",
            "call_after_batch", "event_nodes"]

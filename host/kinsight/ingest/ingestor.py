@@ -1,8 +1,9 @@
 """The one ingest path every input shares: UDP, capture files, tests, benchmarks.
 
 For each frame: decode, check the header, find the node's key, verify the tag,
-check the body, refuse replays, archive it with its records, note sequence
-gaps, feed fragments to the reassembler (and ingest what they complete). Frames
+check the body, refuse replays, archive it with its records (or, when its stamp
+cannot be true, quarantine it: archived and acked, its records not filed), note
+sequence gaps, feed fragments to the reassembler (and ingest what they complete). Frames
 come in batches, each one transaction; after it, ``acks`` holds the acks the
 nodes wait for. A refused frame is counted under its reason
 and kept for diagnosis; nothing of it reaches the records. When the disk is full
@@ -59,18 +60,34 @@ log = logging.getLogger(__name__)
 class IngestLimits:
     max_frame_bytes: int = wire.MTU_DEFAULT
     reassembly: ReassemblyLimits = field(default_factory=ReassemblyLimits)
+    #: A frame's stamp is implausible before this (2024-01-01: no node of this protocol
+    #: ran earlier; an unset node clock says 1970 or 2000) ...
+    earliest_time_s: int = 1_704_067_200
+    #: ... or more than this before its key was added (clocks of the provisioning
+    #: machine and the host may differ a little) ...
+    provisioned_margin_s: int = 3_600
+    #: ... or more than this ahead of when the host received it.
+    max_ahead_s: int = 86_400
+
+    def __post_init__(self) -> None:
+        if min(self.provisioned_margin_s, self.max_ahead_s) < 0:
+            raise ValueError("time margins must not be negative")
+
+
+#: Why a frame was kept whole but its records not filed.
+IMPLAUSIBLE_TIME = "implausible_time"
 
 
 @dataclass(frozen=True)
 class FrameResult:
     """What became of one frame."""
 
-    status: str  # "accepted", "duplicate" or "rejected"
+    status: str  # "accepted", "quarantined" (kept, records not filed), "duplicate", "rejected"
     node_id: int | None = None
     boot: int | None = None
     seq: int | None = None
     kind: str | None = None
-    reason: str | None = None  # why it was rejected
+    reason: str | None = None  # why it was rejected or quarantined
     message: str | None = None
     records: int = 0
     inner: FrameResult | None = None  # the message a fragment completed
@@ -120,6 +137,7 @@ class IngestStats:
     gaps: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[str] = field(default_factory=Counter)
     store_full: int = 0  # batches the full disk sent back
     unstored: int = 0  # frames in them (not acked: the nodes send them again)
 
@@ -128,6 +146,7 @@ class IngestStats:
                 "records": self.records, "reassembled": self.reassembled, "gaps": self.gaps,
                 "rejected": dict(sorted(self.rejected.items())),
                 "dropped": dict(sorted(self.dropped.items())),
+                "quarantined": dict(sorted(self.quarantined.items())),
                 "store_full": self.store_full, "unstored": self.unstored}
 
 
@@ -163,6 +182,10 @@ class _BootTrack:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _utc(time_s: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(time_s))
 
 
 class _QuietLog:
@@ -220,6 +243,7 @@ class Ingestor:
         #: When writing first failed for a full disk, until a batch is stored again: the
         #: health flag the service layer reads (an equipment alert for the host itself).
         self.store_full_since_ms: int | None = None
+        self._provisioned: dict[int, tuple[bytes, int | None]] = {}  # node: (key, added_ms)
         # Acks are frames too: the host's (boot, seq) must never repeat, across restarts.
         self._ack_boot = int(time.time())
         self._ack_seq = 0
@@ -324,13 +348,21 @@ class Ingestor:
             self.stats.duplicates += 1
             self._ack_later(h)
             return FrameResult("duplicate", h.node_id, h.boot, h.seq, kind)
+        # A fragment files nothing: the message it helps complete is judged by its own stamp.
+        implausible = None if kind == "fragment" else self._implausible_time(h, key, received_ms)
         self._rows.frames.append((h.node_id, h.boot, h.seq, kind, h.time_s, received_ms,
                                   whole is not None, rows[0] if kind == "fragment" else None,
-                                  rf.raw, None))
+                                  rf.raw, implausible and IMPLAUSIBLE_TIME))
         self._unwritten[ident] = rf.raw
-        records = self._records(ident, kind, h, rows)
-        self.stats.accepted += 1
-        self.stats.records += records
+        if implausible:
+            self.stats.quarantined[IMPLAUSIBLE_TIME] += 1
+            self._refusal_log.warn(IMPLAUSIBLE_TIME, "frame quarantined (%s): %s",
+                                   IMPLAUSIBLE_TIME, implausible)
+            records = 0
+        else:
+            records = self._records(ident, kind, h, rows)
+            self.stats.accepted += 1
+            self.stats.records += records
         if track.add(h.seq):
             self.stats.gaps += 1
             log.info("node %d boot %d: sequence gap before seq %d", h.node_id, h.boot, h.seq)
@@ -338,8 +370,34 @@ class Ingestor:
         inner = None
         if kind == "fragment":
             inner = self._reassemble(h, Fragment(*rows), received_ms)
+        if implausible:
+            return FrameResult("quarantined", h.node_id, h.boot, h.seq, kind,
+                               reason=IMPLAUSIBLE_TIME, message=implausible)
         return FrameResult("accepted", h.node_id, h.boot, h.seq, kind, records=records,
                            inner=inner)
+
+    def _implausible_time(self, h: Header, key: bytes, received_ms: int) -> str | None:
+        """Why the frame's stamp cannot be true, or None. The ack still goes (the frame is
+        kept whole) and sets the node's clock, so its next frames are stamped right."""
+        lim = self.limits
+        floor_s, since = lim.earliest_time_s, "2024"
+        cached = self._provisioned.get(h.node_id)
+        if cached is None or cached[0] != key:  # a new key is a new provisioning
+            cached = self._provisioned[h.node_id] = (key, self.store.node_added_ms(h.node_id))
+        added_ms = cached[1]
+        # A frame received before its key was added here (a capture ingested into a
+        # store built later) cannot be judged by the key's date.
+        if added_ms is not None and received_ms >= added_ms:
+            key_floor_s = added_ms // 1000 - lim.provisioned_margin_s
+            if key_floor_s > floor_s:
+                floor_s, since = key_floor_s, "its key was added"
+        if h.time_s < floor_s:
+            return (f"node {h.node_id} boot {h.boot} seq {h.seq} is stamped {_utc(h.time_s)}, "
+                    f"before {since} ({_utc(floor_s)})")
+        if h.time_s > received_ms // 1000 + lim.max_ahead_s:
+            return (f"node {h.node_id} boot {h.boot} seq {h.seq} is stamped {_utc(h.time_s)}, "
+                    f"over {lim.max_ahead_s} s ahead of the host ({_utc(received_ms // 1000)})")
+        return None
 
     def _records(self, ident: tuple[int, int, int], kind: str, h: Header, rows: Any) -> int:
         if kind == "events":

@@ -289,6 +289,12 @@ class Store:
     def node_keys(self) -> dict[int, bytes]:
         return dict(self.conn.execute("SELECT node_id, key FROM nodes"))
 
+    def node_added_ms(self, node_id: int) -> int | None:
+        """When the node's key was added (or last replaced): it was provisioned then."""
+        row = self.conn.execute("SELECT added_ms FROM nodes WHERE node_id = ?",
+                                (node_id,)).fetchone()
+        return None if row is None else int(row[0])
+
     # --- frames and records ------------------------------------------------------------------
 
     def write(self, rows: BatchRows) -> None:
@@ -371,9 +377,11 @@ class Store:
     # --- reading -----------------------------------------------------------------------------
 
     def reject_counts(self) -> dict[str, int]:
-        """Every frame refused (or quarantined) since the store began, by reason."""
+        """Every frame refused, or kept but quarantined, since the store began, by reason."""
         return dict(self.conn.execute(
-            "SELECT reason, SUM(count) FROM refusals GROUP BY reason ORDER BY reason"))
+            "SELECT reason, SUM(n) FROM (SELECT reason, count AS n FROM refusals UNION ALL "
+            "SELECT quarantine, COUNT(*) FROM frames WHERE quarantine IS NOT NULL GROUP BY 1) "
+            "GROUP BY reason ORDER BY reason"))
 
     def lost_frames(self) -> dict[int, int]:
         """Per node, sequence numbers never received (gaps and missing tails are not known)."""
