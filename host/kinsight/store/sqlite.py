@@ -142,6 +142,9 @@ _INSERT_FRAME = _insert("frames", ("node_id", "boot", "seq", "kind", "time_s", "
 _INSERT_EVENT = _insert("events", ("node_id", "boot", "seq", "idx", "start_ms"), EVENT_COLUMNS)
 _INSERT_SUMMARY = _insert("summaries", ("node_id", "boot", "seq", "idx", "end_s"),
                           SUMMARY_COLUMNS)
+#: A message's archived pieces: by frames_msg_seq, never by the boot's whole range.
+FRAGMENT_RAWS_SQL = ("SELECT raw FROM frames WHERE node_id = ? AND boot = ? AND msg = ? "
+                     "ORDER BY seq")
 _INSERT_STATUS = _insert("statuses", ("node_id", "boot", "seq", "time_s"), STATUS_COLUMNS)
 
 
@@ -370,9 +373,9 @@ class Store:
             "SELECT seq FROM frames WHERE node_id=? AND boot=? ORDER BY seq", (node_id, boot))]
 
     def fragment_raws(self, node_id: int, boot: int, msg: int) -> list[bytes]:
-        return [bytes(r[0]) for r in self.conn.execute(
-            "SELECT raw FROM frames WHERE node_id=? AND boot=? AND msg=? ORDER BY seq",
-            (node_id, boot, msg))]
+        """The archived pieces of a message, in order (by the pieces' index)."""
+        return [bytes(r[0]) for r in self.conn.execute(FRAGMENT_RAWS_SQL,
+                                                       (node_id, boot, msg))]
 
     # --- reading -----------------------------------------------------------------------------
 
