@@ -376,3 +376,10 @@ def test_captures_received_before_the_key_was_added_here_are_judged_by_when_they
     assert [r.status for r in results] == ["accepted"] * 3
     [r] = ingestor.ingest_batch([(events_frame(3), (T0 + 90 * DAY_S) * 1000)])
     assert r.status == "quarantined"  # it came after: a node cannot stamp before its key
+
+
+def test_the_store_knows_which_reasons_are_quarantine():
+    from kinsight.ingest import IMPLAUSIBLE_TIME
+    from kinsight.store import QUARANTINE_REASONS
+
+    assert IMPLAUSIBLE_TIME in QUARANTINE_REASONS

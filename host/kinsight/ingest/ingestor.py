@@ -52,6 +52,7 @@ from ..wire import (
     encode_ack,
     verify_tag,
 )
+from .stamps import IMPLAUSIBLE_TIME, QuietLog, StampCheck, StampLimits
 
 log = logging.getLogger(__name__)
 
@@ -60,22 +61,7 @@ log = logging.getLogger(__name__)
 class IngestLimits:
     max_frame_bytes: int = wire.MTU_DEFAULT
     reassembly: ReassemblyLimits = field(default_factory=ReassemblyLimits)
-    #: A frame's stamp is implausible before this (2024-01-01: no node of this protocol
-    #: ran earlier; an unset node clock says 1970 or 2000) ...
-    earliest_time_s: int = 1_704_067_200
-    #: ... or more than this before its key was added (clocks of the provisioning
-    #: machine and the host may differ a little) ...
-    provisioned_margin_s: int = 3_600
-    #: ... or more than this ahead of when the host received it.
-    max_ahead_s: int = 86_400
-
-    def __post_init__(self) -> None:
-        if min(self.provisioned_margin_s, self.max_ahead_s) < 0:
-            raise ValueError("time margins must not be negative")
-
-
-#: Why a frame was kept whole but its records not filed.
-IMPLAUSIBLE_TIME = "implausible_time"
+    stamps: StampLimits = field(default_factory=StampLimits)
 
 
 @dataclass(frozen=True)
@@ -184,34 +170,6 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _utc(time_s: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(time_s))
-
-
-class _QuietLog:
-    """At most one warning per topic every interval_s (the rest at debug level, and
-    counted in the next warning): a flood of garbage must not fill the disk with logs."""
-
-    def __init__(self, interval_s: float = 10.0):
-        self.interval_s = interval_s
-        self._last: dict[str, float] = {}
-        self._held: Counter[str] = Counter()
-
-    def warn(self, topic: str, msg: str, *args: object, level: int = logging.WARNING) -> None:
-        now = time.monotonic()
-        last = self._last.get(topic)
-        if last is not None and now - last < self.interval_s:
-            self._held[topic] += 1
-            log.debug(msg, *args)
-            return
-        self._last[topic] = now
-        held = self._held.pop(topic, 0)
-        if held:
-            log.log(level, msg + " (and %d more like it not logged)", *args, held)
-        else:
-            log.log(level, msg, *args)
-
-
 _EVENT_AGO = EVENT_NAMES.index("ago_ds")
 _SUMMARY_AGO = SUMMARY_NAMES.index("ago_s")
 
@@ -232,7 +190,7 @@ class Ingestor:
         self.make_acks = make_acks
         self.reassembler = Reassembler(self.limits.reassembly)
         self.stats = IngestStats()
-        self._refusal_log = _QuietLog()
+        self._refusal_log = QuietLog(log)
         self._keys = store.node_keys()
         self._tracks: dict[tuple[int, int], _BootTrack] = {}
         self._rows = BatchRows()
@@ -243,7 +201,7 @@ class Ingestor:
         #: When writing first failed for a full disk, until a batch is stored again: the
         #: health flag the service layer reads (an equipment alert for the host itself).
         self.store_full_since_ms: int | None = None
-        self._provisioned: dict[int, tuple[bytes, int | None]] = {}  # node: (key, added_ms)
+        self._stamps = StampCheck(self.limits.stamps, store.node_added_ms)
         # Acks are frames too: the host's (boot, seq) must never repeat, across restarts.
         self._ack_boot = int(time.time())
         self._ack_seq = 0
@@ -349,7 +307,7 @@ class Ingestor:
             self._ack_later(h)
             return FrameResult("duplicate", h.node_id, h.boot, h.seq, kind)
         # A fragment files nothing: the message it helps complete is judged by its own stamp.
-        implausible = None if kind == "fragment" else self._implausible_time(h, key, received_ms)
+        implausible = None if kind == "fragment" else self._stamps.check(h, key, received_ms)
         self._rows.frames.append((h.node_id, h.boot, h.seq, kind, h.time_s, received_ms,
                                   whole is not None, rows[0] if kind == "fragment" else None,
                                   rf.raw, implausible and IMPLAUSIBLE_TIME))
@@ -375,29 +333,6 @@ class Ingestor:
                                reason=IMPLAUSIBLE_TIME, message=implausible)
         return FrameResult("accepted", h.node_id, h.boot, h.seq, kind, records=records,
                            inner=inner)
-
-    def _implausible_time(self, h: Header, key: bytes, received_ms: int) -> str | None:
-        """Why the frame's stamp cannot be true, or None. The ack still goes (the frame is
-        kept whole) and sets the node's clock, so its next frames are stamped right."""
-        lim = self.limits
-        floor_s, since = lim.earliest_time_s, "2024"
-        cached = self._provisioned.get(h.node_id)
-        if cached is None or cached[0] != key:  # a new key is a new provisioning
-            cached = self._provisioned[h.node_id] = (key, self.store.node_added_ms(h.node_id))
-        added_ms = cached[1]
-        # A frame received before its key was added here (a capture ingested into a
-        # store built later) cannot be judged by the key's date.
-        if added_ms is not None and received_ms >= added_ms:
-            key_floor_s = added_ms // 1000 - lim.provisioned_margin_s
-            if key_floor_s > floor_s:
-                floor_s, since = key_floor_s, "its key was added"
-        if h.time_s < floor_s:
-            return (f"node {h.node_id} boot {h.boot} seq {h.seq} is stamped {_utc(h.time_s)}, "
-                    f"before {since} ({_utc(floor_s)})")
-        if h.time_s > received_ms // 1000 + lim.max_ahead_s:
-            return (f"node {h.node_id} boot {h.boot} seq {h.seq} is stamped {_utc(h.time_s)}, "
-                    f"over {lim.max_ahead_s} s ahead of the host ({_utc(received_ms // 1000)})")
-        return None
 
     def _records(self, ident: tuple[int, int, int], kind: str, h: Header, rows: Any) -> int:
         if kind == "events":
