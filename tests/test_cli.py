@@ -20,8 +20,8 @@ KEY = bytes(range(32))
 T0 = 1_790_000_000
 
 
-def frame(seq: int, node: int = 7) -> bytes:
-    return encode_frame(KEY, "events", Header(node_id=node, boot=2, seq=seq, time_s=T0 + seq), {
+def frame(seq: int, node: int = 7, *, t0: int = T0) -> bytes:
+    return encode_frame(KEY, "events", Header(node_id=node, boot=2, seq=seq, time_s=t0 + seq), {
         "events": [{"type": "visit", "role": "toilet", "ago_ds": 100, "duration_ds": 900}]})
 
 
@@ -102,7 +102,8 @@ def test_user_errors_are_one_line(tmp_path, capsys):
 
 def test_nodes_reports_lost_and_rejected(db, tmp_path, capsys):
     cap = tmp_path / "c.kcap"
-    write_capture(cap, [(frame(0), 1), (frame(3), 2), (frame(4)[:-1] + b"!", 3)])
+    write_capture(cap, [(frame(0), T0 * 1000), (frame(3), T0 * 1000 + 2),
+                        (frame(4)[:-1] + b"!", T0 * 1000 + 3)])
     kinsight("ingest", "--db", db, str(cap))
     capsys.readouterr()
     assert kinsight("nodes", "--db", db) == 0
@@ -124,11 +125,12 @@ def test_listen_over_udp_acks_after_storing(db, tmp_path):
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.settimeout(5)
         acks = []
+        now_s = int(time.time())  # a live node's frames carry the host's time
         for seq in range(3):
-            sock.sendto(frame(seq), ("127.0.0.1", port))
+            sock.sendto(frame(seq, t0=now_s), ("127.0.0.1", port))
             acks.append(open_frame(sock.recv(2048), KEY).body)
         sock.sendto(b"not a frame", ("127.0.0.1", port))
-        sock.sendto(frame(1), ("127.0.0.1", port))  # a retransmission: acked again
+        sock.sendto(frame(1, t0=now_s), ("127.0.0.1", port))  # a retransmission: acked again
         again = open_frame(sock.recv(2048), KEY).body
         assert [(a.acked_boot, a.acked_seq, a.contiguous_seq) for a in acks] == \
             [(2, 0, 0), (2, 1, 1), (2, 2, 2)]

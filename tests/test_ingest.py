@@ -213,3 +213,173 @@ def test_store_refuses_a_file_that_is_not_a_database(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="not a usable Kinsight database"):
         Store(path)
+
+
+# --- the refused-frame archive: bounded, counts exact ------------------------------------------
+
+
+def garbage(i: int, size: int = 40) -> bytes:
+    return b"\xff" + i.to_bytes(4, "big") + bytes(size)
+
+
+def kept_rows(store: Store) -> dict[str, int]:
+    return dict(store.query("SELECT reason, COUNT(*) FROM rejected GROUP BY reason"))
+
+
+def db_bytes(path) -> int:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def test_garbage_cannot_fill_the_disk_and_every_refusal_is_counted(tmp_path):
+    from kinsight.store import RejectArchiveLimits
+
+    path = tmp_path / "k.db"
+    store = Store(path, reject_archive=RejectArchiveLimits(max_rows=100))
+    store.set_node_key(7, KEY, now_ms=0)
+    ingestor = Ingestor(store, clock_ms=lambda: T0 * 1000)
+
+    def flood(start: int, n: int) -> None:
+        for at in range(start, start + n, 64):
+            ingestor.ingest_batch([garbage(i) for i in range(at, min(at + 64, start + n))])
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    flood(0, 1000)
+    size_after_1000 = db_bytes(path)
+    flood(1000, 4000)
+    assert db_bytes(path) <= size_after_1000 + 8192  # the ring reuses its pages
+    forged = [events_frame(s, key=OTHER_KEY) for s in range(30)]
+    ingestor.ingest_batch(forged)
+    ingestor.ingest_batch(forged[:5])  # the same refused bytes again still count
+    assert store.reject_counts() == {"decode": 5000, "bad_tag": 35}
+    assert kept_rows(store) == {"decode": 100, "bad_tag": 30}
+    # The newest are the ones kept.
+    newest = {bytes(r[0]) for r in store.query("SELECT raw FROM rejected WHERE reason='decode'")}
+    assert newest == {garbage(i) for i in range(4900, 5000)}
+    [node] = store.node_summaries()
+    assert (node.node_id, node.rejected) == (7, 35)
+    store.close()
+    # Counts and the ring survive a restart.
+    with Store(path, reject_archive=RejectArchiveLimits(max_rows=10)) as again:
+        again.set_node_key(8, OTHER_KEY, now_ms=0)
+        Ingestor(again).ingest_batch([garbage(9999)])
+        assert again.reject_counts() == {"decode": 5001, "bad_tag": 35}
+        assert kept_rows(again)["decode"] == 10
+
+
+def test_the_archive_of_each_reason_keeps_within_its_byte_budget(store):
+    from kinsight.store import RejectArchiveLimits
+
+    store.reject_archive = RejectArchiveLimits(max_rows=10_000, max_bytes=20_000)
+    ingestor = Ingestor(store)
+    for at in range(0, 600, 50):
+        ingestor.ingest_batch([garbage(i, size=200) for i in range(at, at + 50)])
+    [(n, size)] = store.query("SELECT COUNT(*), SUM(length(raw) + length(message) + 96) "
+                              "FROM rejected")
+    assert 20_000 - 400 < size <= 20_000 and n < 100
+    assert store.reject_counts() == {"decode": 600}
+
+
+def test_made_up_node_ids_do_not_grow_the_counters(store):
+    ingestor = Ingestor(store)
+    ingestor.ingest_batch([events_frame(0, node=n) for n in range(1000, 1200)])
+    assert store.reject_counts() == {"unknown_node": 200}
+    assert store.query("SELECT COUNT(*) FROM refusals") == [(1,)]
+
+
+def test_a_schema_1_store_is_upgraded_with_its_counts(tmp_path):
+    path = tmp_path / "old.db"
+    with Store(path) as s:
+        s.set_node_key(7, KEY, now_ms=0)
+        Ingestor(s).ingest_batch([events_frame(0), garbage(1), garbage(2),
+                                  events_frame(1, key=OTHER_KEY)])
+        # Back to schema 1 as it was: no counters, no quarantine column, the old index.
+        s.conn.executescript(
+            "DROP TABLE refusals; DROP INDEX frames_msg_seq; DROP INDEX rejected_reason;"
+            "ALTER TABLE frames DROP COLUMN quarantine;"
+            "CREATE INDEX frames_msg ON frames (node_id, boot, msg) WHERE msg IS NOT NULL;"
+            "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
+    with Store(path) as s:
+        assert s.reject_counts() == {"bad_tag": 1, "decode": 2}
+        assert s.query("SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
+        assert [n.rejected for n in s.node_summaries()] == [1]
+        assert Ingestor(s).ingest_batch([events_frame(2)])[0].status == "accepted"
+
+
+def test_a_flood_of_refusals_is_not_a_flood_of_log_lines(ingestor, caplog):
+    with caplog.at_level("WARNING", logger="kinsight.ingest"):
+        ingestor.ingest_batch([garbage(i) for i in range(500)])
+        ingestor.ingest_batch([events_frame(0, key=OTHER_KEY)])
+    assert ingestor.stats.rejected == {"decode": 500, "bad_tag": 1}
+    assert [r.getMessage()[:22] for r in caplog.records] == ["frame refused (decode)",
+                                                            "frame refused (bad_tag"]
+
+
+# --- implausible timestamps: kept whole, acked, records not filed ------------------------------
+
+DAY_S = 86_400
+
+
+@pytest.mark.parametrize("time_s, why", [
+    (0, "1970"), (2**32 - 1, "2106"), (T0 - 365 * DAY_S, "a year before the key was added"),
+    (T0 + 2 * DAY_S, "two days ahead of the host"),
+])
+def test_a_frame_stamped_implausibly_is_quarantined_not_filed(store, time_s, why):
+    store.set_node_key(7, KEY, now_ms=(T0 - 30 * DAY_S) * 1000)  # provisioned a month ago
+    ingestor = Ingestor(store, clock_ms=lambda: T0 * 1000)
+    raw = encode_frame(KEY, "events", Header(node_id=7, boot=1, seq=0, time_s=time_s), {
+        "events": [{"type": "draw", "role": "tap", "ago_ds": 0, "volume_ml": 5}]})
+    [r] = ingestor.ingest_batch([raw])
+    assert (r.status, r.reason, r.records) == ("quarantined", "implausible_time", 0), why
+    assert store.query("SELECT COUNT(*) FROM events") == [(0,)]
+    # Kept whole, for review, and acked: the ack also gives the node the host's clock.
+    assert store.query("SELECT raw, quarantine FROM frames") == [(raw, "implausible_time")]
+    assert acks_of(ingestor) == [(0, 0)]
+    assert ingestor.stats.quarantined == {"implausible_time": 1}
+    assert store.reject_counts() == {"implausible_time": 1}
+    [node] = store.node_summaries()
+    assert (node.quarantined, node.rejected, node.lost) == (1, 0, 0)
+    # Sent again: a duplicate, acked again, still not filed; a new frame goes on as ever.
+    assert ingestor.ingest_batch([raw])[0].status == "duplicate"
+    assert ingestor.ingest_batch([events_frame(1)])[0].status == "accepted"
+    assert store.query("SELECT COUNT(*) FROM events") == [(2,)]
+    assert store.reject_counts() == {"implausible_time": 1}
+
+
+def test_plausible_edges_are_filed(store):
+    store.set_node_key(7, KEY, now_ms=(T0 - 30 * DAY_S) * 1000)
+    ingestor = Ingestor(store, clock_ms=lambda: T0 * 1000)
+    # Just after provisioning (within the margin), and a node clock a little fast.
+    for seq, time_s in enumerate((T0 - 30 * DAY_S - 60, T0 + DAY_S - 1, T0 - 29 * DAY_S)):
+        raw = encode_frame(KEY, "status", Header(node_id=7, boot=1, seq=seq, time_s=time_s),
+                           {"firmware": "1", "uptime_s": 1, "reset_cause": "soft"})
+        assert ingestor.ingest_batch([raw])[0].status == "accepted", time_s
+
+
+def test_a_message_its_fragments_complete_is_judged_by_its_own_stamp(store):
+    store.set_node_key(7, KEY, now_ms=0)
+    ingestor = Ingestor(store, clock_ms=lambda: T0 * 1000)
+    whole = encode_frame(KEY, "events", Header(node_id=7, boot=1, seq=0, time_s=5), {
+        "events": [{"type": "draw", "role": "tap", "ago_ds": i, "volume_ml": i}
+                   for i in range(40)]})
+    parts = fragment_frame(KEY, whole, node_id=7, boot=1, time_s=T0, first_seq=1)
+    results = ingestor.ingest_batch(parts)
+    assert [r.status for r in results] == ["accepted"] * len(parts)
+    assert results[-1].inner.status == "quarantined"
+    assert store.query("SELECT COUNT(*) FROM events") == [(0,)]
+    assert store.query("SELECT reassembled FROM frames WHERE quarantine IS NOT NULL") == [(1,)]
+
+
+def test_captures_received_before_the_key_was_added_here_are_judged_by_when_they_came(store):
+    store.set_node_key(7, KEY, now_ms=(T0 + 90 * DAY_S) * 1000)  # a store rebuilt later
+    ingestor = Ingestor(store, clock_ms=lambda: (T0 + 90 * DAY_S) * 1000, make_acks=False)
+    results = ingestor.ingest_batch([(events_frame(s), (T0 + s) * 1000) for s in range(3)])
+    assert [r.status for r in results] == ["accepted"] * 3
+    [r] = ingestor.ingest_batch([(events_frame(3), (T0 + 90 * DAY_S) * 1000)])
+    assert r.status == "quarantined"  # it came after: a node cannot stamp before its key
+
+
+def test_the_store_knows_which_reasons_are_quarantine():
+    from kinsight.ingest import IMPLAUSIBLE_TIME
+    from kinsight.store import QUARANTINE_REASONS
+
+    assert IMPLAUSIBLE_TIME in QUARANTINE_REASONS

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from kinsight.cli import main
 from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
 
@@ -28,7 +27,10 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def replay_over_udp(tmp_path: Path, compiled: Path, role: str, seed: int, node_id: int):
     db = tmp_path / "k.db"
-    assert main(["keys", "--db", str(db), "add", str(node_id), KEY.hex()]) == 0
+    # Provisioned the day before the day it replays: the host files a node's frames
+    # only when they are stamped after its key was added.
+    with Store(db) as store:
+        store.set_node_key(node_id, KEY, now_ms=(T0_S - 86_400) * 1000)
     listener = subprocess.Popen(
         [sys.executable, "-m", "kinsight.cli", "listen", "--db", str(db), "--udp",
          "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

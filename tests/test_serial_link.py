@@ -9,6 +9,7 @@ import os
 import select
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,7 +165,7 @@ def test_cli_listen_takes_exactly_one_of_udp_and_serial(modem: NullModem, tmp_pa
 
         tty.setraw(far)
         frame = encode_frame(KEY, "events", Header(node_id=NODE, boot=4, seq=0,
-                                                   time_s=1_790_000_000),
+                                                   time_s=int(time.time())),
                              {"events": [{"type": "visit", "role": "toilet", "ago_ds": 1}]})
         # Written once the listener has opened its port (opening flushes the input).
         timer = threading.Timer(0.3, os.write, (far, encode(frame)))

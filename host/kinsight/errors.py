@@ -75,6 +75,13 @@ class StoreError(KinsightError, OSError):
     reason = "store"
 
 
+class StoreFullError(StoreError):
+    """The disk (or the database's size limit) is full: the batch was rolled back, whole.
+    Nothing of it is stored or acked; writing again once there is room succeeds."""
+
+    reason = "store_full"
+
+
 class ConfigError(KinsightError, ValueError):
     """A command-line or configuration value is not usable."""
 

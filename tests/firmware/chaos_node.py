@@ -83,7 +83,7 @@ def main(argv):
     extractor = Numbered(sink, first_id, period_ms, making)
     sensors = [Sensor(ROLE_TOILET, extractor, lambda: 0, 20)] if making else []
     node = Node(builder, outbox, forwarder, sensors, sink, summary_s=1, summary_batch=4,
-                event_wait_s=3, status_s=3600, clock_base_s=1790000000,
+                event_wait_s=3, status_s=3600, clock_base_s=int(time.time()),
                 journal=Journal(folder + "/journal"), flush_s=1, follow_host_clock=False)
     recover_node(node)
     start = time.ticks_ms()

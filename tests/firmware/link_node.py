@@ -23,7 +23,6 @@ from uplink import Backoff, Forwarder, UdpUplink
 from uplink_serial import SerialUplink
 
 _DEADLINE_MS = 60000
-_T0 = 1790000000
 
 
 class PtyUart:
@@ -77,6 +76,7 @@ def main(argv):
     fwd = Forwarder(box, uplink, signer, node, window=8,
                     backoff=Backoff(first_ms=50, max_ms=400, seed=node))
     start = time.ticks_ms()
+    t0 = int(time.time())  # the host's clock: the host files frames by their stamps
     next_make = start
     made = []
     shown = 0
@@ -85,7 +85,7 @@ def main(argv):
         if len(made) < count and time.ticks_diff(now, next_make) >= 0:
             i = len(made)
             ev = [{EV_TYPE: ET_VISIT, EV_ROLE: ROLE_TOILET, EV_AGO_DS: i, EV_DURATION_DS: 600}]
-            for frame in builder.events(ev, _T0 + i):
+            for frame in builder.events(ev, t0 + i):
                 box.push(counter.boot, frame_seq(frame), frame)
                 made.append(frame_seq(frame))
             next_make = time.ticks_add(now, period_ms)

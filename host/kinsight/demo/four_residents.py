@@ -158,7 +158,9 @@ def _run(out: Path, work: Path, loss: float, seed: int, progress: Progress,
             for i, r in enumerate(RESIDENTS) for role in ROLES}
     with Store(out / "kinsight.db") as store:
         for node, key in keys.items():
-            store.set_node_key(node, key, now_ms=int(time.time() * 1000))
+            # Provisioned when the simulated deployment began: the days they replay
+            # are stamped after that, as a real home's would be.
+            store.set_node_key(node, key, now_ms=_midnight_ms(START))
         for i, r in enumerate(RESIDENTS):
             for role in ROLES:
                 place(store, r.node_id(i, role), r.rid, _ROOMS[role], tz=TZ)

@@ -2,8 +2,10 @@
 
 ``Ingestor`` (``ingestor``) decodes, checks, verifies and stores a batch of frames
 in one transaction and then holds the acks for the nodes; refusals are counted by
-reason. The transports feed it and send the acks back only after the batch has
-committed: ``udp.UdpListener`` and ``serial_port.SerialListener`` (SLIP-framed).
+reason; frames stamped implausibly are quarantined (``stamps``). The transports
+feed it and send the acks back only after the batch has committed:
+``udp.UdpListener`` (to each node's own address) and ``serial_port.SerialListener``
+(SLIP-framed).
 
 May import: kinsight.errors, kinsight.wire, kinsight.store.
 """
@@ -11,6 +13,7 @@ May import: kinsight.errors, kinsight.wire, kinsight.store.
 from __future__ import annotations
 
 from .ingestor import (
+    NEW_FRAME,
     AfterBatch,
     FrameResult,
     IngestLimits,
@@ -19,6 +22,7 @@ from .ingestor import (
     call_after_batch,
     event_nodes,
 )
+from .stamps import IMPLAUSIBLE_TIME, StampLimits
 
-__all__ = ["AfterBatch", "FrameResult", "IngestLimits", "IngestStats", "Ingestor",
-           "call_after_batch", "event_nodes"]
+__all__ = ["IMPLAUSIBLE_TIME", "NEW_FRAME", "AfterBatch", "FrameResult", "IngestLimits",
+           "IngestStats", "Ingestor", "StampLimits", "call_after_batch", "event_nodes"]

@@ -1,11 +1,14 @@
 """The one ingest path every input shares: UDP, capture files, tests, benchmarks.
 
 For each frame: decode, check the header, find the node's key, verify the tag,
-check the body, refuse replays, archive it with its records, note sequence
-gaps, feed fragments to the reassembler (and ingest what they complete). Frames
+check the body, refuse replays, archive it with its records (or, when its stamp
+cannot be true, quarantine it: archived and acked, its records not filed), note
+sequence gaps, feed fragments to the reassembler (and ingest what they complete). Frames
 come in batches, each one transaction; after it, ``acks`` holds the acks the
 nodes wait for. A refused frame is counted under its reason
-and kept for diagnosis; nothing of it reaches the records.
+and kept for diagnosis; nothing of it reaches the records. When the disk is full
+the batch is rolled back whole and raises ``StoreFullError`` with no acks: the
+nodes send again, and ``store_full_since_ms`` says since when writing has failed.
 
 >>> from kinsight.store import Store
 >>> from kinsight.wire import Header, encode_frame
@@ -24,6 +27,7 @@ and kept for diagnosis; nothing of it reaches the records.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections import Counter
@@ -33,7 +37,7 @@ from typing import Any
 
 import kinsight_wire as wire
 
-from ..errors import AuthenticationError, FrameError, ReplayError, SchemaError
+from ..errors import AuthenticationError, FrameError, ReplayError, SchemaError, StoreFullError
 from ..store import BatchRows, Store, rejected_row
 from ..wire import (
     EVENT_NAMES,
@@ -49,6 +53,7 @@ from ..wire import (
     encode_ack,
     verify_tag,
 )
+from .stamps import IMPLAUSIBLE_TIME, QuietLog, StampCheck, StampLimits
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +62,27 @@ log = logging.getLogger(__name__)
 class IngestLimits:
     max_frame_bytes: int = wire.MTU_DEFAULT
     reassembly: ReassemblyLimits = field(default_factory=ReassemblyLimits)
+    stamps: StampLimits = field(default_factory=StampLimits)
 
 
 @dataclass(frozen=True)
 class FrameResult:
     """What became of one frame."""
 
-    status: str  # "accepted", "duplicate" or "rejected"
+    status: str  # "accepted", "quarantined" (kept, records not filed), "duplicate", "rejected"
     node_id: int | None = None
     boot: int | None = None
     seq: int | None = None
     kind: str | None = None
-    reason: str | None = None  # why it was rejected
+    reason: str | None = None  # why it was rejected or quarantined
     message: str | None = None
     records: int = 0
     inner: FrameResult | None = None  # the message a fragment completed
+
+
+#: The statuses of a frame not seen before that verified under its node's key: only
+#: the node could have made it (a duplicate may come from anyone who heard it).
+NEW_FRAME = frozenset({"accepted", "quarantined"})
 
 
 def event_nodes(results: Iterable[FrameResult]) -> frozenset[int]:
@@ -113,12 +124,17 @@ class IngestStats:
     gaps: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    quarantined: Counter[str] = field(default_factory=Counter)
+    store_full: int = 0  # batches the full disk sent back
+    unstored: int = 0  # frames in them (not acked: the nodes send them again)
 
     def as_dict(self) -> dict[str, object]:
         return {"accepted": self.accepted, "duplicates": self.duplicates,
                 "records": self.records, "reassembled": self.reassembled, "gaps": self.gaps,
                 "rejected": dict(sorted(self.rejected.items())),
-                "dropped": dict(sorted(self.dropped.items()))}
+                "dropped": dict(sorted(self.dropped.items())),
+                "quarantined": dict(sorted(self.quarantined.items())),
+                "store_full": self.store_full, "unstored": self.unstored}
 
 
 class _BootTrack:
@@ -177,6 +193,7 @@ class Ingestor:
         self.make_acks = make_acks
         self.reassembler = Reassembler(self.limits.reassembly)
         self.stats = IngestStats()
+        self._refusal_log = QuietLog(log)
         self._keys = store.node_keys()
         self._keys_mark = store.change_mark()
         self._tracks: dict[tuple[int, int], _BootTrack] = {}
@@ -185,6 +202,10 @@ class Ingestor:
         #: Ack frames for the last batch, as (node_id, frame): send them once it is stored.
         self.acks: list[tuple[int, bytes]] = []
         self._unwritten: dict[tuple[int, int, int], bytes] = {}
+        #: When writing first failed for a full disk, until a batch is stored again: the
+        #: health flag the service layer reads (an equipment alert for the host itself).
+        self.store_full_since_ms: int | None = None
+        self._stamps = StampCheck(self.limits.stamps, store.node_added_ms)
         # Acks are frames too: the host's (boot, seq) must never repeat, across restarts.
         self._ack_boot = int(time.time())
         self._ack_seq = 0
@@ -192,26 +213,43 @@ class Ingestor:
     # --- entry points ------------------------------------------------------------------------
 
     def ingest_batch(self, raws: Iterable[bytes | tuple[bytes, int]]) -> list[FrameResult]:
-        """Ingest frames in one transaction: all their writes land, or none do."""
+        """Ingest frames in one transaction: all their writes land, or none do (and then
+        neither acks nor counts are left of them)."""
+        items = list(raws)
         results = []
         self._reload_keys_if_changed()
+        stats_before = copy.deepcopy(self.stats)
+        self.acks = []
         try:
             with self.store.transaction():
-                self.acks = []
                 self._to_ack.clear()
-                for item in raws:
+                for item in items:
                     raw, received_ms = item if isinstance(item, tuple) else (item, None)
                     results.append(self._one(raw, received_ms))
                 self._flush()
             self._make_acks()
-        except BaseException:
+        except BaseException as exc:
             # The in-memory view may now be ahead of the rolled-back store.
             self._tracks.clear()
             self._rows.clear()
             self._unwritten.clear()
+            self._to_ack.clear()
+            self.acks = []
             self.reassembler = Reassembler(self.limits.reassembly)
+            self.stats.__dict__.update(stats_before.__dict__)
+            if isinstance(exc, StoreFullError):
+                self._store_full(len(items), exc)
             raise
+        self.store_full_since_ms = None
         return results
+
+    def _store_full(self, frames: int, exc: StoreFullError) -> None:
+        self.stats.store_full += 1
+        self.stats.unstored += frames
+        if self.store_full_since_ms is None:
+            self.store_full_since_ms = self.clock_ms()
+        self._refusal_log.warn("store_full", "%d frames not stored or acked (the nodes will "
+                               "send them again): %s", frames, exc, level=logging.ERROR)
 
     def ingest(self, raw: bytes, received_ms: int | None = None) -> FrameResult:
         """Ingest one frame in a transaction of its own."""
@@ -289,13 +327,21 @@ class Ingestor:
             self.stats.duplicates += 1
             self._ack_later(h)
             return FrameResult("duplicate", h.node_id, h.boot, h.seq, kind)
+        # A fragment files nothing: the message it helps complete is judged by its own stamp.
+        implausible = None if kind == "fragment" else self._stamps.check(h, key, received_ms)
         self._rows.frames.append((h.node_id, h.boot, h.seq, kind, h.time_s, received_ms,
                                   whole is not None, rows[0] if kind == "fragment" else None,
-                                  rf.raw))
+                                  rf.raw, implausible and IMPLAUSIBLE_TIME))
         self._unwritten[ident] = rf.raw
-        records = self._records(ident, kind, h, rows)
-        self.stats.accepted += 1
-        self.stats.records += records
+        if implausible:
+            self.stats.quarantined[IMPLAUSIBLE_TIME] += 1
+            self._refusal_log.warn(IMPLAUSIBLE_TIME, "frame quarantined (%s): %s",
+                                   IMPLAUSIBLE_TIME, implausible)
+            records = 0
+        else:
+            records = self._records(ident, kind, h, rows)
+            self.stats.accepted += 1
+            self.stats.records += records
         if track.add(h.seq):
             self.stats.gaps += 1
             log.info("node %d boot %d: sequence gap before seq %d", h.node_id, h.boot, h.seq)
@@ -303,6 +349,9 @@ class Ingestor:
         inner = None
         if kind == "fragment":
             inner = self._reassemble(h, Fragment(*rows), received_ms)
+        if implausible:
+            return FrameResult("quarantined", h.node_id, h.boot, h.seq, kind,
+                               reason=IMPLAUSIBLE_TIME, message=implausible)
         return FrameResult("accepted", h.node_id, h.boot, h.seq, kind, records=records,
                            inner=inner)
 
@@ -380,7 +429,7 @@ class Ingestor:
 
     def _reject(self, exc: FrameError, raw: bytes, received_ms: int) -> FrameResult:
         self.stats.rejected[exc.reason] += 1
-        log.warning("frame refused (%s): %s", exc.reason, exc)
+        self._refusal_log.warn(exc.reason, "frame refused (%s): %s", exc.reason, exc)
         self._rows.rejected.append(rejected_row(exc.reason, exc.node_id, received_ms, str(exc),
                                                 bytes(raw)))
         return FrameResult("rejected", exc.node_id, reason=exc.reason, message=str(exc))
@@ -388,5 +437,6 @@ class Ingestor:
     def _count_dropped(self, dropped: list[Dropped]) -> None:
         for d in dropped:
             self.stats.dropped[d.reason] += 1
-            log.warning("node %d boot %d: message %d dropped (%s) with %d of %d pieces",
-                        d.node_id, d.boot, d.msg, d.reason, d.have, d.count)
+            self._refusal_log.warn(d.reason, "node %d boot %d: message %d dropped (%s) with "
+                                   "%d of %d pieces", d.node_id, d.boot, d.msg, d.reason,
+                                   d.have, d.count)

@@ -3,8 +3,9 @@
 Frames that arrive in one burst are ingested in one transaction, and their
 acks go back down the same line, SLIP-framed, only after it has committed,
 as the UDP listener does, and the optional ``after_batch`` hook runs after
-that. The line may carry one node or an ESP-NOW gateway relaying several: every
-ack of the batch goes down it.
+that; a full disk acks nothing of the batch and the listener goes on. The line
+may carry one node or an ESP-NOW gateway relaying several: every ack of the
+batch goes down it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 
 import serial
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreFullError
 from ..wire import CaptureWriter
 from ..wire.slip import SlipDecoder, encode
 from .ingestor import AfterBatch, Ingestor, IngestStats, call_after_batch, event_nodes
@@ -87,9 +88,12 @@ class SerialListener:
         if not batch:
             return 0
         self.frames += len(batch)
-        results = self.ingestor.ingest_batch(batch)
         if self.capture is not None:
             self.capture.flush()
+        try:
+            results = self.ingestor.ingest_batch(batch)
+        except StoreFullError:
+            return len(batch)  # counted and logged by the ingestor; nothing to ack
         for node_id, ack in self.ingestor.acks:
             try:
                 self.serial.write(encode(ack))

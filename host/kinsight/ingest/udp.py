@@ -4,7 +4,16 @@ Datagrams that arrive together are ingested in one transaction, and their acks
 go out only after it has committed: a node forgets a frame once it is acked,
 so an ack must never run ahead of the disk. Only then does the optional
 ``after_batch`` hook run (real-time alerts), so it never holds an ack back, and
-whatever it raises is logged, never the end of the listener.
+whatever it raises is logged, never the end of the listener. Nor is a full disk:
+that batch is not stored and not acked, and the nodes' resends land once there
+is room again.
+
+Acks go to a node's address, never to whoever sent a copy: the listener learns
+each node's address from its new frames (only the node can make a new frame
+that verifies) and answers a batch's frames only when they came from there. A
+duplicate from anywhere else moves nothing and is not answered: it may be a
+replay meant to divert the node's acks. A node whose address changed (DHCP) is
+answered at the new one from its next new frame on.
 """
 
 from __future__ import annotations
@@ -15,9 +24,17 @@ import socket
 import threading
 import time
 
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreFullError
 from ..wire import CaptureWriter
-from .ingestor import AfterBatch, Ingestor, IngestStats, call_after_batch, event_nodes
+from .ingestor import (
+    NEW_FRAME,
+    AfterBatch,
+    FrameResult,
+    Ingestor,
+    IngestStats,
+    call_after_batch,
+    event_nodes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +72,7 @@ class UdpListener:
         self.sock.setblocking(False)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.datagrams = 0
+        self.node_addresses: dict[int, tuple[str, int]] = {}
 
     def close(self) -> None:
         self.sock.close()
@@ -95,15 +113,35 @@ class UdpListener:
         if not batch:
             return 0
         self.datagrams += len(batch)
-        results = self.ingestor.ingest_batch(batch)
         if self.capture is not None:
             self.capture.flush()
-        reply_to = {r.node_id: addr for addr, r in zip(senders, results, strict=True)
-                    if r.status != "rejected"}
+        try:
+            results = self.ingestor.ingest_batch(batch)
+        except StoreFullError:
+            return len(batch)  # counted and logged by the ingestor; nothing to ack
+        answer = self._answerable(senders, results)
         for node_id, ack in self.ingestor.acks:
+            if node_id not in answer:
+                continue
             try:
-                self.sock.sendto(ack, reply_to[node_id])
+                self.sock.sendto(ack, self.node_addresses[node_id])
             except OSError as exc:
                 log.info("ack to node %d not sent: %s", node_id, exc)
         call_after_batch(self.after_batch, event_nodes(results))
         return len(batch)
+
+    def _answerable(self, senders: list[tuple[str, int]], results: list[FrameResult]
+                    ) -> set[int]:
+        """Learn addresses from the batch's new frames; the nodes that sent some of its
+        frames from their own address."""
+        for addr, r in zip(senders, results, strict=True):
+            if r.status in NEW_FRAME and r.node_id is not None:
+                known = self.node_addresses.get(r.node_id)
+                if known != addr:
+                    if known is not None:
+                        log.info("node %d is now at %s:%d (was %s:%d)", r.node_id, *addr,
+                                 *known)
+                    self.node_addresses[r.node_id] = addr
+        return {r.node_id for addr, r in zip(senders, results, strict=True)
+                if r.status != "rejected" and r.node_id is not None
+                and self.node_addresses.get(r.node_id) == addr}

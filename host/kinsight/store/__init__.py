@@ -1,8 +1,10 @@
 """The store: node keys, the archive of accepted frames, and the decoded records.
 
 ``Store`` is the embedded SQLite store (one file, WAL mode); every write happens
-inside ``Store.transaction()``, so a batch is stored whole or not at all. The
-layers above keep their own tables in the same database.
+inside ``Store.transaction()``, so a batch is stored whole or not at all (a full
+disk is a ``StoreFullError``). Refusals are counted exactly; the refused frames
+kept for diagnosis are a ring per reason (``RejectArchiveLimits``). The layers
+above keep their own tables in the same database.
 
 May import: kinsight.errors.
 """
@@ -11,14 +13,17 @@ from __future__ import annotations
 
 from .sqlite import (
     EVENT_COLUMNS,
+    QUARANTINE_REASONS,
     SCHEMA_VERSION,
     STATUS_COLUMNS,
     SUMMARY_COLUMNS,
     BatchRows,
     NodeSummary,
+    RejectArchiveLimits,
     Store,
     rejected_row,
 )
 
-__all__ = ["EVENT_COLUMNS", "SCHEMA_VERSION", "STATUS_COLUMNS", "SUMMARY_COLUMNS", "BatchRows",
-           "NodeSummary", "Store", "rejected_row"]
+__all__ = ["EVENT_COLUMNS", "QUARANTINE_REASONS", "SCHEMA_VERSION", "STATUS_COLUMNS",
+           "SUMMARY_COLUMNS", "BatchRows", "NodeSummary", "RejectArchiveLimits", "Store",
+           "rejected_row"]

@@ -2,8 +2,14 @@
 
 One file, in WAL mode. The frame archive keeps every accepted frame's bytes, so
 records can always be rebuilt from it; the record tables (events, summaries,
-statuses) take their columns from the field tables of ``kinsight_wire``.
-Writes happen inside ``transaction()``: a batch is stored whole or not at all.
+statuses) take their columns from the field tables of ``kinsight_wire``. A frame
+kept whole but whose records were not filed (a quarantined frame) says why in
+``frames.quarantine``. Writes happen inside ``transaction()``: a batch is stored
+whole or not at all; a full disk is a ``StoreFullError`` and leaves nothing of it.
+
+Refused frames are counted exactly, by reason and node (``refusals``), but only
+the newest of them are kept for diagnosis (``rejected``, a ring per reason within
+``RejectArchiveLimits``): a sender without a key cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ from typing import Any
 
 import kinsight_wire as wire
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreFullError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _ENUM_FIELDS = {"type", "role", "reset_cause"}
 
 
@@ -54,9 +60,12 @@ CREATE TABLE IF NOT EXISTS frames (
     reassembled INTEGER NOT NULL DEFAULT 0,
     msg INTEGER,
     raw BLOB NOT NULL,
+    quarantine TEXT,
     UNIQUE (node_id, boot, seq)
 );
-CREATE INDEX IF NOT EXISTS frames_msg ON frames (node_id, boot, msg) WHERE msg IS NOT NULL;
+-- seq too, so that a message's pieces in order need neither the boot's scan nor a sort
+CREATE INDEX IF NOT EXISTS frames_msg_seq ON frames (node_id, boot, msg, seq)
+    WHERE msg IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (
     node_id INTEGER NOT NULL,
     boot INTEGER NOT NULL,
@@ -91,7 +100,37 @@ CREATE TABLE IF NOT EXISTS rejected (
     message TEXT NOT NULL,
     raw BLOB NOT NULL
 );
+CREATE INDEX IF NOT EXISTS rejected_reason ON rejected (reason);
+-- node_id is -1 when the frame named no node with a key: ids a sender makes up
+-- must not make rows here
+CREATE TABLE IF NOT EXISTS refusals (
+    reason TEXT NOT NULL,
+    node_id INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (reason, node_id)
+);
 """
+
+# From schema 1: frames gain their quarantine column, the pieces' index takes seq, and the
+# refusals counted so far (one per distinct frame kept) seed the counters.
+_FROM_V1 = """
+ALTER TABLE frames ADD COLUMN quarantine TEXT;
+DROP INDEX IF EXISTS frames_msg;
+"""
+_FROM_V1_COUNTS = """
+INSERT INTO refusals SELECT reason, CASE WHEN node_id IN (SELECT node_id FROM nodes)
+    THEN node_id ELSE -1 END, COUNT(*) FROM rejected GROUP BY 1, 2;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+"""
+
+#: Reasons whose frames are kept whole, and acked, but whose records are not filed.
+QUARANTINE_REASONS = frozenset({"implausible_time"})
+
+# What a kept refused row costs beyond its frame and message bytes: digest, numbers,
+# the b-tree cells of the table and of its two indexes (measured: about 90 bytes).
+_REJECTED_ROW_OVERHEAD = 96
+_REJECTED_RAW_MAX = 1024
+_REJECTED_MESSAGE_MAX = 256
 
 def _insert(table: str, first: tuple[str, ...], columns: list[str]) -> str:
     names = [*first, *columns]
@@ -99,10 +138,13 @@ def _insert(table: str, first: tuple[str, ...], columns: list[str]) -> str:
 
 
 _INSERT_FRAME = _insert("frames", ("node_id", "boot", "seq", "kind", "time_s", "received_ms",
-                                   "reassembled", "msg", "raw"), [])
+                                   "reassembled", "msg", "raw", "quarantine"), [])
 _INSERT_EVENT = _insert("events", ("node_id", "boot", "seq", "idx", "start_ms"), EVENT_COLUMNS)
 _INSERT_SUMMARY = _insert("summaries", ("node_id", "boot", "seq", "idx", "end_s"),
                           SUMMARY_COLUMNS)
+#: A message's archived pieces: by frames_msg_seq, never by the boot's whole range.
+FRAGMENT_RAWS_SQL = ("SELECT raw FROM frames WHERE node_id = ? AND boot = ? AND msg = ? "
+                     "ORDER BY seq")
 _INSERT_STATUS = _insert("statuses", ("node_id", "boot", "seq", "time_s"), STATUS_COLUMNS)
 
 
@@ -121,11 +163,29 @@ class BatchRows:
             rows.clear()
 
 
+@dataclass(frozen=True)
+class RejectArchiveLimits:
+    """How many refused frames are kept for diagnosis, per reason: the newest, within
+    max_rows and max_bytes (frame, message and row overhead). Counts stay exact."""
+
+    max_rows: int = 2000
+    max_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        if self.max_rows < 1 or self.max_bytes < 1:
+            raise ValueError("the refused-frame archive must keep at least one row and byte")
+
+
 def rejected_row(reason: str, node_id: int | None, received_ms: int, message: str,
                  raw: bytes) -> tuple[Any, ...]:
     """A refused frame, kept for diagnosis: the same bytes are kept once."""
     digest = hashlib.sha256(raw).digest()[:16]
-    return (digest, reason, node_id, received_ms, message, raw[:1024])
+    return (digest, reason, node_id, received_ms, message[:_REJECTED_MESSAGE_MAX],
+            raw[:_REJECTED_RAW_MAX])
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 def weak_key(key: bytes) -> str | None:
@@ -153,16 +213,21 @@ class NodeSummary:
     summaries: int
     statuses: int
     lost: int
-    rejected: int
+    rejected: int  # refused outright
     last_received_ms: int | None
+    quarantined: int = 0  # kept whole, records not filed
 
 
 class Store:
     """A Kinsight SQLite database. Use as a context manager, or call close()."""
 
-    def __init__(self, path: str | Path, *, create: bool = True):
+    def __init__(self, path: str | Path, *, create: bool = True,
+                 reject_archive: RejectArchiveLimits | None = None):
         self.path = str(path)
         self._own_changes = 0  # key changes through this connection (see change_mark)
+        self.reject_archive = reject_archive or RejectArchiveLimits()
+        # (rows, bytes) kept per reason, read once then kept up to date; a rollback forgets.
+        self._kept: dict[str, list[int]] = {}
         if not create and self.path != ":memory:" and not Path(self.path).exists():
             raise StoreError(f"no database at {self.path}")
         try:
@@ -180,11 +245,18 @@ class Store:
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.OperationalError:
             pass
-        if row is not None and int(row[0]) != SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: database schema {row[0]} is not {SCHEMA_VERSION}")
+        old = None if row is None else int(row[0])
+        if old not in (None, 1, SCHEMA_VERSION):
+            raise StoreError(f"{self.path}: database schema {old} is not {SCHEMA_VERSION}")
         self.conn.executescript(
-            "BEGIN IMMEDIATE;" + _SCHEMA + "INSERT OR IGNORE INTO meta VALUES "
+            "BEGIN IMMEDIATE;" + (_FROM_V1 if old == 1 else "") + _SCHEMA
+            + (_FROM_V1_COUNTS if old == 1 else "") + "INSERT OR IGNORE INTO meta VALUES "
             f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
+        if old == 1:
+            with self.transaction():
+                for (reason,) in self.conn.execute(
+                        "SELECT DISTINCT reason FROM rejected").fetchall():
+                    self._trim_rejected(reason)
 
     def close(self) -> None:
         self.conn.close()
@@ -197,14 +269,31 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All writes inside land together or not at all."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """All writes inside land together or not at all. A full disk (or database at its
+        size limit) is a StoreFullError, after the rollback."""
         try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._rollback()
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.Error:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            if _is_full(exc):
+                raise StoreFullError(f"{self.path}: database or disk is full; nothing of "
+                                     "this batch was stored") from exc
             raise
-        self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self._kept.clear()
+        # SQLite may have rolled back already (it does on some SQLITE_FULL errors).
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
     # --- node keys ---------------------------------------------------------------------------
 
@@ -240,6 +329,12 @@ class Store:
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         return int(version), self._own_changes
 
+    def node_added_ms(self, node_id: int) -> int | None:
+        """When the node's key was added (or last replaced): it was provisioned then."""
+        row = self.conn.execute("SELECT added_ms FROM nodes WHERE node_id = ?",
+                                (node_id,)).fetchone()
+        return None if row is None else int(row[0])
+
     # --- frames and records ------------------------------------------------------------------
 
     def write(self, rows: BatchRows) -> None:
@@ -254,8 +349,56 @@ class Store:
         if rows.statuses:
             c.executemany(_INSERT_STATUS, rows.statuses)
         if rows.rejected:
-            c.executemany("INSERT OR IGNORE INTO rejected VALUES (?, ?, ?, ?, ?, ?)",
-                          rows.rejected)
+            self._archive_rejected(rows.rejected)
+
+    def _archive_rejected(self, rows: list[tuple[Any, ...]]) -> None:
+        """Count every refusal; keep the newest refused frames of each reason."""
+        c = self.conn
+        counts: dict[tuple[str, int | None], int] = {}
+        for row in rows:
+            counts[row[1], row[2]] = counts.get((row[1], row[2]), 0) + 1
+        c.executemany(
+            "INSERT INTO refusals VALUES (?, COALESCE((SELECT node_id FROM nodes WHERE "
+            "node_id = ?), -1), ?) ON CONFLICT (reason, node_id) DO UPDATE SET count = "
+            "count + excluded.count", [(r, n, k) for (r, n), k in counts.items()])
+        touched = set()
+        for row in rows:
+            kept = self._kept_usage(row[1])
+            if c.execute("INSERT OR IGNORE INTO rejected VALUES (?, ?, ?, ?, ?, ?)",
+                         row).rowcount:
+                kept[0] += 1
+                kept[1] += len(row[5]) + len(row[4].encode()) + _REJECTED_ROW_OVERHEAD
+                touched.add(row[1])
+        for reason in touched:
+            self._trim_rejected(reason)
+
+    def _kept_usage(self, reason: str) -> list[int]:
+        kept = self._kept.get(reason)
+        if kept is None:
+            n, size = self.conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(length(raw) + length(CAST(message AS BLOB))), 0) "
+                "FROM rejected WHERE reason = ?", (reason,)).fetchone()
+            kept = self._kept[reason] = [n, size + n * _REJECTED_ROW_OVERHEAD]
+        return kept
+
+    def _trim_rejected(self, reason: str) -> None:
+        """Forget the oldest refused frames of a reason until it is within its limits."""
+        lim = self.reject_archive
+        kept = self._kept_usage(reason)
+        if kept[0] <= lim.max_rows and kept[1] <= lim.max_bytes:
+            return
+        doomed = []
+        rows = self.conn.execute(
+            "SELECT rowid, length(raw) + length(CAST(message AS BLOB)) FROM rejected "
+            "WHERE reason = ? ORDER BY rowid", (reason,))
+        for rowid, size in rows:
+            if kept[0] <= lim.max_rows and kept[1] <= lim.max_bytes:
+                break
+            doomed.append((rowid,))
+            kept[0] -= 1
+            kept[1] -= size + _REJECTED_ROW_OVERHEAD
+        rows.close()
+        self.conn.executemany("DELETE FROM rejected WHERE rowid = ?", doomed)
 
     def archived_raw(self, node_id: int, boot: int, seq: int) -> bytes | None:
         row = self.conn.execute("SELECT raw FROM frames WHERE node_id=? AND boot=? AND seq=?",
@@ -267,15 +410,18 @@ class Store:
             "SELECT seq FROM frames WHERE node_id=? AND boot=? ORDER BY seq", (node_id, boot))]
 
     def fragment_raws(self, node_id: int, boot: int, msg: int) -> list[bytes]:
-        return [bytes(r[0]) for r in self.conn.execute(
-            "SELECT raw FROM frames WHERE node_id=? AND boot=? AND msg=? ORDER BY seq",
-            (node_id, boot, msg))]
+        """The archived pieces of a message, in order (by the pieces' index)."""
+        return [bytes(r[0]) for r in self.conn.execute(FRAGMENT_RAWS_SQL,
+                                                       (node_id, boot, msg))]
 
     # --- reading -----------------------------------------------------------------------------
 
     def reject_counts(self) -> dict[str, int]:
+        """Every frame refused, or kept but quarantined, since the store began, by reason."""
         return dict(self.conn.execute(
-            "SELECT reason, COUNT(*) FROM rejected GROUP BY reason ORDER BY reason"))
+            "SELECT reason, SUM(n) FROM (SELECT reason, count AS n FROM refusals UNION ALL "
+            "SELECT quarantine, COUNT(*) FROM frames WHERE quarantine IS NOT NULL GROUP BY 1) "
+            "GROUP BY reason ORDER BY reason"))
 
     def lost_frames(self) -> dict[int, int]:
         """Per node, sequence numbers never received (gaps and missing tails are not known)."""
@@ -285,8 +431,12 @@ class Store:
 
     def node_summaries(self) -> list[NodeSummary]:
         lost = self.lost_frames()
+        quarantine = ", ".join(f"'{r}'" for r in sorted(QUARANTINE_REASONS))
         rejected = dict(self.conn.execute(
-            "SELECT node_id, COUNT(*) FROM rejected WHERE node_id IS NOT NULL GROUP BY node_id"))
+            "SELECT node_id, SUM(count) FROM refusals WHERE node_id >= 0 AND reason NOT IN "
+            f"({quarantine}) GROUP BY node_id"))  # noqa: S608 - our own constants
+        quarantined = dict(self.conn.execute(
+            "SELECT node_id, COUNT(*) FROM frames WHERE quarantine IS NOT NULL GROUP BY node_id"))
 
         def count(table: str) -> dict[int, int]:
             return dict(self.conn.execute(
@@ -299,7 +449,8 @@ class Store:
         rows += [(n, 0, None) for n in sorted(set(rejected) - seen)]
         return [NodeSummary(node_id=n, frames=f, events=events.get(n, 0),
                             summaries=summaries.get(n, 0), statuses=statuses.get(n, 0),
-                            lost=lost.get(n, 0), rejected=rejected.get(n, 0), last_received_ms=t)
+                            lost=lost.get(n, 0), rejected=rejected.get(n, 0), last_received_ms=t,
+                            quarantined=quarantined.get(n, 0))
                 for n, f, t in sorted(rows)]
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
