@@ -17,6 +17,7 @@ for name in (
     "gateway",
     "hal",
     "hx711",
+    "journal",
     "ld2410",
     "node",
     "outbox",

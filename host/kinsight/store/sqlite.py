@@ -184,8 +184,14 @@ def rejected_row(reason: str, node_id: int | None, received_ms: int, message: st
             raw[:_REJECTED_RAW_MAX])
 
 
+_SQLITE_FULL = 13  # SQLite's result code; sqlite3 names it (and gives the code) from 3.11
+
+
 def _is_full(exc: sqlite3.Error) -> bool:
-    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return int(code) & 0xFF == _SQLITE_FULL
+    return "database or disk is full" in str(exc)
 
 
 def weak_key(key: bytes) -> str | None:

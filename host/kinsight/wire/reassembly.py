@@ -23,6 +23,7 @@ b'hello world'
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import kinsight_wire as wire
@@ -230,7 +231,7 @@ class Reassembler:
         self._total_bytes -= p.cost
 
 
-def _oldest_but(order: OrderedDict[MessageKey, object], keep: MessageKey) -> MessageKey | None:
+def _oldest_but(order: Iterable[MessageKey], keep: MessageKey) -> MessageKey | None:
     """The oldest key but keep: at most two steps, whatever the length."""
     for key in order:
         if key != keep:
