@@ -383,10 +383,15 @@ def test_listen_tick_raises_not_up_for_a_resident_with_a_history(
     log = tmp_path / "alerts.jsonl"
     lis = listening("--log", str(log), "--tick", "0.5")
     _, line = lis.alert_line()
-    assert " res-c not_up (urgent): Not seen up and about yet at 13:" in line
-    assert "usually up by 07:30" in line
     lis.stop()
-    assert [(x["resident"], x["condition"]) for x in log_lines(log)] == [("res-c", "not_up")]
+    (raised,) = log_lines(log)
+    assert (raised["resident"], raised["condition"]) == ("res-c", "not_up")
+    # The clock in the words is the zone's when it was raised (13:xx, or 14:00 if the
+    # hour turned meanwhile).
+    local = datetime.fromtimestamp(int(raised["created_ms"]) / 1000, tz=ZoneInfo(zone))
+    assert f" res-c not_up (urgent): Not seen up and about yet at {local:%H:%M}" in line
+    assert local.hour in (13, 14)
+    assert "usually up by 07:30" in line
 
 
 def test_the_serial_listener_runs_the_watcher_after_its_acks(db: str):
@@ -508,3 +513,27 @@ def test_recent_activities_reads_only_the_window(db: str, tmp_path: Path):
 
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()
+
+
+def test_a_full_store_is_told_as_equipment_once_it_can_hold_the_alert(db: str) -> None:
+    from kinsight.errors import StoreFullError
+
+    with Store(db) as store:
+        ingestor = Ingestor(store)
+        router = AlertRouter(Policy(), store)
+        watcher = RealtimeWatcher(store, router)
+        ingestor.ingest_batch([toilet_long(A_TOILET, 0, minutes=5)])
+        store.conn.execute(f"PRAGMA max_page_count = {store.query('PRAGMA page_count')[0][0]}")
+        with pytest.raises(StoreFullError):
+            ingestor.ingest_batch([toilet_long(A_TOILET, s, minutes=5) for s in range(1, 400)])
+        assert ingestor.full_spells == [] and ingestor.store_full_since_ms is not None
+        store.conn.execute("PRAGMA max_page_count = 1073741823")  # space returns
+        ingestor.ingest_batch([toilet_long(A_TOILET, s, minutes=5) for s in range(1, 400)])
+        ((since, until),) = ingestor.full_spells
+        assert since <= until
+        raised = watcher.storage_was_full(since, until)
+        assert sorted((a.resident, a.condition, a.subject) for a in raised) == [
+            ("res-a", "device", "host storage"), ("res-b", "device", "host storage")]
+        assert "storage was full" in raised[0].text and "not a health alert" in raised[0].text
+        # The same spell told again is held: it is the same incident.
+        assert watcher.storage_was_full(since, until) == []

@@ -122,10 +122,18 @@ def _listen(args: argparse.Namespace, store: Store, policy: Policy | None,
             made: _NewFiles) -> int:
     ingestor = Ingestor(store, limits=_limits(args))
     watcher, worker = _watcher(args, store, policy) if policy is not None else (None, None)
+    after_batch: AfterBatch | None = None
+    if watcher is not None:
+        rt = watcher
+
+        def after_batch(nodes: frozenset[int]) -> None:
+            while ingestor.full_spells:  # the store had been full: equipment, once it is not
+                rt.storage_was_full(*ingestor.full_spells.pop(0))
+            rt(nodes)
     capture = None
     try:
         capture = CaptureWriter.open(args.capture) if args.capture else None
-        listener, where = _listener(args, ingestor, capture, watcher)
+        listener, where = _listener(args, ingestor, capture, after_batch)
     except BaseException:
         if capture is not None:
             capture.close()

@@ -205,6 +205,9 @@ class Ingestor:
         #: When writing first failed for a full disk, until a batch is stored again: the
         #: health flag the service layer reads (an equipment alert for the host itself).
         self.store_full_since_ms: int | None = None
+        #: (since, until) of each time the store was full, until someone takes them (the
+        #: service raises them as equipment alerts, once the store can hold those).
+        self.full_spells: list[tuple[int, int]] = []
         self._stamps = StampCheck(self.limits.stamps, store.node_added_ms)
         # Acks are frames too: the host's (boot, seq) must never repeat, across restarts.
         self._ack_boot = int(time.time())
@@ -240,6 +243,8 @@ class Ingestor:
             if isinstance(exc, StoreFullError):
                 self._store_full(len(items), exc)
             raise
+        if self.store_full_since_ms is not None:
+            self.full_spells.append((self.store_full_since_ms, self.clock_ms()))
         self.store_full_since_ms = None
         return results
 

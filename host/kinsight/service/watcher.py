@@ -35,7 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..alerts import AlertRecord, AlertRouter
-from ..learning import realtime
+from ..learning import Finding, realtime
 from ..learning.routine import Routine, learn_routine
 from ..residents import Activity, as_seen_at, placements, recent_activities, resident_tz
 from ..store import Store
@@ -113,6 +113,32 @@ class RealtimeWatcher:
         if raised or tick_due:
             self.deliver(now_ms)
         return raised
+
+    def storage_was_full(self, since_ms: int, until_ms: int) -> list[AlertRecord]:
+        """The host's store was full from ``since_ms`` to ``until_ms``: nothing the nodes
+        sent meanwhile was stored or acked (they kept it and sent it again). Told to every
+        placed resident's circle as equipment, once the store can hold an alert again."""
+        out: list[AlertRecord] = []
+        residents = sorted({r for r, _room in placements(self.store).values()})
+        for resident in residents:
+            zi = ZoneInfo(resident_tz(self.store, resident))
+            since = datetime.fromtimestamp(since_ms / 1000, tz=timezone.utc).astimezone(zi)
+            until = datetime.fromtimestamp(until_ms / 1000, tz=timezone.utc).astimezone(zi)
+            finding = Finding(
+                "device", "digest", 1.0,
+                f"The host's storage was full from {since:%d %b %H:%M} to {until:%H:%M}: "
+                "the sensors kept what they noticed and sent it again, but nothing new "
+                "arrived meanwhile; please free space on the host and check it does not fill "
+                "again (this is not a health alert)", [], subject="host storage")
+            rec = self.router.raise_finding(resident, until.date(), finding)
+            if rec is not None:
+                self.alerts_raised += 1
+                out.append(rec)
+                if self.on_alert is not None:
+                    self.on_alert(rec)
+        if out:
+            self.deliver(until_ms)
+        return out
 
     def check(self, resident: str, now_ms: int) -> list[AlertRecord]:
         """Run the real-time rules for ``resident`` at ``now_ms``; the alerts raised."""
