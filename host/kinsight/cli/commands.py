@@ -122,14 +122,7 @@ def _listen(args: argparse.Namespace, store: Store, policy: Policy | None,
             made: _NewFiles) -> int:
     ingestor = Ingestor(store, limits=_limits(args))
     watcher, worker = _watcher(args, store, policy) if policy is not None else (None, None)
-    after_batch: AfterBatch | None = None
-    if watcher is not None:
-        rt = watcher
-
-        def after_batch(nodes: frozenset[int]) -> None:
-            while ingestor.full_spells:  # the store had been full: equipment, once it is not
-                rt.storage_was_full(*ingestor.full_spells.pop(0))
-            rt(nodes)
+    after_batch = None if watcher is None else _after_batch(ingestor, watcher)
     capture = None
     try:
         capture = CaptureWriter.open(args.capture) if args.capture else None
@@ -164,6 +157,14 @@ def _listen(args: argparse.Namespace, store: Store, policy: Policy | None,
     if watcher is not None and worker is not None:
         print(f"  alerts raised: {watcher.alerts_raised}; messages sent: {worker.sent}")
     return 0
+
+
+def _after_batch(ingestor: Ingestor, watcher: RealtimeWatcher) -> AfterBatch:
+    def after_batch(nodes: frozenset[int]) -> None:
+        while ingestor.full_spells:  # the store had been full: equipment, once it is not
+            watcher.storage_was_full(*ingestor.full_spells.pop(0))
+        watcher(nodes)
+    return after_batch
 
 
 def _listen_policy(args: argparse.Namespace) -> Policy | None:
