@@ -159,8 +159,6 @@ class Outbox:
         self._b_boots = array("I", [0] * flush_every)
         self._b_seqs = array("I", [0] * flush_every)
         self._head = bytearray(_HEAD)
-        self._rest = bytearray(_MAX_FRAME + _CRC)  # a record's body, when reading at start
-        self._rest_mv = memoryview(self._rest)
         try:
             os.mkdir(folder)
         except OSError:
@@ -394,11 +392,12 @@ class Outbox:
         if got != _HEAD or head[0] != _MAGIC or not 1 <= head[1] <= _MAX_FRAME:
             return None
         length = head[1]
-        rest = self._rest_mv[:length + _CRC]
+        # Read into the write buffer: at start it holds nothing yet, and it is as large.
+        rest = self._bmv[:length + _CRC]
         if f.readinto(rest) != length + _CRC:
             return None
         if crc32(rest[:length], crc32(head)) & _U32 != struct.unpack_from(
-                ">I", self._rest, length)[0]:
+                ">I", self._buf, length)[0]:
             return None
         boot, seq = struct.unpack_from(">II", head, 2)
         return boot, seq, length
