@@ -16,9 +16,16 @@ May import: kinsight.errors, kinsight.residents.
 from __future__ import annotations
 
 from .detector import CONDITION_WORDS, Alert, BaselineDetector, Detector, condition_words
-from .features import daily_features, learn_night, personal_features
+from .features import (
+    DEFAULT_NIGHT,
+    FEATURES_VERSION,
+    daily_features,
+    learn_night,
+    personal_features,
+)
 from .model import DIGEST_ONLY, EngineDetector, Finding, PersonalModel, state_bytes
 
-__all__ = ["CONDITION_WORDS", "DIGEST_ONLY", "Alert", "BaselineDetector", "Detector",
-           "EngineDetector", "Finding", "PersonalModel", "condition_words", "daily_features",
-           "learn_night", "personal_features", "state_bytes"]
+__all__ = ["CONDITION_WORDS", "DEFAULT_NIGHT", "DIGEST_ONLY", "FEATURES_VERSION", "Alert",
+           "BaselineDetector", "Detector", "EngineDetector", "Finding", "PersonalModel",
+           "condition_words", "daily_features", "learn_night", "personal_features",
+           "state_bytes"]

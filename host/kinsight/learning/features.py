@@ -41,6 +41,10 @@ _ACTIVE = frozenset({"seat", "tap", "toilet", "stairs", "door", "presence", "fri
 _OUT_MIN_MS = 2 * 60 * 1000  # as the bed node: an absence of 2 min .. 3 h
 _OUT_MAX_MS = 3 * 3600 * 1000
 
+# The version of what the features mean: raised whenever a definition changes, so that
+# stored days (the service's day_features) are derived again, never mixed with new ones.
+FEATURES_VERSION = 1
+
 DEFAULT_NIGHT: tuple[float, float] = (22 * 60.0, 7 * 60.0)
 # A learnt night starts between 19:00 and 03:00 and ends between 04:00 and 12:00, so a
 # few odd days (or a night worker's data) cannot turn the afternoon into "night".

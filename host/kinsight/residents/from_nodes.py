@@ -40,6 +40,13 @@ CREATE TABLE IF NOT EXISTS placements (
     resident TEXT NOT NULL,
     room TEXT
 );
+CREATE INDEX IF NOT EXISTS placements_resident ON placements (resident);
+-- The hot paths read a resident's last days: by when things end, never the whole past.
+CREATE INDEX IF NOT EXISTS activities_resident_end ON activities (resident, end_ms);
+CREATE INDEX IF NOT EXISTS events_node_end
+    ON events (node_id, (start_ms + COALESCE(duration_ds, 0) * 100));
+CREATE INDEX IF NOT EXISTS events_node_role ON events (node_id, role);
+CREATE INDEX IF NOT EXISTS statuses_node_time ON statuses (node_id, time_s);
 """
 
 
@@ -117,7 +124,7 @@ def activities_from_events(store: Store, resident: str, since_ms: int | None = N
            "WHERE p.resident = ?")
     params: tuple[object, ...] = (resident,)
     if since_ms is not None:
-        sql += " AND e.start_ms + COALESCE(e.duration_ds, 0) * 100 >= ?"
+        sql += " AND (e.start_ms + COALESCE(e.duration_ds, 0) * 100) >= ?"
         params = (resident, since_ms)
     rows = store.conn.execute(sql, params)
     out: list[Activity] = []
@@ -142,19 +149,22 @@ _HEARTBEAT_ROLES = {"seat": "seat", "bed": "bed", "tap": "tap", "toilet": "toile
 
 def _heartbeats(store: Store, resident: str, since_ms: int | None) -> list[Activity]:
     roles: dict[int, list[str]] = {}
-    for node, role in store.conn.execute(
-            "SELECT DISTINCT e.node_id, e.role FROM events e JOIN placements p "
-            "ON p.node_id = e.node_id WHERE p.resident = ?", (resident,)):
-        if str(role) in _HEARTBEAT_ROLES:
-            roles.setdefault(int(node), []).append(_HEARTBEAT_ROLES[str(role)])
+    nodes = [int(n) for (n,) in store.conn.execute(
+        "SELECT node_id FROM placements WHERE resident = ?", (resident,))]
+    for node in nodes:
+        for role, sensor in _HEARTBEAT_ROLES.items():
+            # One index probe a role: a node's roles, whatever the length of its history.
+            if store.conn.execute("SELECT 1 FROM events WHERE node_id = ? AND role = ? "
+                                  "LIMIT 1", (node, role)).fetchone():
+                roles.setdefault(node, []).append(sensor)
     if not roles:
         return []
     sql = ("SELECT DISTINCT s.node_id, s.time_s FROM statuses s JOIN placements p "
            "ON p.node_id = s.node_id WHERE p.resident = ?")
     params: tuple[object, ...] = (resident,)
     if since_ms is not None:
-        sql += " AND s.time_s * 1000 >= ?"
-        params = (resident, since_ms)
+        sql += " AND s.time_s >= ?"
+        params = (resident, -(-since_ms // 1000))  # time_s * 1000 >= since_ms
     return [Activity(resident, "heartbeat", int(t) * 1000, int(t) * 1000, None, sensor)
             for node, t in store.conn.execute(sql, params) if t is not None
             for sensor in roles.get(int(node), [])]

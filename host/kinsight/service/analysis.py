@@ -1,14 +1,15 @@
 """``kinsight analyse``: every resident's days through their model, then the alerts.
 
-For each resident (imported histories and placed nodes' events together, with the
-resident's own night learnt from their first days: ``features.personal_features``), the
-complete local days not analysed before (days before the day of ``now``) are
-scored and then learnt, one at a time, by the resident's ``PersonalModel``, whose
-state is kept in the ``models`` table so the next run continues where this one
-stopped. Findings about the last ``recent_days`` days are raised through the
-router (older ones are counted but not raised: nobody is helped by an alert about
-last month). The real-time rules then look at the day of ``now``. Last, whatever
-is due is delivered.
+For each resident, one at a time (imported histories and placed nodes' events
+together, with the resident's own night learnt from their first days), the complete
+local days not analysed before (days before the day of ``now``) are scored and then
+learnt, one at a time, by the resident's ``PersonalModel``, whose state is kept in
+the ``models`` table so the next run continues where this one stopped. Only those
+new days are read and computed, and kept (``service.days``): a morning costs what
+the new day costs, not what the history does. Findings about the last
+``recent_days`` days are raised through the router (older ones are counted but not
+raised: nobody is helped by an alert about last month). The real-time rules then
+look at the day of ``now``. Last, whatever is due is delivered.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from ..learning import (
 )
 from ..residents import activities_of, as_seen_at, resident_tz, residents
 from ..store import Store
+from .days import keep_days, new_days
+from .watcher import WINDOW_MS
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +61,20 @@ class Summary:
     deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _load(store: Store, resident: str, detector: str, heartbeats: bool
-          ) -> tuple[PersonalModel | None, str | None]:
+def _model_row(store: Store, resident: str, detector: str) -> tuple[str, str | None] | None:
     row = store.conn.execute("SELECT state_json, last_day FROM models WHERE resident = ? AND "
                              "detector = ?", (resident, detector)).fetchone()
+    return None if row is None else (str(row[0]), row[1])
+
+
+def _model(row: tuple[str, str | None] | None, detector: str, heartbeats: bool
+           ) -> PersonalModel | None:
     if detector != "engine":
-        return None, (row[1] if row else None)
+        return None
     if row is None:
         # Sensors that never say they are alive: a silent tap may be a dry day.
-        return PersonalModel(silent_tap_means_dry=not heartbeats), None
-    return PersonalModel.from_dict(json.loads(row[0])), row[1]
+        return PersonalModel(silent_tap_means_dry=not heartbeats)
+    return PersonalModel.from_dict(json.loads(row[0]))
 
 
 def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "engine",
@@ -81,18 +88,25 @@ def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "eng
     for resident in residents(store):
         if only is not None and resident not in only:
             continue  # read nothing of those not asked for: a replay asks one at a time
-        acts = as_seen_at(activities_of(store, resident), now_ms)
         tz = resident_tz(store, resident)
         today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(
             ZoneInfo(tz)).date()
-        model, last_day = _load(store, resident, detector,
-                                any(a.sensor == "heartbeat" for a in acts))
-        feats, _night = personal_features(acts, tz)
-        start = (date.fromisoformat(last_day) + timedelta(days=1) if last_day
-                 else min(feats, default=today))
+        row = _model_row(store, resident, detector)
+        last_day = row[1] if row else None
+        first_new = date.fromisoformat(last_day) + timedelta(days=1) if last_day else None
+        if detector == "engine":
+            # Only the new days, from what the store holds for them (see service.days).
+            feats, acts = new_days(store, resident, tz, first_new, now_ms,
+                                   now_ms - WINDOW_MS)
+        else:  # the baseline replays every day each time: a yardstick, not a deployment
+            acts = as_seen_at(activities_of(store, resident), now_ms)
+            feats, _night = personal_features(acts, tz)
+        model = _model(row, detector, any(a.sensor == "heartbeat" for a in acts))
+        start = first_new or min(feats, default=today)
         days = [start + timedelta(days=i) for i in range(max(0, (today - start).days))]
         findings: list[tuple[date, Finding]] = []
         if model is not None:
+            keep_days(store, resident, feats, days)
             for d in days:
                 x: dict[str, Any] = {**feats.get(d, {}), "day": d.isoformat(),
                                      "weekend": int(d.weekday() >= 5)}

@@ -1,0 +1,136 @@
+"""Each resident's days as features, computed once and kept: what a morning needs.
+
+A morning reads the new day(s), not the whole history. Day features are stored per
+resident and local day (``day_features``) with the version of their definition
+(``learning.FEATURES_VERSION``), and each resident's own night (``resident_nights``)
+once it is settled: learnt from the first ``LEARNING_DAYS`` days with data, it does
+not change after them. Until then (a resident's first fortnight) the days are
+computed from everything there is, as ``learning.personal_features`` does. A day's features
+depend on the activities from the evening before it to the small hours after, so
+the new days are computed from a window that starts two days before the first of
+them. Stored days of another version are derived again, and the log says so.
+
+>>> from kinsight.store import Store
+>>> store = Store(":memory:")
+>>> ensure_days(store)
+>>> stored_night(store, "r-1") is None
+True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from ..learning import DEFAULT_NIGHT, FEATURES_VERSION, daily_features, learn_night
+from ..residents import Activity, activities_of, as_seen_at, recent_activities
+from ..store import Store
+
+log = logging.getLogger(__name__)
+
+LEARNING_DAYS = 14  # the night is the first fortnight's (personal_features' default)
+_WINDOW_BEFORE_DAYS = 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS day_features (
+    resident TEXT NOT NULL,
+    day TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    features TEXT NOT NULL,
+    PRIMARY KEY (resident, day)
+);
+CREATE TABLE IF NOT EXISTS resident_nights (
+    resident TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    start_min REAL NOT NULL,
+    end_min REAL NOT NULL
+);
+"""
+
+
+def ensure_days(store: Store) -> None:
+    store.conn.executescript(_SCHEMA)
+
+
+def stored_night(store: Store, resident: str) -> tuple[float, float] | None:
+    """The resident's settled night, if it is settled under today's definitions."""
+    row = store.conn.execute("SELECT version, start_min, end_min FROM resident_nights "
+                             "WHERE resident = ?", (resident,)).fetchone()
+    if row is None or int(row[0]) != FEATURES_VERSION:
+        return None
+    return float(row[1]), float(row[2])
+
+
+def _midnight_ms(day: date, zone: ZoneInfo) -> int:
+    return int(datetime.combine(day, time(), zone).timestamp() * 1000)
+
+
+def _rederive_if_old(store: Store, resident: str) -> None:
+    old = store.conn.execute(
+        "SELECT COUNT(*) FROM day_features WHERE resident = ? AND version != ?",
+        (resident, FEATURES_VERSION)).fetchone()[0]
+    if old:
+        log.warning("%s: %d stored days are of feature definitions other than version %d; "
+                    "deriving them again", resident, old, FEATURES_VERSION)
+        with store.transaction():
+            store.conn.execute("DELETE FROM day_features WHERE resident = ?", (resident,))
+            store.conn.execute("DELETE FROM resident_nights WHERE resident = ?", (resident,))
+
+
+def new_days(store: Store, resident: str, tz: str, first_new: date | None, now_ms: int,
+             recent_from_ms: int) -> tuple[dict[date, dict[str, float]], list[Activity]]:
+    """Features of the days from ``first_new`` (None: from the first day there is) up to
+    the day of ``now_ms``, as seen at ``now_ms``; and the activities read, at least
+    those ending at or after ``recent_from_ms`` (what the real-time rules look at)."""
+    ensure_days(store)
+    _rederive_if_old(store, resident)
+    zone = ZoneInfo(tz)
+    night = stored_night(store, resident)
+    if night is None or first_new is None:
+        # As personal_features: the night of the first days with data, then every day.
+        acts = as_seen_at(activities_of(store, resident), now_ms)
+        first = daily_features(acts, tz)
+        learnt = learn_night(first, sorted(first)[:LEARNING_DAYS])
+        feats = first if learnt == DEFAULT_NIGHT else daily_features(acts, tz, learnt)
+        today = datetime.fromtimestamp(now_ms / 1000, tz=zone).date()
+        complete = [d for d in sorted(first) if d < today]
+        # Settled once the first days are all complete ones: today's, seen in part, may
+        # not be among them (later mornings would learn it whole, and differently).
+        if night is None and len(complete) >= LEARNING_DAYS:
+            with store.transaction():
+                store.conn.execute(
+                    "INSERT OR REPLACE INTO resident_nights VALUES (?, ?, ?, ?)",
+                    (resident, FEATURES_VERSION, learnt[0], learnt[1]))
+        return feats, acts
+    lo = min(_midnight_ms(first_new - timedelta(days=_WINDOW_BEFORE_DAYS), zone),
+             recent_from_ms)
+    acts = as_seen_at(recent_activities(store, resident, lo), now_ms)
+    feats = daily_features(acts, tz, night)
+    return {d: f for d, f in feats.items() if d >= first_new}, acts
+
+
+def keep_days(store: Store, resident: str, feats: dict[date, dict[str, float]],
+              days: Iterable[date]) -> None:
+    """Store the features of ``days`` (complete days: a morning's new ones)."""
+    rows = [(resident, d.isoformat(), FEATURES_VERSION, json.dumps(feats.get(d, {}),
+                                                                     sort_keys=True))
+            for d in days]
+    if rows:
+        with store.transaction():
+            store.conn.executemany("INSERT OR REPLACE INTO day_features VALUES (?, ?, ?, ?)",
+                                   rows)
+
+
+def stored_days(store: Store, resident: str, since: date | None = None
+                ) -> dict[date, dict[str, float]]:
+    """The resident's stored day features (from ``since``), for reports and charts."""
+    ensure_days(store)
+    sql = "SELECT day, features FROM day_features WHERE resident = ? AND version = ?"
+    params: tuple[object, ...] = (resident, FEATURES_VERSION)
+    if since is not None:
+        sql += " AND day >= ?"
+        params = (*params, since.isoformat())
+    return {date.fromisoformat(d): json.loads(f) for d, f in store.conn.execute(sql, params)}

@@ -1,0 +1,105 @@
+"""The morning costs what the new day costs: ``analyse`` reads and computes only the new
+days (service.days), and what it raises is what a full recomputation raises; the hot
+paths' queries use indexes, never a scan of a table's whole history."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kinsight.alerts import AlertRouter, Policy, list_alerts
+from kinsight.residents import place, store_activities
+from kinsight.service import analyse
+from kinsight.service.days import ensure_days, stored_days, stored_night
+from kinsight.simulation import simulate
+from kinsight.store import Store
+
+TZ = "Europe/London"
+START = date(2024, 3, 4)
+
+
+def mornings(store: Store, days: int, *, full: bool) -> list[tuple[str, str, str, str]]:
+    """Analyse each morning at 07:30; ``full`` forgets the stored days first, so that
+    every morning recomputes everything from the whole history (the old way)."""
+    for i in range(1, days + 1):
+        now = datetime.combine(START + timedelta(days=i), time(7, 30), ZoneInfo(TZ))
+        now_ms = int(now.timestamp() * 1000)
+        if full:
+            ensure_days(store)
+            store.conn.execute("DELETE FROM day_features")
+            store.conn.execute("DELETE FROM resident_nights")
+        analyse(store, AlertRouter(Policy(), store, clock=lambda t=now_ms: t), now_ms,
+                deliver=False)
+    return [(a.resident, a.day, a.condition, a.text) for a in list_alerts(store)]
+
+
+@pytest.mark.parametrize("persona,seed", [("daphne", 3), ("mrs_s", 5)])
+def test_the_incremental_mornings_raise_what_a_full_recomputation_raises(
+        tmp_path, persona, seed):
+    scenario, acts = simulate(persona, seed, 70, START)
+    runs = {}
+    for full in (False, True):
+        with Store(tmp_path / f"{full}.db") as store:
+            store_activities(store, acts, TZ)
+            runs[full] = mornings(store, 69, full=full)
+            state = store.query("SELECT state_json FROM models")[0][0]
+            runs[(full, "state")] = json.loads(state)
+            if not full:
+                assert stored_night(store, scenario.resident) is not None
+                assert len(stored_days(store, scenario.resident)) == 69
+    assert runs[False], "the history has changes to find"
+    assert runs[False] == runs[True]
+    assert runs[(False, "state")] == runs[(True, "state")]
+
+
+def test_a_new_feature_definition_derives_the_stored_days_again(tmp_path, caplog):
+    from kinsight.service import days as days_module
+
+    _scenario, acts = simulate("healthy", 2, 30, START)
+    with Store(tmp_path / "k.db") as store:
+        store_activities(store, acts, TZ)
+        mornings(store, 20, full=False)
+        store.conn.execute("UPDATE day_features SET version = version - 1")
+        caplog.set_level(logging.WARNING, logger=days_module.__name__)
+        now = datetime.combine(START + timedelta(days=21), time(7, 30), ZoneInfo(TZ))
+        analyse(store, AlertRouter(Policy(), store), int(now.timestamp() * 1000),
+                deliver=False)
+        assert "deriving them again" in caplog.text
+        old = store.query("SELECT COUNT(*) FROM day_features WHERE version != ?",
+                          (days_module.FEATURES_VERSION,))[0][0]
+        assert old == 0
+
+
+def plan(store: Store, sql: str, params: tuple[object, ...]) -> list[str]:
+    return [str(r[3]) for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+
+
+def test_the_hot_paths_search_by_index_never_scan_the_history(tmp_path):
+    from kinsight.residents import activities_from_events, recent_activities
+    from kinsight.residents.from_nodes import ensure_placements
+
+    with Store(tmp_path / "k.db") as store:
+        ensure_placements(store)
+        ensure_days(store)
+        place(store, 1, "r", "hall")
+        traced: list[str] = []
+        store.conn.set_trace_callback(traced.append)
+        recent_activities(store, "r", 0)
+        activities_from_events(store, "r", 0)
+        store.conn.set_trace_callback(None)
+        selects = [q for q in traced if q.lstrip().upper().startswith("SELECT")]
+        assert len(selects) >= 4
+        for q in selects:
+            details = [str(r[3]) for r in store.conn.execute("EXPLAIN QUERY PLAN " + q)]
+            scans = [d for d in details if d.startswith("SCAN ")]
+            assert scans == [], (q, details)
+        for sql, params in (
+                ("SELECT day, features FROM day_features WHERE resident = ? AND version = ? "
+                 "AND day >= ?", ("r", 1, "2024-01-01")),
+                ("SELECT version, start_min, end_min FROM resident_nights WHERE resident = ?",
+                 ("r",))):
+            assert not [d for d in plan(store, sql, params) if d.startswith("SCAN ")]
