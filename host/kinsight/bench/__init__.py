@@ -1,4 +1,4 @@
-"""Benchmarks on the real code paths: ``kinsight bench ingest|firmware|learn|replay``.
+"""Benchmarks on the real code paths: ``kinsight bench ingest|firmware|learn|replay|analyse``.
 
 Each prints its figures, and its last line is ``key=value`` pairs, so a run can
 be compared with the last. The benches sit above every product layer and may
@@ -10,14 +10,15 @@ kinsight.residents, kinsight.learning, kinsight.simulation, kinsight.evaluation.
 
 from __future__ import annotations
 
+from .analyse import bench_analyse, run_analyse
 from .firmware import bench_firmware, run_firmware
 from .ingest import bench_ingest, run_ingest
 from .learn import bench_learn, run_learn
 from .replay import bench_replay, run_replay
 
-__all__ = ["bench_firmware", "bench_ingest", "bench_learn", "bench_replay", "run"]
+__all__ = ["bench_analyse", "bench_firmware", "bench_ingest", "bench_learn", "bench_replay", "run"]
 
-BENCHES = ("ingest", "firmware", "learn", "replay")
+BENCHES = ("ingest", "firmware", "learn", "replay", "analyse")
 
 
 def run(what: str, *, frames: int, db: str | None = None) -> int:
@@ -28,6 +29,8 @@ def run(what: str, *, frames: int, db: str | None = None) -> int:
         return run_firmware()
     if what == "learn":
         return run_learn()
+    if what == "analyse":
+        return run_analyse()
     if what != "ingest":
         raise ValueError(f"no benchmark {what!r}")
     return run_ingest(frames)

@@ -308,7 +308,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                     help="share of datagrams the demo's link drops (0..0.5)")
 
     sp = command("bench")
-    sp.add_argument("what", choices=["ingest", "firmware", "learn", "replay"],
+    sp.add_argument("what", choices=["ingest", "firmware", "learn", "replay", "analyse"],
                     help="which benchmark")
     sp.add_argument("--frames", type=_whole("frames", 1, 10_000_000), default=20000,
                     help="frames to push through")

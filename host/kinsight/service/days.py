@@ -105,10 +105,11 @@ def new_days(store: Store, resident: str, tz: str, first_new: date | None, now_m
                     "INSERT OR REPLACE INTO resident_nights VALUES (?, ?, ?, ?)",
                     (resident, FEATURES_VERSION, learnt[0], learnt[1]))
         return feats, acts
-    lo = min(_midnight_ms(first_new - timedelta(days=_WINDOW_BEFORE_DAYS), zone),
-             recent_from_ms)
-    acts = as_seen_at(recent_activities(store, resident, lo), now_ms)
-    feats = daily_features(acts, tz, night)
+    days_from_ms = _midnight_ms(first_new - timedelta(days=_WINDOW_BEFORE_DAYS), zone)
+    acts = as_seen_at(recent_activities(store, resident, min(days_from_ms, recent_from_ms)),
+                      now_ms)
+    # The new days' features from their own window only, however much more was read.
+    feats = daily_features([a for a in acts if a.end_ms >= days_from_ms], tz, night)
     return {d: f for d, f in feats.items() if d >= first_new}, acts
 
 
