@@ -308,7 +308,7 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_int=_int,
                             parse_constant=_nan)
 _FIELD_SET = frozenset(FIELDS)
 _REQUIRED_SET = frozenset(REQUIRED)
-Row = tuple[str, str, int, int, float | None, str | None]  # an Activity's fields, in order
+_Row = tuple[str, str, int, int, float | None, str | None]  # an Activity's fields, in order
 
 
 class _EventParser:
@@ -317,7 +317,7 @@ class _EventParser:
     def __init__(self, tz: ZoneInfo) -> None:
         self.clock = _WallClock(tz)
 
-    def row(self, text: str) -> Row:
+    def row(self, text: str) -> _Row:
         """One JSON Lines event as an Activity's fields; ValueError saying what is wrong."""
         if text.count("[") + text.count("{") > MAX_NESTING and _nesting(text) > MAX_NESTING:
             raise ValueError(f"nested more than {MAX_NESTING} deep (an event is one flat "
