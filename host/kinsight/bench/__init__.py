@@ -1,4 +1,5 @@
-"""Benchmarks on the real code paths: ``kinsight bench ingest|firmware|learn|replay|analyse``.
+"""Benchmarks on the real code paths: ``kinsight bench
+ingest|firmware|learn|replay|analyse|import``.
 
 Each prints its figures, and its last line is ``key=value`` pairs, so a run can
 be compared with the last. The benches sit above every product layer and may
@@ -12,21 +13,25 @@ from __future__ import annotations
 
 from .analyse import bench_analyse, run_analyse
 from .firmware import bench_firmware, run_firmware
+from .history import bench_import, run_history
 from .ingest import bench_ingest, run_ingest
 from .learn import bench_learn, run_learn
 from .replay import bench_replay, run_replay
 
-__all__ = ["bench_analyse", "bench_firmware", "bench_ingest", "bench_learn", "bench_replay", "run"]
+__all__ = ["bench_analyse", "bench_firmware", "bench_import", "bench_ingest", "bench_learn",
+           "bench_replay", "run"]
 
-BENCHES = ("ingest", "firmware", "learn", "replay", "analyse")
+BENCHES = ("ingest", "firmware", "learn", "replay", "analyse", "import")
 
 
-def run(what: str, *, frames: int, db: str | None = None) -> int:
+def run(what: str, *, frames: int, db: str | None = None, lines: int = 1_000_000) -> int:
     """Run the benchmark ``what`` (one of BENCHES) and print its figures."""
     if what == "replay":
         return run_replay(db)
     if what == "firmware":
         return run_firmware()
+    if what == "import":
+        return run_history(lines)
     if what == "learn":
         return run_learn()
     if what == "analyse":

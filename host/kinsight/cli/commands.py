@@ -286,7 +286,7 @@ def do_nodes(args: argparse.Namespace) -> int:
 def do_bench(args: argparse.Namespace) -> int:
     from .. import bench
 
-    return bench.run(args.what, frames=args.frames, db=args.db)
+    return bench.run(args.what, frames=args.frames, db=args.db, lines=args.lines)
 
 
 def do_demo(args: argparse.Namespace) -> int:

@@ -118,10 +118,11 @@ _COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "analysis runs each day and an HTML report is written for the care team.",
         ("kinsight demo", "kinsight demo --out /srv/kinsight-demo --loss 0.2")),
     "bench": (
-        "benchmarks: ingest speed, the firmware's costs, the learning engine, scoring a home",
+        "benchmarks: ingest speed, the firmware's costs, the learning engine, scoring a home, "
+        "importing a history",
         "Each benchmark prints its figures; the last line is key=value pairs.",
         ("kinsight bench ingest", "kinsight bench firmware", "kinsight bench learn",
-         "kinsight bench replay --db homes.db")),
+         "kinsight bench replay --db homes.db", "kinsight bench import --lines 1000000")),
 }
 
 
@@ -308,10 +309,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                     help="share of datagrams the demo's link drops (0..0.5)")
 
     sp = command("bench")
-    sp.add_argument("what", choices=["ingest", "firmware", "learn", "replay", "analyse"],
+    sp.add_argument("what", choices=["ingest", "firmware", "learn", "replay", "analyse",
+                                     "import"],
                     help="which benchmark")
     sp.add_argument("--frames", type=_whole("frames", 1, 10_000_000), default=20000,
                     help="frames to push through")
+    sp.add_argument("--lines", type=_whole("lines", 1, 10_000_000), default=1_000_000,
+                    help="with import: lines of the history file to import")
     sp.add_argument("--db", help="with replay: score the homes imported into this database "
                     "instead of a simulated one")
 

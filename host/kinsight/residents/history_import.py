@@ -11,10 +11,11 @@ resident's time zone (``--tz``). A wall-clock time that does not exist (in the
 spring-forward gap) is refused; one that happens twice (in the autumn fall-back)
 is taken as the earlier, unless that would put an event's end before its start.
 ``value`` is an optional number, ``room`` an optional name. Every line of every
-file is checked before anything is written: a file with a bad line leaves the
-store as it was, and the error lists each bad line with its number. Events are
-kept in UTC milliseconds in the ``activities`` table; the same event imported
-twice is stored once.
+file is checked, and the files are read and written a chunk of lines at a time
+inside one transaction: a file with a bad line leaves the store as it was (the
+transaction is rolled back), and the error lists each bad line with its number.
+Memory does not grow with a file's length. Events are kept in UTC milliseconds in
+the ``activities`` table; the same event imported twice is stored once.
 
 The evaluation on real homes (``kinsight.evaluation``) reads these histories back
 with ``load_activities``.
@@ -25,14 +26,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import KinsightError
@@ -46,9 +46,8 @@ MAX_LINE_BYTES = 65536
 MAX_DURATION_MS = 7 * 86_400_000
 MAX_REPORTED = 20
 MAX_KEPT_PROBLEMS = 1000  # a file of a million bad lines must not take a million messages
-# Every line of a file is checked, and kept, before anything is written; beyond this
-# a file must be split (about two million events; a home makes a few hundred a day).
-MAX_FILE_BYTES = 256 * 1024 * 1024
+CHUNK_ROWS = 5000  # rows parsed before they are written together
+_BLOCK_BYTES = 1 << 20  # read at a time
 MAX_NAME_CHARS = 100
 MAX_NUMBER_DIGITS = 20
 MAX_NESTING = 8
@@ -115,15 +114,19 @@ class ImportResult:
 
 
 @dataclass
-class _Parsed:
+class _Problems:
+    """One file's bad lines: the first MAX_KEPT_PROBLEMS kept, the rest counted."""
+
     path: str
-    rows: list[tuple[int, Activity]] = field(default_factory=list)  # (line, activity)
-    problems: list[tuple[str, int, str]] = field(default_factory=list)
+    kept: list[tuple[str, int, str]] = field(default_factory=list)
     more: int = 0  # bad lines past MAX_KEPT_PROBLEMS, counted only
 
-    def problem(self, line: int, message: str) -> None:
-        if len(self.problems) < MAX_KEPT_PROBLEMS:
-            self.problems.append((self.path, line, message))
+    def __bool__(self) -> bool:
+        return bool(self.kept) or self.more > 0
+
+    def add(self, line: int, message: str) -> None:
+        if len(self.kept) < MAX_KEPT_PROBLEMS:
+            self.kept.append((self.path, line, message))
         else:
             self.more += 1
 
@@ -168,6 +171,11 @@ def _wall_ms(naive: datetime, tz: ZoneInfo, fold: int) -> int:
 
 
 def _parse_time(name: str, text: object) -> datetime:
+    if isinstance(text, str) and len(text) >= 16 and text[10] == "T":
+        try:  # the usual form, read as the checks below would read it
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
     if not isinstance(text, str):
         raise ValueError(f"{name!r} must be an ISO 8601 date-time string, not {text!r}")
     t = text.strip()
@@ -181,16 +189,52 @@ def _parse_time(name: str, text: object) -> datetime:
         raise ValueError(f"{name!r} {text!r} is not an ISO 8601 date and time") from None
 
 
-def _interval(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[int, int]:
-    if start.tzinfo is not None:
-        start_ms = to_ms(start)
-    else:
-        start_ms = _wall_ms(start, tz, 0)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_MAX_DAYS_KEPT = 4096
+_UNSEEN = timedelta(days=2)  # no zone is two days off UTC
+
+
+class _WallClock:
+    """Wall-clock times in one zone as UTC ms, exactly as ``_wall_ms``, but quicker: a day
+    the zone's offset does not change in (nearly all of them) is worked out once."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self._day_offsets: dict[int, timedelta | None] = {}
+
+    def ms(self, naive: datetime) -> int:
+        """The earlier reading of an ambiguous time (fold 0); ValueError in a gap."""
+        day = naive.toordinal()
+        offset = self._day_offsets.get(day, _UNSEEN)
+        if offset is _UNSEEN:
+            offset = self._uniform_offset(naive.date())
+            if len(self._day_offsets) >= _MAX_DAYS_KEPT:
+                self._day_offsets.clear()
+            self._day_offsets[day] = offset
+        if offset is None:
+            return _wall_ms(naive, self.tz, 0)
+        return (naive - offset - _NAIVE_EPOCH) // _MS
+
+    def _uniform_offset(self, day: date) -> timedelta | None:
+        """The zone's UTC offset all day, or None if it changes that day (a gap or fold
+        at either end, or a transition inside, shows as differing offsets), or the day is
+        at the calendar's ends (where the exact path says what overflows)."""
+        if day.year in (1, 9999):
+            return None
+        first = datetime.combine(day, time())
+        last = datetime.combine(day, time(23, 59, 59, 999999))
+        offsets = {t.replace(tzinfo=self.tz, fold=fold).utcoffset()
+                   for t in (first, last) for fold in (0, 1)}
+        return offsets.pop() if len(offsets) == 1 else None
+
+
+def _interval(start: datetime, end: datetime, clock: _WallClock) -> tuple[int, int]:
+    start_ms = to_ms(start) if start.tzinfo is not None else clock.ms(start)
     if end.tzinfo is not None:
         return start_ms, to_ms(end)
-    end_ms = _wall_ms(end, tz, 0)
+    end_ms = clock.ms(end)
     if end_ms < start_ms:  # an ambiguous end may be the second of the two
-        end_ms = max(end_ms, _wall_ms(end, tz, 1))
+        end_ms = max(end_ms, _wall_ms(end, clock.tz, 1))
     return start_ms, end_ms
 
 
@@ -198,12 +242,18 @@ def _interval(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[int, int]:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate field {key!r}")
-        out[key] = value
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"duplicate field {key!r}")
+            seen.add(key)
     return out
+
+
+def _nan(constant: str) -> float:
+    return float("nan")
 
 
 def check_name(value: object, what: str) -> str:
@@ -211,8 +261,9 @@ def check_name(value: object, what: str) -> str:
     a control character, line separator or undecodable byte. ValueError otherwise."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{what} must be a non-empty string, not {_brief(value)}")
-    if len(value) > MAX_NAME_CHARS or any(unicodedata.category(c) in _NOT_TEXT
-                                          for c in value):
+    # isprintable() is false for every character of _NOT_TEXT (and more): a quick pass
+    if len(value) > MAX_NAME_CHARS or (not value.isprintable() and any(
+            unicodedata.category(c) in _NOT_TEXT for c in value)):
         raise ValueError(f"{what} must be at most {MAX_NAME_CHARS} printable characters")
     return value
 
@@ -220,13 +271,6 @@ def check_name(value: object, what: str) -> str:
 def _brief(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _name(obj: dict[str, Any], key: str, required: bool) -> str | None:
-    value = obj.get(key)
-    if value is None and not required:
-        return None
-    return check_name(value, repr(key))
 
 
 def _int(digits: str) -> int:
@@ -260,77 +304,87 @@ def _nesting(text: str) -> int:
     return deepest
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_int=_int,
+                            parse_constant=_nan)
+_FIELD_SET = frozenset(FIELDS)
+_REQUIRED_SET = frozenset(REQUIRED)
+_Row = tuple[str, str, int, int, float | None, str | None]  # an Activity's fields, in order
+
+
+class _EventParser:
+    """Reads event lines for one time zone (remembering its days' offsets)."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.clock = _WallClock(tz)
+
+    def row(self, text: str) -> _Row:
+        """One JSON Lines event as an Activity's fields; ValueError saying what is wrong."""
+        if text.count("[") + text.count("{") > MAX_NESTING and _nesting(text) > MAX_NESTING:
+            raise ValueError(f"nested more than {MAX_NESTING} deep (an event is one flat "
+                             "object)")
+        try:
+            if text.startswith("\ufeff"):  # as json.loads says it
+                raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)",
+                                           text, 0)
+            obj = _DECODER.decode(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(obj, dict):
+            raise ValueError("not a JSON object")
+        if not _FIELD_SET.issuperset(obj):
+            unknown = sorted(set(obj) - _FIELD_SET)
+            raise ValueError(f"unknown field {unknown[0]!r} (fields: {', '.join(FIELDS)})")
+        if not _REQUIRED_SET.issubset(obj):
+            missing = [k for k in REQUIRED if k not in obj]
+            raise ValueError(f"missing {missing[0]!r}")
+        resident = check_name(obj["resident"], "'resident'")
+        sensor = obj["sensor"]
+        if not isinstance(sensor, str) or not _SENSOR.match(sensor):
+            raise ValueError(f"'sensor' must be a lower-case name like \"seat\", not "
+                             f"{sensor!r}")
+        value = obj.get("value")
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"'value' must be a number, not {value!r}")
+            if not math.isfinite(value):
+                raise ValueError("'value' must be a finite number")
+            value = float(value)
+        room = obj.get("room")
+        if room is not None:
+            room = check_name(room, "'room'")
+        start_ms, end_ms = _interval(_parse_time("start", obj["start"]),
+                                     _parse_time("end", obj["end"]), self.clock)
+        if end_ms < start_ms:
+            raise ValueError(f"'end' {obj['end']} is before 'start' {obj['start']}")
+        if end_ms - start_ms > MAX_DURATION_MS:
+            raise ValueError(f"lasts {(end_ms - start_ms) / _DAY_MS:.1f} days, more than 7")
+        return resident, sensor, start_ms, end_ms, value, room
+
+
 def parse_line(text: str, tz: ZoneInfo) -> Activity:
     """One JSON Lines event as an Activity; ValueError saying what is wrong."""
-    if text.count("[") + text.count("{") > MAX_NESTING and _nesting(text) > MAX_NESTING:
-        raise ValueError(f"nested more than {MAX_NESTING} deep (an event is one flat object)")
-    try:
-        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_int,
-                         parse_constant=lambda c: float("nan"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(obj, dict):
-        raise ValueError("not a JSON object")
-    unknown = sorted(set(obj) - set(FIELDS))
-    if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r} (fields: {', '.join(FIELDS)})")
-    missing = [k for k in REQUIRED if k not in obj]
-    if missing:
-        raise ValueError(f"missing {missing[0]!r}")
-    resident = _name(obj, "resident", True)
-    assert resident is not None
-    sensor = obj["sensor"]
-    if not isinstance(sensor, str) or not _SENSOR.match(sensor):
-        raise ValueError(f"'sensor' must be a lower-case name like \"seat\", not {sensor!r}")
-    value = obj.get("value")
-    if value is not None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"'value' must be a number, not {value!r}")
-        if not math.isfinite(value):
-            raise ValueError("'value' must be a finite number")
-        value = float(value)
-    room = _name(obj, "room", False)
-    start_ms, end_ms = _interval(_parse_time("start", obj["start"]),
-                                 _parse_time("end", obj["end"]), tz)
-    if end_ms < start_ms:
-        raise ValueError(f"'end' {obj['end']} is before 'start' {obj['start']}")
-    if end_ms - start_ms > MAX_DURATION_MS:
-        raise ValueError(f"lasts {(end_ms - start_ms) / _DAY_MS:.1f} days, more than 7")
-    return Activity(resident, sensor, start_ms, end_ms, value, room)
+    return Activity(*_EventParser(tz).row(text))
 
 
-def _parse_file(path: str | Path, tz: ZoneInfo) -> _Parsed:
-    parsed = _Parsed(str(path))
-    try:
-        with Path(path).open("rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > MAX_FILE_BYTES:
-                parsed.problem(0, f"{size / 2**20:.0f} MiB is more than "
-                               f"{MAX_FILE_BYTES // 2**20} MiB: split it into smaller files")
-                return parsed
-            data = f.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        parsed.problem(0, f"cannot read ({exc.strerror or exc})")
-        return parsed
-    if len(data) > MAX_FILE_BYTES:  # it grew while we read it
-        parsed.problem(0, f"more than {MAX_FILE_BYTES // 2**20} MiB: split it")
-        return parsed
-    for number, raw in enumerate(data.splitlines(), start=1):
-        try:
-            if len(raw) > MAX_LINE_BYTES:
-                raise ValueError(f"longer than {MAX_LINE_BYTES} bytes")
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ValueError("not UTF-8 text") from None
-            if not text.strip():
-                continue
-            parsed.rows.append((number, parse_line(text, tz)))
-        except ValueError as exc:
-            parsed.problem(number, str(exc))
-    if not parsed.rows and not parsed.problems:
-        parsed.problem(0, "no events in the file")
-    return parsed
+def _lines(f: BinaryIO) -> Iterator[bytes]:
+    """A file's lines, split where ``bytes.splitlines`` splits, read a block at a time.
+    A line longer than MAX_LINE_BYTES comes cut short (still too long to pass) so that
+    a file without line breaks is never held whole."""
+    tail = b""
+    while block := f.read(_BLOCK_BYTES):
+        lines = (tail + block).splitlines()
+        if block.endswith(b"\n"):
+            tail = b""
+        else:  # the last line may go on in the next block (a \r may have its \n there)
+            tail = lines.pop()
+            cr = block.endswith(b"\r")
+            if len(tail) > MAX_LINE_BYTES + 1:
+                tail = tail[:MAX_LINE_BYTES + 1]
+            if cr:
+                tail += b"\r"
+        yield from lines
+    if tail:
+        yield from tail.splitlines()
 
 
 # --- the store -------------------------------------------------------------------------------
@@ -349,43 +403,98 @@ def resident_zones(store: Store) -> dict[str, str]:
 
 def import_files(store: Store, paths: Iterable[str | Path], tz: str = DEFAULT_TZ
                  ) -> list[ImportResult]:
-    """Import JSON Lines files in one transaction: all of them, or (HistoryError) none."""
+    """Import JSON Lines files in one transaction: all of them, or (HistoryError) none.
+
+    Each file is read once, a chunk of lines at a time, and written as it is read; a bad
+    line anywhere stops the writing (the lines after it are still checked, to be named)
+    and rolls the whole transaction back."""
     zi = zone(tz)
     ensure_tables(store)
-    parsed = [_parse_file(p, zi) for p in paths]
     known = resident_zones(store)
-    problems = [p for f in parsed for p in f.problems]
-    for f in parsed:
-        seen: set[str] = set()
-        for number, act in f.rows:
-            if act.resident in seen:
-                continue
-            seen.add(act.resident)
-            if known.get(act.resident, tz) != tz:
-                problems.append((f.path, number, f"resident {act.resident!r} is stored with "
-                                 f"time zone {known[act.resident]}, not {tz}"))
-    if problems:
-        problems.sort(key=lambda p: (p[0], p[1]))
-        raise HistoryError(problems, more=sum(f.more for f in parsed))
+    problems: list[_Problems] = []
     results = []
     with store.transaction():
-        for f in parsed:
-            inserted = _insert(store, [a for _, a in f.rows], tz, Path(f.path).name)
-            residents = tuple(sorted({a.resident for _, a in f.rows}))
-            results.append(ImportResult(f.path, len(f.rows), inserted, residents))
-            log.info("%s: %d events, %d new", f.path, len(f.rows), inserted)
+        for path in paths:
+            result, found = _import_file(store, str(path), zi, tz, known,
+                                         write=not any(problems))
+            results.append(result)
+            problems.append(found)
+        if any(problems):
+            kept = sorted((p for f in problems for p in f.kept), key=lambda p: (p[0], p[1]))
+            raise HistoryError(kept, more=sum(f.more for f in problems))
+    for r in results:
+        log.info("%s: %d events, %d new", r.path, r.events, r.inserted)
     return results
+
+
+def _import_file(store: Store, path: str, zi: ZoneInfo, tz: str, known: dict[str, str],
+                 write: bool) -> tuple[ImportResult, _Problems]:
+    """Check every line of one file, writing its events while no line has been bad."""
+    parser = _EventParser(zi)
+    problems = _Problems(path)
+    source = Path(path).name
+    events = inserted = 0
+    residents: dict[str, None] = {}  # a home's few, however many lines
+    chunk: list[tuple[Any, ...]] = []
+    try:
+        with Path(path).open("rb") as f:
+            for number, raw in enumerate(_lines(f), start=1):
+                try:
+                    if len(raw) > MAX_LINE_BYTES:
+                        raise ValueError(f"longer than {MAX_LINE_BYTES} bytes")
+                    try:
+                        text = raw.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise ValueError("not UTF-8 text") from None
+                    if not text.strip():
+                        continue
+                    row = parser.row(text)
+                except ValueError as exc:
+                    problems.add(number, str(exc))
+                    write = False
+                    continue
+                events += 1
+                if row[0] not in residents:
+                    residents[row[0]] = None
+                    if known.get(row[0], tz) != tz:
+                        # beside the kept bad lines: at most one a resident
+                        problems.kept.append((path, number, f"resident {row[0]!r} is stored "
+                                              f"with time zone {known[row[0]]}, not {tz}"))
+                        write = False
+                if write:
+                    chunk.append((*row, source))
+                    if len(chunk) >= CHUNK_ROWS:
+                        inserted += _insert_rows(store, chunk)
+                        chunk.clear()
+    except OSError as exc:
+        problems.add(0, f"cannot read ({exc.strerror or exc})")
+        write = False
+    if write:
+        inserted += _insert_rows(store, chunk)
+        _insert_residents(store, residents, tz)
+    if not events and not problems:
+        problems.add(0, "no events in the file")
+    return ImportResult(path, events, inserted, tuple(sorted(residents))), problems
+
+
+def _insert_rows(store: Store, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Insert activities' rows (with their source); how many were new."""
+    before = store.conn.total_changes
+    store.conn.executemany("INSERT OR IGNORE INTO activities VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           rows)
+    return store.conn.total_changes - before
+
+
+def _insert_residents(store: Store, residents: Iterable[str], tz: str) -> None:
+    store.conn.executemany("INSERT OR IGNORE INTO residents VALUES (?, ?)",
+                           [(r, tz) for r in sorted(residents)])
 
 
 def _insert(store: Store, activities: Iterable[Activity], tz: str, source: str) -> int:
     acts = list(activities)
-    before = store.conn.total_changes
-    store.conn.executemany(
-        "INSERT OR IGNORE INTO activities VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(a.resident, a.sensor, a.start_ms, a.end_ms, a.value, a.room, source) for a in acts])
-    inserted = store.conn.total_changes - before
-    store.conn.executemany("INSERT OR IGNORE INTO residents VALUES (?, ?)",
-                           [(r, tz) for r in sorted({a.resident for a in acts})])
+    inserted = _insert_rows(store, [(a.resident, a.sensor, a.start_ms, a.end_ms, a.value,
+                                     a.room, source) for a in acts])
+    _insert_residents(store, {a.resident for a in acts}, tz)
     return inserted
 
 
@@ -400,7 +509,7 @@ def store_activities(store: Store, activities: Iterable[Activity], tz: str = DEF
 
 
 def import_jsonl(store: Store, path: str | Path, tz: str = DEFAULT_TZ) -> ImportResult:
-    """Import one JSON Lines file: every line checked first, then all written or none."""
+    """Import one JSON Lines file: every line checked, and all written or none."""
     return import_files(store, [path], tz)[0]
 
 
