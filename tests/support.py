@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +33,16 @@ def run_micropython(script: str | Path, *args: str, stdin: bytes | None = None,
     return subprocess.run(command,
                           input=stdin, capture_output=True, timeout=timeout, env=full_env,
                           cwd=REPO)
+
+
+def start_listener(db: Path, port: int = 0) -> tuple[subprocess.Popen[str], int]:
+    """A real ``kinsight listen`` on 127.0.0.1:``port`` (0: any free port), and its port."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kinsight.cli", "listen", "--db", str(db), "--udp",
+         f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("listening on udp 127.0.0.1:"):
+        proc.kill()
+        raise AssertionError(f"listener did not start: {line}{proc.communicate()[1]}")
+    return proc, int(line.rsplit(":", 1)[1])

@@ -25,7 +25,7 @@ import pytest
 from kinsight.cli import main
 from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
-from support import REPO
+from support import REPO, start_listener
 
 NODE = 57
 SCRIPT = REPO / "tests" / "firmware" / "chaos_node.py"
@@ -107,16 +107,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def listen(db: Path, port: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kinsight.cli", "listen", "--db", str(db), "--udp",
-         f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("listening on udp"), line + proc.communicate()[1]
-    return proc
-
-
 def node(mode: str, port: int, key: bytes, flash: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}", str(SCRIPT), mode,
@@ -132,7 +122,7 @@ def test_everything_the_node_took_is_stored_once_through_loss_cuts_and_kills(
     key = bytes(range(60, 92))
     assert main(["keys", "--db", str(db), "add", str(NODE), key.hex()]) == 0
     host_port = free_port()
-    listener = listen(db, host_port)
+    listener, _ = start_listener(db, host_port)
     path = ChaosPath(host_port, seed=7)
     noticed: list[int] = []
     intervals: list[int] = []
@@ -171,7 +161,7 @@ def test_everything_the_node_took_is_stored_once_through_loss_cuts_and_kills(
                 kills += 1
                 life(rng.uniform(0.3, 1.0))  # the node works on while the host is down
                 cuts += 1
-                listener = listen(db, host_port)
+                listener, _ = start_listener(db, host_port)
             if i == 12:
                 # Re-provisioning: drained, factory reset, a new key.
                 drain()

@@ -19,23 +19,11 @@ import pytest
 from kinsight.cli import main
 from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
-from support import REPO
+from support import REPO, start_listener
 
 NODE = 41
 KEY = bytes(range(11, 43))
 LINK_NODE = REPO / "tests" / "firmware" / "link_node.py"
-
-
-def listen(db: Path) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kinsight.cli", "listen", "--db", str(db), "--udp",
-         "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("listening on udp 127.0.0.1:"):
-        proc.kill()
-        pytest.fail(f"listener did not start: {line}{proc.communicate()[1]}")
-    return proc, int(line.rsplit(":", 1)[1])
 
 
 def life(port: int, key: bytes, flash: Path, count: int) -> dict[str, object]:
@@ -71,7 +59,7 @@ def stop(proc: subprocess.Popen[str]) -> str:
 def test_a_new_life_is_stored_whole(tmp_path: Path, provisioned_again: bool) -> None:
     db, flash = tmp_path / "k.db", tmp_path / "flash"
     assert main(["keys", "--db", str(db), "add", str(NODE), KEY.hex()]) == 0
-    listener, port = listen(db)
+    listener, port = start_listener(db)
     try:
         first = life(port, KEY, flash, 20)
         assert first["acked"] == 20 and first["depth"] == 0, first

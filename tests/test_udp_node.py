@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,24 +16,12 @@ import pytest
 
 from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
-from support import REPO
+from support import REPO, start_listener
 
 KEY = bytes(range(7, 39))
 NODE = 31
 T0_S = 1_790_000_000  # before link_node.py's clock (the real one)
 LINK_NODE = REPO / "tests" / "firmware" / "link_node.py"
-
-
-def start_listener(db: Path, port: int) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kinsight.cli", "listen", "--db", str(db), "--udp",
-         f"127.0.0.1:{port}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("listening on udp 127.0.0.1:"):
-        proc.kill()
-        pytest.fail(f"listener did not start: {line}{proc.communicate()[1]}")
-    return proc, int(line.rsplit(":", 1)[1])
 
 
 @pytest.mark.slow
