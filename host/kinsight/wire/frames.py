@@ -28,6 +28,7 @@ import cbor2
 import kinsight_wire as wire
 
 from ..errors import AuthenticationError, DecodeError, SchemaError
+from .fastcheck import Checker, compile_checker
 
 __all__ = [
     "Ack",
@@ -170,6 +171,8 @@ _ENUMS: dict[str, dict[int, str]] = {
 # Unsigned fields frames.cddl narrows below u32 (the fragment's index and count are
 # checked with each other in _check_fragment).
 _RANGES: dict[str, tuple[int, int]] = {"safe_mode": (0, 1)}
+# More key sets than any table has (status, the widest, allows 2**10): a guard only.
+_MAX_CHECKERS = 4096
 _ENUM_CODES = {name: {v: k for k, v in table.items()} for name, table in _ENUMS.items()}
 _KIND_NAMES: dict[int, str] = {k: name for k, name, _, _ in wire.KINDS}
 _KIND_CODES = {name: k for k, name in _KIND_NAMES.items()}
@@ -200,8 +203,33 @@ class _Table:
         self.required = frozenset(key for key, _, _, req in spec if req == wire.REQUIRED)
         self.width = len(spec)
         self.item = item
+        self._fields = {key: (pos, name, vtype) for pos, (key, name, vtype, _) in enumerate(spec)}
+        # Compiled checkers by key set; only the table's own (finitely many) are kept.
+        self._checkers: dict[tuple[Any, ...], Checker] = {}
 
-    def row(self, m: Any, index: int | None = None) -> list[Any]:
+    def row(self, m: Any, index: int | None = None) -> tuple[Any, ...]:
+        """Check a map; its row, or a typed error naming the first thing wrong."""
+        if type(m) is dict:
+            keys = tuple(m)
+            checker = self._checkers.get(keys)
+            if checker is None and self._allows(keys):
+                checker = self._checkers[keys] = compile_checker(
+                    keys, self._fields, self.width, _ENUMS, _RANGES)
+            if checker is not None:
+                row = checker(m)
+                if row is not None:
+                    return row
+        return self.row_by_field(m, index)
+
+    def _allows(self, keys: tuple[Any, ...]) -> bool:
+        """Whether a map of these keys (in this order) could be valid: all integers the
+        table knows, ascending, the required ones among them."""
+        return (bool(keys) and len(self._checkers) < _MAX_CHECKERS
+                and all(type(k) is int and k in self._fields for k in keys)
+                and all(a < b for a, b in zip(keys, keys[1:], strict=False))
+                and self.required.issubset(keys))
+
+    def row_by_field(self, m: Any, index: int | None = None) -> tuple[Any, ...]:
         """Check a map field by field, naming the first thing wrong."""
         if type(m) is not dict:
             raise SchemaError(f"{self._where(index)} must be a map, not {_cbor_type(m)}")
@@ -224,7 +252,7 @@ class _Table:
         if not self.required.issubset(m):
             missing = sorted(self.by_key[k][1] for k in self.required - set(m))
             raise SchemaError(f"{self._where(index)} lacks {', '.join(missing)}")
-        return row
+        return tuple(row)
 
     def _where(self, index: int | None) -> str:
         return self.where if index is None else f"{self.where} {index}"
