@@ -79,7 +79,7 @@ _SUMMARY_AGO = _SUMMARY_ROW[0].index(wire.SM_AGO_S)
 
 def _row(m: dict[int, Any], table: _RowPlan) -> list[Any]:
     keys, enums = table
-    row = [m.get(k) for k in keys]
+    row: list[Any] = [m.get(k) for k in keys]
     for pos, names in enums:
         row[pos] = names.get(row[pos])
     return row

@@ -17,8 +17,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -27,8 +25,9 @@ import cbor2
 
 import kinsight_wire as wire
 
-from ..errors import AuthenticationError, DecodeError, SchemaError
+from ..errors import DecodeError, SchemaError
 from .fastcheck import Checker, compile_checker
+from .tags import TagKey, frame_tag, keyed_mac, verify_tag
 
 __all__ = [
     "Ack",
@@ -41,6 +40,7 @@ __all__ = [
     "Status",
     "Summary",
     "SummaryBatch",
+    "TagKey",
     "RawFrame",
     "body_rows",
     "check_body",
@@ -49,6 +49,7 @@ __all__ = [
     "encode_frame",
     "fragment_frame",
     "frame_tag",
+    "keyed_mac",
     "open_frame",
     "verify_tag",
     "wire",
@@ -292,23 +293,6 @@ def _refuse_tag(*_: object) -> object:
 _NO_TAGS = _NoTags()
 
 
-# --- tags --------------------------------------------------------------------------------------
-
-
-def frame_tag(key: bytes, signed: bytes) -> bytes:
-    """HMAC-SHA256 of the signed bytes, truncated to the wire's tag length."""
-    return hmac.digest(key, signed, hashlib.sha256)[: wire.TAG_LEN]
-
-
-def verify_tag(raw: bytes, key: bytes, *, node_id: int | None = None) -> None:
-    """Raise AuthenticationError unless the frame's last 8 bytes are its tag under key."""
-    good = frame_tag(key, raw[: -wire.TAG_ITEM_LEN])
-    if not hmac.compare_digest(good, raw[-wire.TAG_LEN :]):
-        raise AuthenticationError(
-            f"frame tag does not verify under the key of node {node_id}", node_id=node_id
-        )
-
-
 # --- decoding ----------------------------------------------------------------------------------
 
 
@@ -365,7 +349,7 @@ def decode_frame(raw: bytes, *, max_frame_bytes: int | None = wire.MTU_DEFAULT) 
     return RawFrame(kind, Header(node_id, boot, seq, time_s, version), body, raw)
 
 
-def open_frame(raw: bytes, key: bytes, *, max_frame_bytes: int | None = wire.MTU_DEFAULT) -> Frame:
+def open_frame(raw: bytes, key: TagKey, *, max_frame_bytes: int | None = wire.MTU_DEFAULT) -> Frame:
     """Decode, verify the tag under key, and check the body: the whole frame or an error."""
     rf = decode_frame(raw, max_frame_bytes=max_frame_bytes)
     verify_tag(rf.raw, key, node_id=rf.header.node_id)
@@ -556,7 +540,7 @@ def _uint(v: int) -> bytes:
     return b"\x1a" + v.to_bytes(4, "big")
 
 
-def encode_ack(key: bytes, header: Header, ack: Ack) -> bytes:
+def encode_ack(key: TagKey, header: Header, ack: Ack) -> bytes:
     """encode_frame(key, "ack", header, ack), written out by hand: the host sends one
     for every frame it stores, so this is on the ingest path's hot loop."""
     # Values over 32 bits make to_bytes raise OverflowError; negative ones too.
