@@ -48,9 +48,11 @@ from ..wire import (
     Header,
     Reassembler,
     ReassemblyLimits,
+    TagKey,
     body_rows,
     decode_frame,
     encode_ack,
+    keyed_mac,
     verify_tag,
 )
 from .stamps import IMPLAUSIBLE_TIME, QuietLog, StampCheck, StampLimits
@@ -65,7 +67,7 @@ class IngestLimits:
     stamps: StampLimits = field(default_factory=StampLimits)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FrameResult:
     """What became of one frame."""
 
@@ -195,6 +197,8 @@ class Ingestor:
         self.stats = IngestStats()
         self._refusal_log = QuietLog(log)
         self._keys = store.node_keys()
+        # Each key's HMAC state, made when its node is first heard from after a (re)load.
+        self._macs: dict[int, TagKey] = {}
         self._keys_mark = store.change_mark()
         self._tracks: dict[tuple[int, int], _BootTrack] = {}
         self._rows = BatchRows()
@@ -273,6 +277,7 @@ class Ingestor:
         if mark != self._keys_mark:
             self._keys_mark = mark
             self._keys = self.store.node_keys()
+            self._macs.clear()
 
     # --- the path ----------------------------------------------------------------------------
 
@@ -296,26 +301,29 @@ class Ingestor:
             self.limits.max_frame_bytes
         rf = decode_frame(raw, max_frame_bytes=max_bytes)
         h = rf.header
-        key = self._keys.get(h.node_id)
+        node, boot, seq = ident = (h.node_id, h.boot, h.seq)
+        key = self._keys.get(node)
         if key is None:
             self._keys = self.store.node_keys()  # provisioned since we started?
-            key = self._keys.get(h.node_id)
+            self._macs.clear()
+            key = self._keys.get(node)
             if key is None:
-                raise AuthenticationError(f"node {h.node_id} has no key in this store",
-                                          node_id=h.node_id, reason="unknown_node")
-        verify_tag(rf.raw, key, node_id=h.node_id)
+                raise AuthenticationError(f"node {node} has no key in this store",
+                                          node_id=node, reason="unknown_node")
+        mac = self._macs.get(node)
+        if mac is None:
+            mac = self._macs[node] = keyed_mac(key)
+        verify_tag(rf.raw, mac, node_id=node)
         kind, rows = body_rows(rf)
         if kind == "ack":
             raise SchemaError("ack frames go from the host to nodes, not the other way",
-                              node_id=h.node_id)
-        if whole is not None and (kind == "fragment" or (h.node_id, h.boot, h.seq) != whole):
+                              node_id=node)
+        if whole is not None and (kind == "fragment" or ident != whole):
             raise SchemaError(
                 f"fragments of message {whole[2]} of node {whole[0]} boot {whole[1]} joined into "
-                f"a {kind} frame of node {h.node_id} boot {h.boot} seq {h.seq}",
-                node_id=h.node_id)
-        track = self._track(h.node_id, h.boot)
-        ident = (h.node_id, h.boot, h.seq)
-        if track.has(h.seq):
+                f"a {kind} frame of node {node} boot {boot} seq {seq}", node_id=node)
+        track = self._tracks.get((node, boot)) or self._track(node, boot)
+        if track.has(seq):
             earlier = self._unwritten.get(ident) or self.store.archived_raw(*ident)
             if earlier != rf.raw:
                 # The tag is good: the node itself numbered a new frame as an old one (a
@@ -323,42 +331,43 @@ class Ingestor:
                 # are refused, so no ack may cover them with a contiguous number.
                 if not track.reused:
                     log.warning("node %d reused boot %d's numbers (seq %d): its frames of that "
-                                "boot are refused and acked one by one", h.node_id, h.boot,
-                                h.seq)
+                                "boot are refused and acked one by one", node, boot, seq)
                 track.reused = True
                 raise ReplayError(
-                    f"node {h.node_id} already sent a different frame as boot {h.boot} "
-                    f"seq {h.seq}", node_id=h.node_id)
+                    f"node {node} already sent a different frame as boot {boot} seq {seq}",
+                    node_id=node)
             self.stats.duplicates += 1
             self._ack_later(h)
-            return FrameResult("duplicate", h.node_id, h.boot, h.seq, kind)
+            return FrameResult("duplicate", node, boot, seq, kind)
         # A fragment files nothing: the message it helps complete is judged by its own stamp.
-        implausible = None if kind == "fragment" else self._stamps.check(h, key, received_ms)
-        self._rows.frames.append((h.node_id, h.boot, h.seq, kind, h.time_s, received_ms,
-                                  whole is not None, rows[0] if kind == "fragment" else None,
+        fragment = kind == "fragment"
+        implausible = None if fragment else self._stamps.check(h, key, received_ms)
+        self._rows.frames.append((node, boot, seq, kind, h.time_s, received_ms,
+                                  whole is not None, rows[0] if fragment else None,
                                   rf.raw, implausible and IMPLAUSIBLE_TIME))
         self._unwritten[ident] = rf.raw
+        stats = self.stats
         if implausible:
-            self.stats.quarantined[IMPLAUSIBLE_TIME] += 1
+            stats.quarantined[IMPLAUSIBLE_TIME] += 1
             self._refusal_log.warn(IMPLAUSIBLE_TIME, "frame quarantined (%s): %s",
                                    IMPLAUSIBLE_TIME, implausible)
             records = 0
         else:
             records = self._records(ident, kind, h, rows)
-            self.stats.accepted += 1
-            self.stats.records += records
-        if track.add(h.seq):
-            self.stats.gaps += 1
-            log.info("node %d boot %d: sequence gap before seq %d", h.node_id, h.boot, h.seq)
-        self._ack_later(h)
+            stats.accepted += 1
+            stats.records += records
+        if track.add(seq):
+            stats.gaps += 1
+            log.info("node %d boot %d: sequence gap before seq %d", node, boot, seq)
+        if self.make_acks:
+            self._to_ack.setdefault((node, boot), []).append(seq)
         inner = None
-        if kind == "fragment":
+        if fragment:
             inner = self._reassemble(h, Fragment(*rows), received_ms)
         if implausible:
-            return FrameResult("quarantined", h.node_id, h.boot, h.seq, kind,
+            return FrameResult("quarantined", node, boot, seq, kind,
                                reason=IMPLAUSIBLE_TIME, message=implausible)
-        return FrameResult("accepted", h.node_id, h.boot, h.seq, kind, records=records,
-                           inner=inner)
+        return FrameResult("accepted", node, boot, seq, kind, records=records, inner=inner)
 
     def _records(self, ident: tuple[int, int, int], kind: str, h: Header, rows: Any) -> int:
         if kind == "events":
@@ -415,7 +424,7 @@ class Ingestor:
         sequence number covers it), and one for each frame stored past a gap."""
         now_s = self.clock_ms() // 1000
         for (node_id, boot), seqs in self._to_ack.items():
-            key = self._keys[node_id]
+            mac = self._macs.get(node_id) or keyed_mac(self._keys[node_id])
             track = self._tracks[(node_id, boot)]
             contiguous = (track.contiguous if track.contiguous >= 0 and not track.reused
                           else None)
@@ -429,7 +438,7 @@ class Ingestor:
                           contiguous_seq=contiguous)
                 header = Header(node_id=node_id, boot=self._ack_boot, seq=self._ack_seq,
                                 time_s=now_s)
-                self.acks.append((node_id, encode_ack(key, header, ack)))
+                self.acks.append((node_id, encode_ack(mac, header, ack)))
         self._to_ack.clear()
 
     def _reject(self, exc: FrameError, raw: bytes, received_ms: int) -> FrameResult:

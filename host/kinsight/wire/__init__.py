@@ -29,6 +29,7 @@ from .frames import (
     Status,
     Summary,
     SummaryBatch,
+    TagKey,
     body_rows,
     check_body,
     decode_frame,
@@ -36,6 +37,7 @@ from .frames import (
     encode_frame,
     fragment_frame,
     frame_tag,
+    keyed_mac,
     open_frame,
     verify_tag,
 )
@@ -44,7 +46,7 @@ from .reassembly import Dropped, Reassembler, ReassemblyLimits
 __all__ = [
     "EVENT_NAMES", "STATUS_NAMES", "SUMMARY_NAMES", "Ack", "Body", "CaptureWriter", "Dropped",
     "Event", "EventBatch", "Fragment", "Frame", "Header", "RawFrame", "Reassembler",
-    "ReassemblyLimits", "Status", "Summary", "SummaryBatch", "body_rows", "check_body",
-    "decode_frame", "encode_ack", "encode_frame", "fragment_frame", "frame_tag", "open_frame",
-    "parse_capture", "read_capture", "verify_tag", "write_capture",
+    "ReassemblyLimits", "Status", "Summary", "SummaryBatch", "TagKey", "body_rows", "check_body",
+    "decode_frame", "encode_ack", "encode_frame", "fragment_frame", "frame_tag", "keyed_mac",
+    "open_frame", "parse_capture", "read_capture", "verify_tag", "write_capture",
 ]

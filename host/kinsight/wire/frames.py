@@ -17,8 +17,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -27,7 +25,9 @@ import cbor2
 
 import kinsight_wire as wire
 
-from ..errors import AuthenticationError, DecodeError, SchemaError
+from ..errors import DecodeError, SchemaError
+from .fastcheck import Checker, compile_checker
+from .tags import TagKey, frame_tag, keyed_mac, verify_tag
 
 __all__ = [
     "Ack",
@@ -40,6 +40,7 @@ __all__ = [
     "Status",
     "Summary",
     "SummaryBatch",
+    "TagKey",
     "RawFrame",
     "body_rows",
     "check_body",
@@ -48,6 +49,7 @@ __all__ = [
     "encode_frame",
     "fragment_frame",
     "frame_tag",
+    "keyed_mac",
     "open_frame",
     "verify_tag",
     "wire",
@@ -170,6 +172,8 @@ _ENUMS: dict[str, dict[int, str]] = {
 # Unsigned fields frames.cddl narrows below u32 (the fragment's index and count are
 # checked with each other in _check_fragment).
 _RANGES: dict[str, tuple[int, int]] = {"safe_mode": (0, 1)}
+# More key sets than any table has (status, the widest, allows 2**10): a guard only.
+_MAX_CHECKERS = 4096
 _ENUM_CODES = {name: {v: k for k, v in table.items()} for name, table in _ENUMS.items()}
 _KIND_NAMES: dict[int, str] = {k: name for k, name, _, _ in wire.KINDS}
 _KIND_CODES = {name: k for k, name in _KIND_NAMES.items()}
@@ -200,8 +204,33 @@ class _Table:
         self.required = frozenset(key for key, _, _, req in spec if req == wire.REQUIRED)
         self.width = len(spec)
         self.item = item
+        self._fields = {key: (pos, name, vtype) for pos, (key, name, vtype, _) in enumerate(spec)}
+        # Compiled checkers by key set; only the table's own (finitely many) are kept.
+        self._checkers: dict[tuple[Any, ...], Checker] = {}
 
-    def row(self, m: Any, index: int | None = None) -> list[Any]:
+    def row(self, m: Any, index: int | None = None) -> tuple[Any, ...]:
+        """Check a map; its row, or a typed error naming the first thing wrong."""
+        if type(m) is dict:
+            keys = tuple(m)
+            checker = self._checkers.get(keys)
+            if checker is None and self._allows(keys):
+                checker = self._checkers[keys] = compile_checker(
+                    keys, self._fields, self.width, _ENUMS, _RANGES)
+            if checker is not None:
+                row = checker(m)
+                if row is not None:
+                    return row
+        return self.row_by_field(m, index)
+
+    def _allows(self, keys: tuple[Any, ...]) -> bool:
+        """Whether a map of these keys (in this order) could be valid: all integers the
+        table knows, ascending, the required ones among them."""
+        return (bool(keys) and len(self._checkers) < _MAX_CHECKERS
+                and all(type(k) is int and k in self._fields for k in keys)
+                and all(a < b for a, b in zip(keys, keys[1:], strict=False))
+                and self.required.issubset(keys))
+
+    def row_by_field(self, m: Any, index: int | None = None) -> tuple[Any, ...]:
         """Check a map field by field, naming the first thing wrong."""
         if type(m) is not dict:
             raise SchemaError(f"{self._where(index)} must be a map, not {_cbor_type(m)}")
@@ -224,7 +253,7 @@ class _Table:
         if not self.required.issubset(m):
             missing = sorted(self.by_key[k][1] for k in self.required - set(m))
             raise SchemaError(f"{self._where(index)} lacks {', '.join(missing)}")
-        return row
+        return tuple(row)
 
     def _where(self, index: int | None) -> str:
         return self.where if index is None else f"{self.where} {index}"
@@ -262,23 +291,6 @@ def _refuse_tag(*_: object) -> object:
 
 
 _NO_TAGS = _NoTags()
-
-
-# --- tags --------------------------------------------------------------------------------------
-
-
-def frame_tag(key: bytes, signed: bytes) -> bytes:
-    """HMAC-SHA256 of the signed bytes, truncated to the wire's tag length."""
-    return hmac.digest(key, signed, hashlib.sha256)[: wire.TAG_LEN]
-
-
-def verify_tag(raw: bytes, key: bytes, *, node_id: int | None = None) -> None:
-    """Raise AuthenticationError unless the frame's last 8 bytes are its tag under key."""
-    good = frame_tag(key, raw[: -wire.TAG_ITEM_LEN])
-    if not hmac.compare_digest(good, raw[-wire.TAG_LEN :]):
-        raise AuthenticationError(
-            f"frame tag does not verify under the key of node {node_id}", node_id=node_id
-        )
 
 
 # --- decoding ----------------------------------------------------------------------------------
@@ -337,7 +349,7 @@ def decode_frame(raw: bytes, *, max_frame_bytes: int | None = wire.MTU_DEFAULT) 
     return RawFrame(kind, Header(node_id, boot, seq, time_s, version), body, raw)
 
 
-def open_frame(raw: bytes, key: bytes, *, max_frame_bytes: int | None = wire.MTU_DEFAULT) -> Frame:
+def open_frame(raw: bytes, key: TagKey, *, max_frame_bytes: int | None = wire.MTU_DEFAULT) -> Frame:
     """Decode, verify the tag under key, and check the body: the whole frame or an error."""
     rf = decode_frame(raw, max_frame_bytes=max_frame_bytes)
     verify_tag(rf.raw, key, node_id=rf.header.node_id)
@@ -528,7 +540,7 @@ def _uint(v: int) -> bytes:
     return b"\x1a" + v.to_bytes(4, "big")
 
 
-def encode_ack(key: bytes, header: Header, ack: Ack) -> bytes:
+def encode_ack(key: TagKey, header: Header, ack: Ack) -> bytes:
     """encode_frame(key, "ack", header, ack), written out by hand: the host sends one
     for every frame it stores, so this is on the ingest path's hot loop."""
     # Values over 32 bits make to_bytes raise OverflowError; negative ones too.
