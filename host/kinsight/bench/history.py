@@ -20,6 +20,7 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 _RESIDENTS = ("r-01", "r-02", "r-03", "r-04", "r-05", "r-06", "r-07", "r-08")
 # (sensor, room, whether the line carries a value)
@@ -87,7 +88,7 @@ def run_import(jsonl: Path, db: Path) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024, out.read_text()  # Linux: ru_maxrss in KiB
 
 
-def bench_import(lines: int) -> dict[str, float]:
+def bench_import(lines: int) -> dict[str, Any]:
     """Write ``lines`` events, import them into a new database; the figures, and how many
     rows the database holds afterwards."""
     with tempfile.TemporaryDirectory(prefix="kinsight-bench-import-") as tmp:
