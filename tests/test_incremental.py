@@ -103,3 +103,14 @@ def test_the_hot_paths_search_by_index_never_scan_the_history(tmp_path):
                 ("SELECT version, start_min, end_min FROM resident_nights WHERE resident = ?",
                  ("r",))):
             assert not [d for d in plan(store, sql, params) if d.startswith("SCAN ")]
+
+
+def test_the_morning_and_tick_benches_run_the_real_paths_at_a_small_size():
+    from kinsight.bench.analyse import bench_analyse
+    from kinsight.bench.realtime import bench_realtime
+
+    runs = bench_analyse(residents=12, histories=(20, 40))
+    assert [r["history_days"] for r in runs] == [20, 40]
+    assert all(r["residents"] == 12 and r["morning_s"] > 0 and r["rss_mb"] > 10 for r in runs)
+    tick = bench_realtime(residents=8)
+    assert tick["residents"] == 8 and 0 < tick["tick_s"] and tick["first_tick_s"] > 0

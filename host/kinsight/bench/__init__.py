@@ -1,5 +1,5 @@
 """Benchmarks on the real code paths: ``kinsight bench
-ingest|firmware|learn|replay|analyse|import``.
+ingest|firmware|learn|replay|analyse|realtime|import``.
 
 Each prints its figures, and its last line is ``key=value`` pairs, so a run can
 be compared with the last. The benches sit above every product layer and may
@@ -16,12 +16,13 @@ from .firmware import bench_firmware, run_firmware
 from .history import bench_import, run_history
 from .ingest import bench_ingest, run_ingest
 from .learn import bench_learn, run_learn
+from .realtime import bench_realtime, run_realtime
 from .replay import bench_replay, run_replay
 
 __all__ = ["bench_analyse", "bench_firmware", "bench_import", "bench_ingest", "bench_learn",
-           "bench_replay", "run"]
+           "bench_realtime", "bench_replay", "run"]
 
-BENCHES = ("ingest", "firmware", "learn", "replay", "analyse", "import")
+BENCHES = ("ingest", "firmware", "learn", "replay", "analyse", "realtime", "import")
 
 
 def run(what: str, *, frames: int, db: str | None = None, lines: int = 1_000_000) -> int:
@@ -36,6 +37,8 @@ def run(what: str, *, frames: int, db: str | None = None, lines: int = 1_000_000
         return run_learn()
     if what == "analyse":
         return run_analyse()
+    if what == "realtime":
+        return run_realtime()
     if what != "ingest":
         raise ValueError(f"no benchmark {what!r}")
     return run_ingest(frames)
