@@ -6,7 +6,8 @@ be compared with the last. The benches sit above every product layer and may
 import any of them; nothing imports the benches.
 
 May import: kinsight.errors, kinsight.wire, kinsight.store, kinsight.ingest,
-kinsight.residents, kinsight.learning, kinsight.simulation, kinsight.evaluation.
+kinsight.residents, kinsight.learning, kinsight.alerts, kinsight.service,
+kinsight.simulation, kinsight.evaluation.
 """
 
 from __future__ import annotations
