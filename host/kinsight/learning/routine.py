@@ -150,9 +150,9 @@ def learn_routine(acts: Sequence[Activity], today: date, tz: str = "Europe/Londo
     feats = feats if feats is not None else history(acts, today, tz)
     lo, hi = at(today - timedelta(days=HISTORY_DAYS), 0, zi), at(today, 0, zi)
     past = [a for a in acts if lo <= a.start_ms < hi]
-    days = sorted({local(a.start_ms, zi).date() for a in past if a.sensor != "heartbeat"})
-    r = Routine(days=len(days), night=learn_night(feats),
-                past_days=sorted({local(a.start_ms, zi).date() for a in past}))
+    dates = [local(a.start_ms, zi).date() for a in past]  # once each
+    days = sorted({d for d, a in zip(dates, past, strict=True) if a.sensor != "heartbeat"})
+    r = Routine(days=len(days), night=learn_night(feats), past_days=sorted(set(dates)))
     getups = [f["first_activity_min"] for f in feats.values() if "first_activity_min" in f]
     if len(getups) >= MIN_DAYS:
         r.getup_min = float(statistics.median(getups))
@@ -190,13 +190,15 @@ def evidence_spans(acts: Sequence[Activity]) -> list[tuple[int, int, Activity]]:
     return sorted(out, key=lambda s: (s[0], s[1]))
 
 
-def still_gaps(acts: Sequence[Activity], lo: int, hi: int) -> list[tuple[int, int]]:
+def still_gaps(acts: Sequence[Activity], lo: int, hi: int,
+               spans: list[tuple[int, int, Activity]] | None = None) -> list[tuple[int, int]]:
     """Stretches in [lo, hi] between the first and the last sign of anyone at home with
-    no sign at all; a stretch that begins at the front door is time out, not counted."""
+    no sign at all; a stretch that begins at the front door is time out, not counted.
+    ``spans``: ``evidence_spans(acts)``, when already at hand."""
     gaps = []
     seen_until: int | None = None
     last: Activity | None = None
-    for start, end, a in evidence_spans(acts):
+    for start, end, a in spans if spans is not None else evidence_spans(acts):
         if end < lo or start > hi:
             continue
         if seen_until is not None and start > seen_until and last is not None \
@@ -214,8 +216,9 @@ def _usual_longest_still(past: Sequence[Activity], days: list[date], zi: ZoneInf
     resident's day can go without a sign, not how long it usually does."""
     del r
     longest = []
+    spans = evidence_spans(past)  # once, not once a day
     for d in days:
-        gaps = still_gaps(past, at(d, 6 * 60, zi), at(d, 22 * 60, zi))
+        gaps = still_gaps(past, at(d, 6 * 60, zi), at(d, 22 * 60, zi), spans)
         if gaps:
             longest.append(max(b - a for a, b in gaps) / _MIN_MS)
     return max(longest) if len(longest) >= MIN_DAYS else None
