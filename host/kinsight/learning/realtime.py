@@ -100,9 +100,26 @@ def _elsewhere(acts: Sequence[Activity], place: str, lo: int, hi: int) -> list[A
 _NOT_SIGNS = frozenset({"heartbeat", "heart_rate"})
 
 
+# One check asks for the last sign up to four times (out? not up? silent? no water?)
+# of the same activities at the same moment: the last answer, with what it was for (the
+# list itself is kept, so its id is never another's). One tuple, swapped whole: threads
+# each see an answer with the question it belongs to.
+_last_sign_memo: tuple[object, int, int, tuple[int, Activity] | None] = (None, -1, -1, None)
+
+
 def _last_sign(acts: Sequence[Activity], now_ms: int) -> tuple[int, Activity] | None:
     """The last moment someone was seen at home by ``now_ms``, and by what (of two at
     the same moment, the one that began later)."""
+    global _last_sign_memo
+    memo_acts, memo_len, memo_now, found = _last_sign_memo
+    if memo_acts is acts and memo_len == len(acts) and memo_now == now_ms:
+        return found
+    found = _find_last_sign(acts, now_ms)
+    _last_sign_memo = (acts, len(acts), now_ms, found)
+    return found
+
+
+def _find_last_sign(acts: Sequence[Activity], now_ms: int) -> tuple[int, Activity] | None:
     best_moment = best_start = 0
     best: Activity | None = None
     for a in acts:  # every real-time check asks this more than once: kept tight
@@ -484,20 +501,27 @@ def chattering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
     return []
 
 
+# How far back prolonged_presence (24 h), stuck_sensor (48 h) and chattering (1 h) look.
+_RECENT_MS = 48 * _HOUR
+
+
 def check(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
           routine: Routine | None = None) -> list[Finding]:
     """Every rule's findings for one resident at ``now_ms``; the routine they all learn
     from (``routine``: already learnt for today) is learnt once."""
     today = local(now_ms, ZoneInfo(tz)).date()
     r = routine if routine is not None else learn_routine(acts, today, tz)
+    # The rules that look back two days at most (a stay, a stuck or chattering sensor)
+    # see those days only: the same findings, without walking the fortnight each.
+    recent = [a for a in acts if a.end_ms >= now_ms - _RECENT_MS]
     if is_out(acts, now_ms) is not None:
         return [*out_overnight(acts, now_ms, tz, routine=r),
-                *stuck_sensor(acts, now_ms, tz, routine=r)]
+                *stuck_sensor(recent, now_ms, tz, routine=r)]
     night = r.night if r.days >= MIN_DAYS else DEFAULT_NIGHT
-    return [*prolonged_presence(acts, now_ms, tz, routine=r),
+    return [*prolonged_presence(recent, now_ms, tz, routine=r),
             *not_up(acts, now_ms, tz, routine=r),
             *silent_home(acts, now_ms, tz, routine=r),
             *no_water(acts, now_ms, tz, routine=r),
             *night_wandering(acts, now_ms, tz, night=night, routine=r),
-            *stuck_sensor(acts, now_ms, tz, routine=r),
-            *chattering(acts, now_ms, tz, routine=r)]
+            *stuck_sensor(recent, now_ms, tz, routine=r),
+            *chattering(recent, now_ms, tz, routine=r)]
