@@ -25,7 +25,7 @@ import pytest
 from kinsight.cli import main
 from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
-from support import REPO, start_listener
+from support import REPO, cut_after, start_listener
 
 NODE = 57
 SCRIPT = REPO / "tests" / "firmware" / "chaos_node.py"
@@ -133,17 +133,9 @@ def test_everything_the_node_took_is_stored_once_through_loss_cuts_and_kills(
     def life(seconds: float) -> None:
         nonlocal next_id
         firsts.append(next_id)
-        proc = node("run", path.port, key, flash, str(next_id), "30")
-        time.sleep(seconds)
-        proc.kill()  # the node's power cut
-        out, err = proc.communicate(timeout=20)
-        assert "Traceback" not in err, err
-        for line in out.splitlines():
-            word, _, value = line.partition(" ")
-            if word == "noticed":
-                noticed.append(int(value))
-            elif word == "interval":
-                intervals.append(int(value))
+        said = cut_after(node("run", path.port, key, flash, str(next_id), "30"), seconds)
+        noticed.extend(said.get("noticed", []))
+        intervals.extend(said.get("interval", []))
         next_id = max(noticed, default=0) + 1000
 
     def drain() -> None:

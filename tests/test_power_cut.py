@@ -8,14 +8,13 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from kinsight.simulation import micropython as mpy
-from support import REPO
+from support import REPO, cut_after
 
 SCRIPT = REPO / "tests" / "firmware" / "powercut_node.py"
 ENV = dict(os.environ, MICROPYPATH=os.pathsep.join(
@@ -39,17 +38,9 @@ def test_power_cuts_at_random_moments_lose_nothing_and_store_nothing_twice(
     next_id = 1
     cuts = 0
     while cuts < 25:
-        proc = start(flash, next_id, 10_000, 40)
-        time.sleep(rng.uniform(0.2, 1.6))
-        proc.kill()  # a power cut: no goodbye, no flush
-        out, err = proc.communicate(timeout=20)
-        assert "Traceback" not in err, err
-        for line in out.splitlines():
-            word, _, value = line.partition(" ")
-            if word == "noticed":
-                noticed.append(int(value))
-            elif word == "interval":
-                intervals.append(int(value))
+        said = cut_after(start(flash, next_id, 10_000, 40), rng.uniform(0.2, 1.6))
+        noticed.extend(said.get("noticed", []))
+        intervals.extend(said.get("interval", []))
         cuts += 1
         next_id = max(noticed, default=0) + 1000  # ids of each life apart
     final = subprocess.run(

@@ -19,46 +19,13 @@ import time
 from framing import FrameBuilder, Signer
 from journal import Journal, recover_node
 from kinsight_wire import (
-    ET_VISIT,
-    EV_DURATION_DS,
-    EV_ROLE,
-    EV_TYPE,
     ROLE_TOILET,
-    SM_EPISODES,
-    SM_PERIOD_S,
-    SM_ROLE,
 )
 from node import Node, Sensor, Sink
+from numbered import Numbered
 from outbox import Outbox
 from sequence import SequenceCounter
 from uplink import Backoff, Forwarder, UdpUplink
-
-
-class Numbered:
-    def __init__(self, sink, first_id, period_ms, making):
-        self.sink = sink
-        self.next_id = first_id
-        self.interval_id = first_id
-        self.period_ms = period_ms
-        self.next_ms = period_ms
-        self.making = making
-        self.noticed = []
-        self.intervals = []
-
-    def feed(self, t_ms, _value):
-        if self.making and t_ms >= self.next_ms:
-            self.sink.event(t_ms, {EV_TYPE: ET_VISIT, EV_ROLE: ROLE_TOILET,
-                                   EV_DURATION_DS: self.next_id})
-            self.noticed.append(self.next_id)
-            self.next_id += 1
-            self.next_ms += self.period_ms
-
-    def summary(self, _now_ms):
-        if not self.making:
-            return None
-        self.interval_id += 1
-        self.intervals.append(self.interval_id)
-        return {SM_ROLE: ROLE_TOILET, SM_PERIOD_S: 1, SM_EPISODES: self.interval_id}
 
 
 def main(argv):
@@ -80,7 +47,7 @@ def main(argv):
                           backoff=Backoff(first_ms=30, max_ms=300, seed=counter.boot),
                           boot=counter.boot)
     sink = Sink()
-    extractor = Numbered(sink, first_id, period_ms, making)
+    extractor = Numbered(sink, first_id, 10**9 if making else 0, period_ms)
     sensors = [Sensor(ROLE_TOILET, extractor, lambda: 0, 20)] if making else []
     node = Node(builder, outbox, forwarder, sensors, sink, summary_s=1, summary_batch=4,
                 event_wait_s=3, status_s=3600, clock_base_s=int(time.time()),
@@ -90,10 +57,7 @@ def main(argv):
     while True:
         now = time.ticks_diff(time.ticks_ms(), start)
         node.step(now)
-        while extractor.noticed:
-            print("noticed %d" % extractor.noticed.pop(0))
-        while extractor.intervals:
-            print("interval %d" % extractor.intervals.pop(0))
+        extractor.say()
         if not making and (outbox.depth == 0 or now > 120000):
             outbox.flush()
             print("drained %d" % outbox.depth)

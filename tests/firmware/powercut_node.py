@@ -19,52 +19,21 @@ from journal import Journal, recover_node
 from kinsight_wire import (
     B_EVENTS,
     B_SUMMARIES,
-    ET_VISIT,
     EV_DURATION_DS,
-    EV_ROLE,
-    EV_TYPE,
     H_BOOT,
     H_SEQ,
     KIND_EVENTS,
     KIND_SUMMARY,
     ROLE_TOILET,
     SM_EPISODES,
-    SM_PERIOD_S,
-    SM_ROLE,
 )
 from node import Node, Sensor, Sink
+from numbered import Numbered
 from outbox import Outbox
 from sequence import SequenceCounter
 
 SIGNER = Signer(bytes(range(32)))
 
-
-class Numbered:
-    """Events and intervals carrying their own ids (an event's duration, an interval's
-    episode count)."""
-
-    def __init__(self, sink, first_id, count, period_ms):
-        self.sink = sink
-        self.next_id = first_id
-        self.last_id = first_id + count
-        self.period_ms = period_ms
-        self.next_ms = period_ms
-        self.interval_id = first_id
-        self.noticed = []
-        self.intervals = []
-
-    def feed(self, t_ms, _value):
-        if t_ms >= self.next_ms and self.next_id < self.last_id:
-            self.sink.event(t_ms, {EV_TYPE: ET_VISIT, EV_ROLE: ROLE_TOILET,
-                                   EV_DURATION_DS: self.next_id})
-            self.noticed.append(self.next_id)
-            self.next_id += 1
-            self.next_ms += self.period_ms
-
-    def summary(self, _now_ms):
-        self.interval_id += 1
-        self.intervals.append(self.interval_id)
-        return {SM_ROLE: ROLE_TOILET, SM_PERIOD_S: 2, SM_EPISODES: self.interval_id}
 
 
 def main(argv):
@@ -101,10 +70,7 @@ def main(argv):
     start = time.ticks_ms()
     while extractor.next_id < extractor.last_id:
         node.step(time.ticks_diff(time.ticks_ms(), start))
-        while extractor.noticed:
-            print("noticed %d" % extractor.noticed.pop(0))
-        while extractor.intervals:
-            print("interval %d" % extractor.intervals.pop(0))
+        extractor.say()
         time.sleep_ms(5)
     print("done")
 

@@ -23,7 +23,7 @@ b'hello world'
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import kinsight_wire as wire
@@ -189,22 +189,22 @@ class Reassembler:
 
     def _make_room(self, node_id: int, n: int, keep: MessageKey) -> None:
         lim = self.limits
-        mine = self._by_node[node_id]
-        while self._node_bytes.get(node_id, 0) + n > lim.max_node_bytes:
-            victim = _oldest_but(mine, keep)
+        self._evict(node_id, keep, self._by_node[node_id],
+                    lambda: self._node_bytes.get(node_id, 0) + n > lim.max_node_bytes,
+                    f"node {node_id} would hold over {lim.max_node_bytes} bytes of fragments")
+        self._evict(node_id, keep, self._pending,
+                    lambda: self._total_bytes + n > lim.max_total_bytes,
+                    f"the host would hold over {lim.max_total_bytes} bytes of fragments")
+
+    def _evict(self, node_id: int, keep: MessageKey, order: Iterable[MessageKey],
+               over: Callable[[], bool], refusal: str) -> None:
+        """Drop the oldest of ``order`` (never ``keep``) while ``over()``; refuse ``keep``
+        when nothing else is left to drop."""
+        while over():
+            victim = _oldest_but(order, keep)
             if victim is None:
                 self._forget(keep)
-                raise ReassemblyLimitError(
-                    f"node {node_id} would hold over {lim.max_node_bytes} bytes of fragments",
-                    node_id=node_id)
-            self._drop(victim, "reassembly_evicted")
-        while self._total_bytes + n > lim.max_total_bytes:
-            victim = _oldest_but(self._pending, keep)
-            if victim is None:
-                self._forget(keep)
-                raise ReassemblyLimitError(
-                    f"the host would hold over {lim.max_total_bytes} bytes of fragments",
-                    node_id=node_id)
+                raise ReassemblyLimitError(refusal, node_id=node_id)
             self._drop(victim, "reassembly_evicted")
 
     def _drop(self, key: MessageKey, reason: str) -> None:
