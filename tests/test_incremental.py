@@ -32,6 +32,7 @@ def mornings(store: Store, days: int, *, full: bool) -> list[tuple[str, str, str
             ensure_days(store)
             store.conn.execute("DELETE FROM day_features")
             store.conn.execute("DELETE FROM resident_nights")
+            store.conn.execute("DELETE FROM routine_days")
         analyse(store, AlertRouter(Policy(), store, clock=lambda t=now_ms: t), now_ms,
                 deliver=False)
     return [(a.resident, a.day, a.condition, a.text) for a in list_alerts(store)]
@@ -51,6 +52,9 @@ def test_the_incremental_mornings_raise_what_a_full_recomputation_raises(
             if not full:
                 assert stored_night(store, scenario.resident) is not None
                 assert len(stored_days(store, scenario.resident)) == 69
+                # Every day's routine summary, kept at the morning after it.
+                assert store.query("SELECT COUNT(*) FROM routine_days WHERE day >= ?",
+                                   (START.isoformat(),))[0][0] == 69
     assert runs[False], "the history has changes to find"
     assert runs[False] == runs[True]
     assert runs[(False, "state")] == runs[(True, "state")]
@@ -114,3 +118,24 @@ def test_the_morning_and_tick_benches_run_the_real_paths_at_a_small_size():
     assert all(r["residents"] == 12 and r["morning_s"] > 0 and r["rss_mb"] > 10 for r in runs)
     tick = bench_realtime(residents=8)
     assert tick["residents"] == 8 and 0 < tick["tick_s"] and tick["first_tick_s"] > 0
+
+
+@pytest.mark.parametrize("persona,seed", [("daphne", 3), ("mrs_s", 5), ("john", 7),
+                                          ("healthy", 9)])
+def test_a_day_summary_finds_the_get_up_and_settling_times_daily_features_finds(
+        persona, seed):
+    from kinsight.learning import daily_features
+    from kinsight.learning.routine import first_and_last, summary_window
+
+    _scenario, acts = simulate(persona, seed, 40, START)
+    zone = ZoneInfo(TZ)
+    compared = 0
+    for i in range(1, 39):
+        day = START + timedelta(days=i)
+        lo, hi = summary_window(day, zone)
+        near = [a for a in acts if a.end_ms >= lo and a.start_ms < hi]
+        feats = daily_features(near, TZ).get(day, {})
+        want = (feats.get("first_activity_min"), feats.get("last_activity_min"))
+        assert first_and_last(near, day, zone) == want, day
+        compared += want != (None, None)
+    assert compared >= 25  # most days have both

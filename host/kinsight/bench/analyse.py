@@ -2,8 +2,8 @@
 
 A store is built per history length (30 and 365 days): a few simulated residents
 (templates, of each persona) are imported and analysed up to yesterday, the way a
-deployment would have, and then cloned (their activities, model, settled night and
-stored days) into ``residents`` residents. The morning of the next day is then
+deployment would have, and then cloned (their activities, model, settled night,
+stored days and day summaries) into ``residents`` residents. The morning of the next day is then
 timed as the command runs it, in a process of its own (``kinsight analyse --now``),
 whose peak resident memory is read when it ends. ``cost_ratio_365_30`` is the
 per-resident cost at 365 days over that at 30: a morning that re-read the history
@@ -91,6 +91,8 @@ def build(db: Path, residents: int, history_days: int) -> date:
                           "FROM resident_nights WHERE resident = ?", (name, src))
                 c.execute("INSERT INTO day_features SELECT ?, day, version, features FROM "
                           "day_features WHERE resident = ?", (name, src))
+                c.execute("INSERT INTO routine_days SELECT ?, day, version, summary FROM "
+                          "routine_days WHERE resident = ?", (name, src))
         rows = c.execute("SELECT COUNT(*) FROM activities").fetchone()[0]
     log.info("store of %d residents, %d days, %d activities", residents, history_days, rows)
     return last + timedelta(days=1)

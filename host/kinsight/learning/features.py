@@ -37,7 +37,7 @@ _ZERO_WHEN_ALIVE = {"tap": ("water_ml", "draws"), "toilet": ("toilet_day",),
                     "seat": ("sit_count", "sit_total_min"), "stairs": ("stairs_min",)}
 
 # Sensors that say the resident is up and about (not bed, not a worn sensor).
-_ACTIVE = frozenset({"seat", "tap", "toilet", "stairs", "door", "presence", "fridge"})
+ACTIVE = frozenset({"seat", "tap", "toilet", "stairs", "door", "presence", "fridge"})
 _OUT_MIN_MS = 2 * 60 * 1000  # as the bed node: an absence of 2 min .. 3 h
 _OUT_MAX_MS = 3 * 3600 * 1000
 
@@ -178,7 +178,7 @@ def daily_features(activities: Iterable[Activity], tz: str = "Europe/London",
                 hrs[day].append(a.value)
         elif s == "bed":
             beds.append(a)
-        if s in _ACTIVE:
+        if s in ACTIVE:
             n = _night_of(t, night)
             if n is not None:
                 add(n, "night_activity_count", 1)

@@ -45,6 +45,8 @@ from .routine import (
     HISTORY_DAYS,
     MIN_DAYS,
     OCCUPANCY,
+    TOILET_ROOMS,
+    WANDER_NOT,
     Routine,
     at,
     evidence_spans,
@@ -54,6 +56,8 @@ from .routine import (
     local,
     minutes_of,
     moving,
+    night_core,
+    spell_starts,
 )
 
 __all__ = ["HISTORY_DAYS", "MIN_DAYS", "LIMITS_MIN", "check", "learn_routine",
@@ -69,7 +73,7 @@ STAY_LIMITS_MIN = {"toilet": (30.0, 90.0), "stairs": (10.0, 30.0)}
 # What a stay in a place is not: movement here or of its own sensors.
 _PLACE_SENSORS = {"toilet": frozenset({"toilet", "toilet_long", "flush", "tap", "shower"}),
                   "stairs": frozenset({"stairs", "stairs_long"})}
-_PLACE_ROOMS = {"toilet": frozenset({"bathroom", "toilet", "wc"}), "stairs": frozenset()}
+_PLACE_ROOMS = {"toilet": TOILET_ROOMS, "stairs": frozenset()}
 _CORROBORATING = 2  # signs elsewhere in the home that show a stay is not a fall
 _OUT_MIN = 30.0  # silence after the front door this long: out
 
@@ -305,9 +309,9 @@ def out_overnight(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/Londo
     r = routine if routine is not None else learn_routine(acts, today, tz)
     if r.days < MIN_DAYS:
         return []
-    lo, hi = _night_core(today, r.night, zi)
+    lo, hi = night_core(today, r.night, zi)
     if not lo <= now_ms < hi:
-        lo, hi = _night_core(today + timedelta(days=1), r.night, zi)
+        lo, hi = night_core(today + timedelta(days=1), r.night, zi)
         if not lo <= now_ms < hi:
             return []
     left = is_out(acts, now_ms)
@@ -356,39 +360,17 @@ def no_water(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
                     subject=_since("tap", start, zi))]
 
 
-# A trip to the toilet at night is not wandering (night visits are the daily model's).
-_WANDER_NOT = frozenset({"toilet", "toilet_long", "flush", "heartbeat", "heart_rate", "bed",
-                         "bed_exit"})
-_EPISODE_GAP_MS = 10 * _MIN
-
-
-def _night_core(day: date, night: tuple[float, float], zi: ZoneInfo) -> tuple[int, int]:
-    """The heart of the night that ends on the morning of ``day``: an hour in from
-    the usual settling and get-up times (at least two hours long), so an early
-    rise or a late evening is not counted as night-time activity."""
-    lo = at(day - timedelta(days=1), night[0] + 60, zi)
-    hi = max(lo + 2 * _HOUR, at(day, night[1] - 60, zi))
-    return lo, hi
-
-
 def _episodes(acts: Sequence[Activity], lo: int, hi: int) -> list[Activity]:
     """First activity of each spell of being up (activities 10 min apart or less are one)."""
-    out: list[Activity] = []
-    end = -1
-    for a in sorted((a for a in acts if a.sensor not in _WANDER_NOT and lo <= a.start_ms < hi
-                     and a.room not in _PLACE_ROOMS["toilet"]), key=lambda a: a.start_ms):
-        if out and a.start_ms - end <= _EPISODE_GAP_MS:
-            end = max(end, a.end_ms)  # the same spell goes on
-            continue
-        out.append(a)
-        end = a.end_ms
-    return out
+    chosen = sorted((a for a in acts if a.sensor not in WANDER_NOT and lo <= a.start_ms < hi
+                     and a.room not in TOILET_ROOMS), key=lambda a: a.start_ms)
+    return [chosen[i] for i in spell_starts([(a.start_ms, a.end_ms) for a in chosen])]
 
 
 def night_wandering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
                     extra: int = 3, night: tuple[float, float] | None = None,
                     routine: Routine | None = None) -> list[Finding]:
-    """Last night (the heart of the resident's night, see ``_night_core``; the night
+    """Last night (the heart of the resident's night, see ``routine.night_core``; the night
     ``now`` is in or the one just gone) had at least ``extra`` more spells up and
     about than the usual night (the median of the last 14) and at least 3. Urgent
     when the front door opened in it; for the digest when one of the two nights
@@ -406,14 +388,14 @@ def night_wandering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/Lon
     if len(past) < MIN_DAYS:
         return []
     night = night or personal_night(acts, today, tz)
-    lo, hi = _night_core(today, night, zi)
+    lo, hi = night_core(today, night, zi)
     if now_ms < lo:
         return []
     cache = routine.night_spells if routine is not None and night == routine.night else {}
     counts = {}
     for d in past:
         if d not in cache:
-            cache[d] = len(_episodes(acts, *_night_core(d, night, zi)))
+            cache[d] = len(_episodes(acts, *night_core(d, night, zi)))
         counts[d] = cache[d]
     usual = statistics.median(counts.values())
     until = min(now_ms, hi)

@@ -28,7 +28,7 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from ..residents import Activity
-from .features import DEFAULT_NIGHT, daily_features, learn_night
+from .features import ACTIVE, DEFAULT_NIGHT, daily_features, debounced, learn_night
 
 HISTORY_DAYS = 14
 MIN_DAYS = 5
@@ -142,17 +142,144 @@ def history(acts: Sequence[Activity], today: date, tz: str) -> dict[date, dict[s
     return {d: f for d, f in feats.items() if d < today}
 
 
+# What a day says about the routine, kept as JSON (service.days stores one a day).
+_SEP = "\t"  # between a sensor and its room in a summary's keys
+
+
+def _key(sensor: str, room: str | None) -> str:
+    return sensor + _SEP + (room or "")
+
+
+def _unkey(key: str) -> tuple[str, str | None]:
+    sensor, _, room = key.partition(_SEP)
+    return sensor, room or None
+
+
+def summary_window(day: date, zi: ZoneInfo) -> tuple[int, int]:
+    """The activities ``day_summary`` reads for ``day``: those ending at or after
+    midnight starting the day before, and beginning before 04:00 the day after (a
+    bed it settled in after midnight)."""
+    return at(day - timedelta(days=1), 0, zi), at(day + timedelta(days=1), 4 * 60, zi)
+
+
+def first_and_last(acts: Sequence[Activity], day: date, zi: ZoneInfo
+                   ) -> tuple[float | None, float | None]:
+    """``day``'s first_activity_min and last_activity_min as ``daily_features`` finds
+    them in ``acts`` (those of its ``summary_window``), without the rest of its work."""
+    first = last = None
+    bed_end = bed_last = None
+    for a in debounced(sorted(acts, key=lambda a: a.start_ms)):
+        if a.sensor == "bed":
+            end = local(a.end_ms, zi)
+            if end.date() == day and 4 * 60 <= (m := _minute(end)) < 13 * 60:
+                bed_end = m  # the last such wins
+            start = local(a.start_ms, zi)
+            m = _minute(start)
+            if bed_last is None:
+                if start.date() == day and m >= 19 * 60:
+                    bed_last = m
+                elif start.date() == day + timedelta(days=1) and m < 3 * 60:
+                    bed_last = m + 1440
+        elif a.sensor in ACTIVE:
+            t = local(a.start_ms, zi)
+            if t.date() == day:
+                m = _minute(t)
+                if first is None and m >= 5 * 60:
+                    first = m
+                last = m
+    return (bed_end if bed_end is not None else first,
+            bed_last if bed_last is not None else last)
+
+
+def _minute(t: datetime) -> float:
+    return t.hour * 60 + t.minute + t.second / 60
+
+
+def day_summary(acts: Sequence[Activity], day: date, tz: str) -> dict[str, object]:
+    """What ``day`` (a past local day) contributes to a routine, from ``acts`` holding
+    at least those of its ``summary_window`` (in time order): its get-up and settling
+    times, whether anything was seen (moving, or at all), each sensor's "on" minutes
+    and busiest hour, the longest stretch of the waking day without a sign of anyone,
+    the longest daytime stretch without the tap, and the spells up in the small hours
+    that end on its morning.
+
+    >>> day_summary([], date(2024, 5, 1), "Europe/London")
+    {'any': False, 'moving': False}
+    """
+    zi = ZoneInfo(tz)
+    lo, hi = summary_window(day, zi)
+    near = [a for a in acts if a.end_ms >= lo and a.start_ms < hi]
+    d0, d1 = at(day, 0, zi), at(day + timedelta(days=1), 0, zi)
+    own = [a for a in near if d0 <= a.start_ms < d1]
+    out: dict[str, object] = {"any": bool(own),
+                              "moving": any(a.sensor != "heartbeat" for a in own)}
+    first, last = first_and_last(near, day, zi)
+    if first is not None:
+        out["first"] = first
+    if last is not None:
+        out["last"] = last
+    on: dict[str, list[float]] = defaultdict(list)
+    hours: dict[tuple[str, int], int] = defaultdict(int)
+    for a in own:
+        if a.sensor != "heartbeat" and a.end_ms > a.start_ms:
+            on[_key(a.sensor, a.room)].append((a.end_ms - a.start_ms) / _MIN_MS)
+        hours[(_key(a.sensor, a.room), a.start_ms // _HOUR_MS)] += 1
+    busiest: dict[str, int] = {}
+    for (key, _hour), n in hours.items():
+        busiest[key] = max(busiest.get(key, 0), n)
+    if on:
+        out["on_min"] = dict(on)
+    if busiest:
+        out["busiest"] = busiest
+    if out["moving"]:
+        # Spans from the day before too: a seat occupied since last night is a sign.
+        since = [a for a in near if a.start_ms < d1 and a.start_ms >= lo]
+        gaps = still_gaps(since, at(day, 6 * 60, zi), at(day, 22 * 60, zi))
+        if gaps:
+            out["still_min"] = max(b - a for a, b in gaps) / _MIN_MS
+        out["tap_gap_h"] = _tap_gaps(own, [day], zi)[0]
+    spells = [[a.start_ms, a.end_ms] for a in near if a.sensor not in WANDER_NOT
+              and a.room not in TOILET_ROOMS and at(day - timedelta(days=1), 20 * 60, zi)
+              <= a.start_ms < at(day, 11 * 60, zi)]
+    if spells:
+        out["night"] = spells
+    return out
+
+
+def summary_is_final(acts: Sequence[Activity], day: date, now_ms: int, tz: str) -> bool:
+    """Whether ``day_summary`` of ``day`` can no longer change after ``now_ms``: its
+    window is over and nothing begun in the day is still on (a replay cuts what is
+    still on at now; a live store holds it open)."""
+    zi = ZoneInfo(tz)
+    lo, hi = summary_window(day, zi)
+    d0, d1 = at(day, 0, zi), at(day + timedelta(days=1), 0, zi)
+    return hi <= now_ms and not any(d0 <= a.start_ms < d1 and a.end_ms >= now_ms
+                                    for a in acts)
+
+
 def learn_routine(acts: Sequence[Activity], today: date, tz: str = "Europe/London",
                   feats: dict[date, dict[str, float]] | None = None) -> Routine:
-    """The resident's routine from the fortnight before ``today``; ``feats``: that
-    fortnight's daily features, when already at hand."""
+    """The resident's routine from the fortnight before ``today``: each day's
+    ``day_summary`` (from ``acts``, which must reach back to the day before the
+    fortnight), put together by ``routine_from``. ``feats`` is not needed any more."""
+    del feats
+    days = [today - timedelta(days=i) for i in range(HISTORY_DAYS, 0, -1)]
+    return routine_from({d: day_summary(acts, d, tz) for d in days}, today, tz)
+
+
+def routine_from(summaries: dict[date, dict[str, object]], today: date,
+                 tz: str = "Europe/London") -> Routine:
+    """The routine of the fortnight before ``today`` from its days' ``day_summary``
+    (a day missing is a day with nothing seen)."""
     zi = ZoneInfo(tz)
-    feats = feats if feats is not None else history(acts, today, tz)
-    lo, hi = at(today - timedelta(days=HISTORY_DAYS), 0, zi), at(today, 0, zi)
-    past = [a for a in acts if lo <= a.start_ms < hi]
-    dates = [local(a.start_ms, zi).date() for a in past]  # once each
-    days = sorted({d for d, a in zip(dates, past, strict=True) if a.sensor != "heartbeat"})
-    r = Routine(days=len(days), night=learn_night(feats), past_days=sorted(set(dates)))
+    days = [today - timedelta(days=i) for i in range(HISTORY_DAYS, 0, -1)]
+    got = [(d, summaries[d]) for d in days if d in summaries]
+    feats = {d: {k: float(s[n]) for n, k in (("first", "first_activity_min"),  # type: ignore[arg-type]
+                                             ("last", "last_activity_min")) if n in s}
+             for d, s in got}
+    moving_days = [d for d, s in got if s.get("moving")]
+    r = Routine(days=len(moving_days), night=learn_night(feats),
+                past_days=[d for d, s in got if s.get("any")])
     getups = [f["first_activity_min"] for f in feats.values() if "first_activity_min" in f]
     if len(getups) >= MIN_DAYS:
         r.getup_min = float(statistics.median(getups))
@@ -165,21 +292,62 @@ def learn_routine(acts: Sequence[Activity], today: date, tz: str = "Europe/Londo
     if len(settles) >= MIN_DAYS:
         r.settle_min = float(statistics.median(settles))
     durations: dict[tuple[str, str | None], list[float]] = defaultdict(list)
-    for a in past:
-        if a.sensor != "heartbeat" and a.end_ms > a.start_ms:
-            minutes = (a.end_ms - a.start_ms) / _MIN_MS
-            durations[(a.sensor, a.room)].append(minutes)
-            durations[(a.sensor, None)].append(minutes)
+    for _d, s in got:
+        for key, minutes in s.get("on_min", {}).items():  # type: ignore[union-attr]
+            sensor, room = _unkey(key)
+            durations[(sensor, room)] += minutes
+            durations[(sensor, None)] += minutes
+        for key, n in s.get("busiest", {}).items():  # type: ignore[union-attr]
+            k = _unkey(key)
+            r.busiest_hour[k] = max(r.busiest_hour.get(k, 0), int(n))
     r.sensors = {k: SensorProfile(len(v), statistics.median(v), _quantile(v, 0.95), max(v))
                  for k, v in durations.items()}
-    hours: dict[tuple[tuple[str, str | None], int], int] = defaultdict(int)
-    for a in past:
-        hours[((a.sensor, a.room), a.start_ms // _HOUR_MS)] += 1
-    for (key, _hour), n in hours.items():
-        r.busiest_hour[key] = max(r.busiest_hour.get(key, 0), n)
-    r.longest_still_min = _usual_longest_still(past, days, zi, r)
-    r.longest_tap_gap_h = _tap_gaps(past, days, zi)
+    stills = [float(s["still_min"]) for _d, s in got if "still_min" in s]  # type: ignore[arg-type]
+    r.longest_still_min = max(stills) if len(stills) >= MIN_DAYS else None
+    r.longest_tap_gap_h = [float(s["tap_gap_h"]) for _d, s in got  # type: ignore[arg-type]
+                           if "tap_gap_h" in s]
+    for d, s in got:
+        if s.get("any"):
+            lo, hi = night_core(d, r.night, zi)
+            spells = [(a, b) for a, b in s.get("night", [])  # type: ignore[union-attr]
+                      if lo <= a < hi]
+            r.night_spells[d] = count_spells(spells)
     return r
+
+
+# A trip to the toilet at night is not wandering (night visits are the daily model's).
+WANDER_NOT = frozenset({"toilet", "toilet_long", "flush", "heartbeat", "heart_rate", "bed",
+                        "bed_exit"})
+TOILET_ROOMS = frozenset({"bathroom", "toilet", "wc"})
+_EPISODE_GAP_MS = 10 * _MIN_MS
+
+
+def night_core(day: date, night: tuple[float, float], zi: ZoneInfo) -> tuple[int, int]:
+    """The heart of the night that ends on the morning of ``day``: an hour in from
+    the usual settling and get-up times (at least two hours long), so an early
+    rise or a late evening is not counted as night-time activity."""
+    lo = at(day - timedelta(days=1), night[0] + 60, zi)
+    hi = max(lo + 2 * _HOUR_MS, at(day, night[1] - 60, zi))
+    return lo, hi
+
+
+def count_spells(spans: Sequence[tuple[int, int]]) -> int:
+    """How many spells of being up (activities 10 min apart or less are one) the
+    (start, end) spans, in time order of their starts, make."""
+    return len(spell_starts(spans))
+
+
+def spell_starts(spans: Sequence[tuple[int, int]]) -> list[int]:
+    """The index in ``spans`` of each spell's first span (see ``count_spells``)."""
+    out: list[int] = []
+    end = -1
+    for i, (start, stop) in enumerate(sorted(spans, key=lambda s: s[0])):
+        if out and start - end <= _EPISODE_GAP_MS:
+            end = max(end, stop)  # the same spell goes on
+            continue
+        out.append(i)
+        end = stop
+    return out
 
 
 def evidence_spans(acts: Sequence[Activity]) -> list[tuple[int, int, Activity]]:
@@ -207,21 +375,6 @@ def still_gaps(acts: Sequence[Activity], lo: int, hi: int,
         if seen_until is None or end >= seen_until:
             seen_until, last = max(end, start), a
     return gaps
-
-
-def _usual_longest_still(past: Sequence[Activity], days: list[date], zi: ZoneInfo,
-                         r: Routine) -> float | None:
-    """The longest, over the days at home, of the day's longest stretch with no sign of
-    anyone between 06:00 and 22:00 (time out of the home not counted): how long the
-    resident's day can go without a sign, not how long it usually does."""
-    del r
-    longest = []
-    spans = evidence_spans(past)  # once, not once a day
-    for d in days:
-        gaps = still_gaps(past, at(d, 6 * 60, zi), at(d, 22 * 60, zi), spans)
-        if gaps:
-            longest.append(max(b - a for a, b in gaps) / _MIN_MS)
-    return max(longest) if len(longest) >= MIN_DAYS else None
 
 
 def _tap_gaps(past: Sequence[Activity], days: list[date], zi: ZoneInfo) -> list[float]:

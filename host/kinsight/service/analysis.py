@@ -33,8 +33,14 @@ from ..learning import (
 )
 from ..residents import activities_of, as_seen_at, resident_tz, residents
 from ..store import Store
-from .days import keep_days, new_days
-from .watcher import WINDOW_MS
+from .days import (
+    CHECK_WINDOW_MS,
+    keep_days,
+    new_days,
+    realtime_activities,
+    routine_for,
+    seen_since,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +103,7 @@ def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "eng
         if detector == "engine":
             # Only the new days, from what the store holds for them (see service.days).
             feats, acts = new_days(store, resident, tz, first_new, now_ms,
-                                   now_ms - WINDOW_MS)
+                                   now_ms - CHECK_WINDOW_MS)
         else:  # the baseline replays every day each time: a yardstick, not a deployment
             acts = as_seen_at(activities_of(store, resident), now_ms)
             feats, _night = personal_features(acts, tz)
@@ -119,7 +125,14 @@ def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "eng
                 for a in base.score_day(resident, d, feats.get(d, {})):
                     if d >= start:
                         findings.append((d, Finding(a.condition, a.severity, 4.0, a.text)))
-        findings += [(today, f) for f in realtime.check(acts, now_ms, tz)]
+        if detector == "engine":
+            routine = routine_for(store, resident, tz, today, now_ms, acts)
+            recent = [a for a in acts if a.end_ms >= now_ms - CHECK_WINDOW_MS]
+            if not seen_since(recent, now_ms - CHECK_WINDOW_MS):
+                recent = realtime_activities(store, resident, now_ms)
+            findings += [(today, f) for f in realtime.check(recent, now_ms, tz, routine)]
+        else:
+            findings += [(today, f) for f in realtime.check(acts, now_ms, tz)]
         oldest = today - timedelta(days=recent_days)
         # Sleep and a bad day are for a weekly look, never a proactive alert.
         raised = [r for d, f in findings if d >= oldest and f.condition not in DIGEST_ONLY

@@ -10,6 +10,13 @@ depend on the activities from the evening before it to the small hours after, so
 the new days are computed from a window that starts two days before the first of
 them. Stored days of another version are derived again, and the log says so.
 
+The real-time rules' routine (``learning.routine``) is put together from each day's
+summary, kept the same way (``routine_days``) once it can no longer change: the
+routine of a morning reads 14 small rows, not a fortnight of activities, and the
+rules themselves read the last ``CHECK_WINDOW_MS`` only (further back only when
+nothing in it says when someone was last at home). A day's summary, like its
+features, is not revised by data that arrives more than a day after it.
+
 >>> from kinsight.store import Store
 >>> store = Store(":memory:")
 >>> ensure_days(store)
@@ -26,6 +33,15 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ..learning import DEFAULT_NIGHT, FEATURES_VERSION, daily_features, learn_night
+from ..learning.routine import (
+    HISTORY_DAYS,
+    OCCUPANCY,
+    Routine,
+    day_summary,
+    routine_from,
+    summary_is_final,
+    summary_window,
+)
 from ..residents import Activity, activities_of, as_seen_at, recent_activities
 from ..store import Store
 
@@ -40,6 +56,13 @@ CREATE TABLE IF NOT EXISTS day_features (
     day TEXT NOT NULL,
     version INTEGER NOT NULL,
     features TEXT NOT NULL,
+    PRIMARY KEY (resident, day)
+);
+CREATE TABLE IF NOT EXISTS routine_days (
+    resident TEXT NOT NULL,
+    day TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    summary TEXT NOT NULL,
     PRIMARY KEY (resident, day)
 );
 CREATE TABLE IF NOT EXISTS resident_nights (
@@ -77,6 +100,7 @@ def _rederive_if_old(store: Store, resident: str) -> None:
                     "deriving them again", resident, old, FEATURES_VERSION)
         with store.transaction():
             store.conn.execute("DELETE FROM day_features WHERE resident = ?", (resident,))
+            store.conn.execute("DELETE FROM routine_days WHERE resident = ?", (resident,))
             store.conn.execute("DELETE FROM resident_nights WHERE resident = ?", (resident,))
 
 
@@ -135,3 +159,59 @@ def stored_days(store: Store, resident: str, since: date | None = None
         sql += " AND day >= ?"
         params = (*params, since.isoformat())
     return {date.fromisoformat(d): json.loads(f) for d, f in store.conn.execute(sql, params)}
+
+
+# What the real-time rules read besides the routine: the stays, nights and sensors
+# of the last two days, and when someone was last seen (see ``realtime_activities``).
+CHECK_WINDOW_MS = 3 * 24 * 3_600_000
+# As far as a routine's days reach (the fortnight and the evening before it).
+ROUTINE_WINDOW_MS = (HISTORY_DAYS + 2) * 24 * 3_600_000
+
+
+def seen_since(acts: Iterable[Activity], lo_ms: int) -> bool:
+    """Whether some sign of someone at home in ``acts`` is at ``lo_ms`` or later (as
+    the rules time a sign: an occupancy by its end, anything else by its start)."""
+    return any((a.end_ms if a.sensor in OCCUPANCY else a.start_ms) >= lo_ms
+               for a in acts if a.sensor not in ("heartbeat", "heart_rate"))
+
+
+def realtime_activities(store: Store, resident: str, now_ms: int) -> list[Activity]:
+    """What the real-time rules need at ``now_ms``, as seen then: the activities of the
+    last ``CHECK_WINDOW_MS``; those of ``ROUTINE_WINDOW_MS`` when nothing in the
+    shorter one says when someone was last at home (a home empty for days)."""
+    lo = now_ms - CHECK_WINDOW_MS
+    acts = as_seen_at(recent_activities(store, resident, lo), now_ms)
+    if seen_since(acts, lo):
+        return acts
+    return as_seen_at(recent_activities(store, resident, now_ms - ROUTINE_WINDOW_MS), now_ms)
+
+
+def routine_for(store: Store, resident: str, tz: str, today: date, now_ms: int,
+                acts: list[Activity] | None = None) -> Routine:
+    """The resident's routine for ``today`` (the fortnight before it) from the stored
+    day summaries; the days not stored yet are summarised from the store (or from
+    ``acts``, when they reach back far enough) and kept once final."""
+    ensure_days(store)
+    zone = ZoneInfo(tz)
+    days = [today - timedelta(days=i) for i in range(HISTORY_DAYS, 0, -1)]
+    summaries: dict[date, dict[str, object]] = {
+        date.fromisoformat(d): json.loads(text) for d, text in store.conn.execute(
+            "SELECT day, summary FROM routine_days WHERE resident = ? AND day >= ? AND "
+            "day < ? AND version = ?", (resident, days[0].isoformat(), today.isoformat(),
+                                        FEATURES_VERSION))}
+    missing = [d for d in days if d not in summaries]
+    if missing:
+        lo = summary_window(missing[0], zone)[0]
+        if acts is None or not acts or acts[0].start_ms > lo:
+            acts = as_seen_at(recent_activities(store, resident, lo), now_ms)
+        rows = []
+        for d in missing:
+            summaries[d] = day_summary(acts, d, tz)
+            if summary_is_final(acts, d, now_ms, tz):
+                rows.append((resident, d.isoformat(), FEATURES_VERSION,
+                             json.dumps(summaries[d], sort_keys=True)))
+        if rows:
+            with store.transaction():
+                store.conn.executemany(
+                    "INSERT OR REPLACE INTO routine_days VALUES (?, ?, ?, ?)", rows)
+    return routine_from(summaries, today, tz)

@@ -6,7 +6,8 @@ the residents whose nodes sent events in it, so a long toilet or stairs visit or
 night wandering is raised within a second of the frame. Every ``tick_s`` (and
 at the first call) it checks every placed resident, because "not up yet" and "no
 water for hours" are about frames that do not come. Each resident's check reads
-only their last ``WINDOW_MS`` of activities.
+only their last ``days.CHECK_WINDOW_MS`` of activities (``WINDOW_MS`` when the
+home has been quiet for longer) and their routine from the stored day summaries.
 
 Findings go through the ``AlertRouter`` (policy, consent, sensitivity,
 throttle). On top of that the watcher raises each real-time condition (for
@@ -36,16 +37,17 @@ from zoneinfo import ZoneInfo
 
 from ..alerts import AlertRecord, AlertRouter
 from ..learning import Finding, realtime
-from ..learning.routine import Routine, learn_routine
+from ..learning.routine import Routine
 from ..residents import Activity, as_seen_at, placements, recent_activities, resident_tz
 from ..store import Store
+from .days import CHECK_WINDOW_MS, ROUTINE_WINDOW_MS, routine_for, seen_since
 
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 # The rules read the 14 local days before today; two more days cover today so far
 # and a night that runs into the first of those days, whatever the time zone.
-WINDOW_MS = (realtime.HISTORY_DAYS + 2) * DAY_MS
+WINDOW_MS = ROUTINE_WINDOW_MS
 TICK_S = 60.0
 
 
@@ -76,7 +78,7 @@ class RealtimeWatcher:
         self._unplaced_noted: set[int] = set()
         self._residents = residents
         # (resident, local day, activities before that day) -> the routine learnt
-        self._routines: dict[str, tuple[tuple[date, int, int], Routine]] = {}
+        self._routines: dict[str, tuple[date, Routine]] = {}
         # resident -> (what the store held, since when, the activities read then)
         self._windows: dict[str, tuple[tuple[int, int], int, list[Activity]]] = {}
 
@@ -143,11 +145,13 @@ class RealtimeWatcher:
     def check(self, resident: str, now_ms: int) -> list[AlertRecord]:
         """Run the real-time rules for ``resident`` at ``now_ms``; the alerts raised."""
         tz = resident_tz(self.store, resident)
-        acts = as_seen_at(self._window(resident, now_ms - WINDOW_MS), now_ms)
+        acts = as_seen_at(self._window(resident, now_ms - CHECK_WINDOW_MS), now_ms)
+        if not seen_since(acts, now_ms - CHECK_WINDOW_MS):  # a home quiet for days
+            acts = as_seen_at(self._window(resident, now_ms - WINDOW_MS), now_ms)
         today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(
             ZoneInfo(tz)).date()
-        findings = realtime.check(acts, now_ms, tz, routine=self._routine(resident, acts,
-                                                                          today, tz))
+        findings = realtime.check(acts, now_ms, tz, routine=self._routine(resident, today,
+                                                                          tz, now_ms))
         if not findings:
             return []
         done = self._conditions_raised(resident, today)
@@ -173,8 +177,9 @@ class RealtimeWatcher:
         that a check on a tick with no new frames costs no database read."""
         mark = self._data_mark()
         cached = self._windows.get(resident)
+        # A longer window read for a quiet home serves the short one too, for a while.
         if (cached is not None and cached[0] == mark and cached[1] <= since_ms
-                < cached[1] + DAY_MS):
+                < cached[1] + max(DAY_MS, WINDOW_MS - CHECK_WINDOW_MS)):
             return [a for a in cached[2] if a.end_ms >= since_ms]
         acts = recent_activities(self.store, resident, since_ms)
         self._windows[resident] = (mark, since_ms, acts)
@@ -187,20 +192,14 @@ class RealtimeWatcher:
         version = self.store.conn.execute("PRAGMA data_version").fetchone()[0]
         return self.store.conn.total_changes, int(version)
 
-    def _routine(self, resident: str, acts: list[Any], today: date, tz: str) -> Routine:
-        """The routine is the fortnight before today's: learnt once a day, and again when
-        something arrives late for those days (a node's outbox after an outage)."""
-        midnight = int(datetime.combine(today, datetime.min.time(), ZoneInfo(tz))
-                       .timestamp() * 1000)
-        lo = midnight - (realtime.HISTORY_DAYS + 1) * DAY_MS
-        before = [a for a in acts if lo <= a.start_ms < midnight]
-        # Starts, not ends: last night's bed, still "on", ends "now" at every tick.
-        key = (today, len(before), max((a.start_ms for a in before), default=0))
+    def _routine(self, resident: str, today: date, tz: str, now_ms: int) -> Routine:
+        """The routine is the fortnight before today's, from the stored day summaries
+        (service.days): put together once a day."""
         cached = self._routines.get(resident)
-        if cached is not None and cached[0] == key:
+        if cached is not None and cached[0] == today:
             return cached[1]
-        routine = learn_routine(acts, today, tz)
-        self._routines[resident] = (key, routine)
+        routine = routine_for(self.store, resident, tz, today, now_ms)
+        self._routines[resident] = (today, routine)
         return routine
 
     def _conditions_raised(self, resident: str, day: date) -> set[tuple[str, str]]:
