@@ -67,15 +67,18 @@ def test_a_new_feature_definition_derives_the_stored_days_again(tmp_path, caplog
     with Store(tmp_path / "k.db") as store:
         store_activities(store, acts, TZ)
         mornings(store, 20, full=False)
-        store.conn.execute("UPDATE day_features SET version = version - 1")
+        # What the code of the version before wrote: its days, nights and summaries.
+        for table in ("day_features", "resident_nights", "routine_days"):
+            store.conn.execute(f"UPDATE {table} SET version = version - 1")  # noqa: S608
         caplog.set_level(logging.WARNING, logger=days_module.__name__)
         now = datetime.combine(START + timedelta(days=21), time(7, 30), ZoneInfo(TZ))
         analyse(store, AlertRouter(Policy(), store), int(now.timestamp() * 1000),
                 deliver=False)
         assert "deriving them again" in caplog.text
-        old = store.query("SELECT COUNT(*) FROM day_features WHERE version != ?",
-                          (days_module.FEATURES_VERSION,))[0][0]
-        assert old == 0
+        for table in ("day_features", "resident_nights", "routine_days"):
+            old = store.query(f"SELECT COUNT(*) FROM {table} WHERE version != ?",  # noqa: S608
+                              (days_module.FEATURES_VERSION,))[0][0]
+            assert old == 0, table
 
 
 def plan(store: Store, sql: str, params: tuple[object, ...]) -> list[str]:

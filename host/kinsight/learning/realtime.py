@@ -507,3 +507,61 @@ def check(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
             *night_wandering(acts, now_ms, tz, night=night, routine=r),
             *stuck_sensor(recent, now_ms, tz, routine=r),
             *chattering(recent, now_ms, tz, routine=r)]
+
+
+def next_due(acts: Sequence[Activity], now_ms: int, tz: str, routine: Routine) -> int:
+    """The earliest moment after ``now_ms`` at which ``check`` could find what it does
+    not find at ``now_ms`` if nothing new arrives meanwhile: when a threshold of a rule
+    that grows with time is crossed (not up by, silent since, no water since, a stay or
+    a sensor on for too long, out for half an hour or three hours, a window of the day
+    or night opening), or the next local midnight (a new day, a new routine). Whatever
+    arrives (a frame, an import) is checked when it arrives; between the two, a
+    resident need not be checked at all.
+
+    >>> next_due([], 0, "UTC", Routine(days=0)) == 8 * 3_600_000 + 1  # no_water's day
+    True
+    """
+    zi = ZoneInfo(tz)
+    today = local(now_ms, zi).date()
+    r = routine
+    due = at(today + timedelta(days=1), 0, zi)
+
+    def add(t: float) -> None:
+        nonlocal due
+        if now_ms < t < due:
+            due = int(t)
+
+    last = _last_sign(acts, now_ms)
+    if last is not None:
+        add(last[0] + _OUT_MIN * _MIN)  # is_out
+        add(last[0] + 3 * _HOUR)  # out_overnight
+    for d in (today, today + timedelta(days=1)):
+        add(night_core(d, r.night, zi)[0])  # out_overnight, night_wandering
+        add(night_core(d, DEFAULT_NIGHT, zi)[0])
+    if r.getup_min is not None:
+        margin = min(210.0, max(120.0, 90.0 + 1.5 * r.getup_spread_min))
+        # not_up compares whole seconds: a second past, it is surely past.
+        add(at(today, r.getup_min + margin, zi) + 1000)
+        day_start = at(today, max(4 * 60.0, r.getup_min - 60.0), zi)
+        add(day_start + 1)  # silent_home's day begins
+        if r.longest_still_min is not None and last is not None:
+            limit = min(5 * 60.0, max(3 * 60.0, 1.25 * r.longest_still_min))
+            add(last[0] + limit * _MIN + 1)
+    lo_today = at(today, 8 * 60.0, zi)
+    add(lo_today + 1)  # no_water's day begins
+    if len(r.longest_tap_gap_h) >= MIN_DAYS:
+        usual_h = statistics.median(r.longest_tap_gap_h)
+        limit_ms = max(4.0, 1.5 * usual_h, max(r.longest_tap_gap_h) + 1.0) * _HOUR
+        tap = max((a.start_ms for a in acts if a.sensor == "tap" and a.start_ms <= now_ms),
+                  default=None)
+        add((lo_today if tap is None or tap < lo_today else tap) + limit_ms + 1)
+    for a in acts:
+        if a.end_ms < now_ms or a.sensor in _NOT_SIGNS:
+            continue  # over: it grows no longer
+        for place in ("toilet", "stairs"):
+            if a.sensor == place:
+                add(a.start_ms + _stay_limit(place, r, None)[0] * _MIN + 1)
+        profile = r.profile(a)
+        if profile is not None and profile.samples >= MIN_DAYS:
+            add(a.start_ms + profile.stuck_after_min() * _MIN + 1)
+    return due

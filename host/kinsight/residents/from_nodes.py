@@ -52,7 +52,7 @@ CREATE INDEX IF NOT EXISTS statuses_node_time ON statuses (node_id, time_s);
 
 def ensure_placements(store: Store) -> None:
     ensure_tables(store)
-    store.conn.executescript(_SCHEMA)
+    store.ensure_schema(_SCHEMA)
 
 
 def place(store: Store, node_id: int, resident: str, room: str | None = None,

@@ -392,7 +392,7 @@ def _lines(f: BinaryIO) -> Iterator[bytes]:
 
 def ensure_tables(store: Store) -> None:
     """Create the history tables if they are missing (the store's schema is untouched)."""
-    store.conn.executescript(_SCHEMA)
+    store.ensure_schema(_SCHEMA)
 
 
 def resident_zones(store: Store) -> dict[str, str]:

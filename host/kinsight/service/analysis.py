@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS models (
 
 def ensure_models(store: Store) -> None:
     """Create the table of each resident's learnt model if it is missing."""
-    store.conn.executescript(_SCHEMA)
+    store.ensure_schema(_SCHEMA)
 
 
 @dataclass

@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS resident_nights (
 
 
 def ensure_days(store: Store) -> None:
-    store.conn.executescript(_SCHEMA)
+    store.ensure_schema(_SCHEMA)
 
 
 def stored_night(store: Store, resident: str) -> tuple[float, float] | None:
@@ -92,6 +92,10 @@ def _midnight_ms(day: date, zone: ZoneInfo) -> int:
 
 
 def _rederive_if_old(store: Store, resident: str) -> None:
+    night = store.conn.execute("SELECT version FROM resident_nights WHERE resident = ?",
+                               (resident,)).fetchone()
+    if night is not None and int(night[0]) == FEATURES_VERSION:
+        return  # settled under today's definitions, and so was every day kept with it
     old = store.conn.execute(
         "SELECT COUNT(*) FROM day_features WHERE resident = ? AND version != ?",
         (resident, FEATURES_VERSION)).fetchone()[0]

@@ -234,6 +234,7 @@ class Store:
         self.reject_archive = reject_archive or RejectArchiveLimits()
         # (rows, bytes) kept per reason, read once then kept up to date; a rollback forgets.
         self._kept: dict[str, list[int]] = {}
+        self._ensured: set[str] = set()  # the layers' schema scripts already run here
         if not create and self.path != ":memory:" and not Path(self.path).exists():
             raise StoreError(f"no database at {self.path}")
         try:
@@ -263,6 +264,20 @@ class Store:
                 for (reason,) in self.conn.execute(
                         "SELECT DISTINCT reason FROM rejected").fetchall():
                     self._trim_rejected(reason)
+
+    def ensure_schema(self, script: str) -> bool:
+        """Run a layer's ``CREATE ... IF NOT EXISTS`` script, once per connection: the
+        hot paths ask for their tables on every call. True the first time."""
+        if script in self._ensured:
+            return False
+        if self.conn.in_transaction:  # executescript would commit the open transaction
+            for statement in script.split(";"):
+                if statement.strip():
+                    self.conn.execute(statement)
+        else:
+            self.conn.executescript(script)
+        self._ensured.add(script)
+        return True
 
     def close(self) -> None:
         self.conn.close()
