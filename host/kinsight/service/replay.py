@@ -25,7 +25,7 @@ from ..alerts.records import copy_alerts, ensure_tables
 from ..residents import all_activities, resident_tz, residents
 from ..store import Store
 from .analysis import analyse
-from .watcher import RealtimeWatcher
+from .watcher import RECHECK_S, RealtimeWatcher
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class Played:
 
     ticks: int = 0
     mornings: int = 0
+    checks: int = 0  # residents' real-time checks
     raised: list[AlertRecord] = field(default_factory=list)
 
 
@@ -50,17 +51,20 @@ def midnight_ms(day: date, tz: str) -> int:
 def play(store: Store, router: AlertRouter, start_ms: int, end_ms: int, *,
          tick_s: float = TICK_S, morning_min: int = MORNING_MIN,
          only: Collection[str] | None = None, detector: str = "engine",
-         on_morning: Callable[[str, date], None] | None = None) -> Played:
+         on_morning: Callable[[str, date], None] | None = None,
+         recheck_s: float | None = RECHECK_S) -> Played:
     """Play [start_ms, end_ms) on ``store``, which the alerts and models land in (use a
     scratch copy: see ``replay``). ``router.clock`` must read the returned clock's
     time: ``play`` sets ``router.clock`` itself. ``on_morning(resident, day)`` is
-    called after each resident's morning analysis of ``day``."""
+    called after each resident's morning analysis of ``day``; ``recheck_s`` is the
+    watcher's (None: every resident at every tick)."""
     now = [start_ms]
     router.clock = lambda: now[0]
     known = [r for r in residents(store) if only is None or r in only]
     zones = {r: resident_tz(store, r) for r in known}
     watcher = RealtimeWatcher(store, router, lambda: now[0], tick_s=tick_s,
-                              deliver=lambda _now: None, residents=lambda: known)
+                              deliver=lambda _now: None, residents=lambda: known,
+                              recheck_s=recheck_s)
     done: dict[str, date] = {}
     out = Played()
     tick_ms = int(tick_s * 1000)
@@ -79,6 +83,7 @@ def play(store: Store, router: AlertRouter, start_ms: int, end_ms: int, *,
                     on_morning(resident, today - timedelta(days=1))
         out.raised += watcher.after_batch(frozenset())
         out.ticks += 1
+        out.checks = watcher.checks
         t += tick_ms
     return out
 

@@ -4,8 +4,12 @@ A ``RealtimeWatcher`` is a listener's ``after_batch`` hook (``kinsight listen
 --alerts``). After a batch is stored and acked it runs ``realtime.check`` for
 the residents whose nodes sent events in it, so a long toilet or stairs visit or
 night wandering is raised within a second of the frame. Every ``tick_s`` (and
-at the first call) it checks every placed resident, because "not up yet" and "no
-water for hours" are about frames that do not come. Each resident's check reads
+at the first call) it checks the placed residents that are due, because "not up
+yet" and "no water for hours" are about frames that do not come: after each
+check, ``realtime.next_due`` says when that resident's rules could next find
+something with nothing new arriving, and the resident waits in a priority queue
+until then (``recheck_s`` at the latest; everyone when another connection wrote
+to the store). Each resident's check reads
 only their last ``days.CHECK_WINDOW_MS`` of activities (``WINDOW_MS`` when the
 home has been quiet for longer) and their routine from the stored day summaries.
 
@@ -28,6 +32,7 @@ thread and connection send what is due, so a mail or webhook server that is down
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections.abc import Callable, Collection
@@ -49,6 +54,9 @@ DAY_MS = 86_400_000
 # and a night that runs into the first of those days, whatever the time zone.
 WINDOW_MS = ROUTINE_WINDOW_MS
 TICK_S = 60.0
+# A resident with nothing new and no deadline is checked again after this at the latest:
+# a safety net under ``realtime.next_due``, not the schedule.
+RECHECK_S = 900.0
 
 
 def _wall_ms() -> int:
@@ -63,9 +71,12 @@ class RealtimeWatcher:
                  *, tick_s: float = TICK_S,
                  on_alert: Callable[[AlertRecord], None] | None = None,
                  deliver: Callable[[int], Any] | None = None,
-                 residents: Callable[[], Collection[str]] | None = None):
+                 residents: Callable[[], Collection[str]] | None = None,
+                 recheck_s: float | None = RECHECK_S):
         if tick_s <= 0:
             raise ValueError(f"tick_s must be positive, not {tick_s}")
+        if recheck_s is not None and recheck_s <= 0:
+            raise ValueError(f"recheck_s must be positive, not {recheck_s}")
         self.store = store
         self.router = router
         self.clock = clock
@@ -73,12 +84,19 @@ class RealtimeWatcher:
         self.on_alert = on_alert
         self.deliver = deliver or router.deliver_due
         self.ticks = 0
+        self.checks = 0  # residents checked
         self.alerts_raised = 0
         self._last_tick_ms: int | None = None
         self._unplaced_noted: set[int] = set()
         self._residents = residents
         # (resident, local day, activities before that day) -> the routine learnt
         self._routines: dict[str, tuple[date, Routine]] = {}
+        # When each resident is next due on a tick, and the same as a heap (stale
+        # entries are skipped when popped); None: every resident on every tick.
+        self._recheck_ms = None if recheck_s is None else int(recheck_s * 1000)
+        self._due: dict[str, int] = {}
+        self._queue: list[tuple[int, str]] = []
+        self._outside_mark: int | None = None
         # resident -> (what the store held, since when, the activities read then)
         self._windows: dict[str, tuple[tuple[int, int], int, list[Activity]]] = {}
 
@@ -104,8 +122,8 @@ class RealtimeWatcher:
             self._unplaced_noted.add(n)
             log.info("node %d is not placed with a resident: its events raise no alerts", n)
         if tick_due:
-            residents.update(self._residents() if self._residents is not None
-                             else (r for r, _room in placed.values()))
+            residents.update(self._due_now(now_ms, self._residents() if self._residents
+                                           is not None else {r for r, _room in placed.values()}))
         raised: list[AlertRecord] = []
         for resident in sorted(residents):
             try:
@@ -115,6 +133,25 @@ class RealtimeWatcher:
         if raised or tick_due:
             self.deliver(now_ms)
         return raised
+
+    def _due_now(self, now_ms: int, everyone: Collection[str]) -> set[str]:
+        """Who a tick checks: those whose next deadline has come (``realtime.next_due``,
+        at the latest ``recheck_s`` after their last check), those never checked, and
+        everyone after another connection wrote to the store (an import, a placement)."""
+        outside = int(self.store.conn.execute("PRAGMA data_version").fetchone()[0])
+        if self._recheck_ms is None or outside != self._outside_mark:
+            self._outside_mark = outside
+            return set(everyone)
+        due = {r for r in everyone if r not in self._due}
+        while self._queue and self._queue[0][0] <= now_ms:
+            when, resident = heapq.heappop(self._queue)
+            if self._due.get(resident) == when:  # not a deadline since replaced
+                due.add(resident)
+        return due & set(everyone) if due else due
+
+    def _schedule(self, resident: str, when_ms: int) -> None:
+        self._due[resident] = when_ms
+        heapq.heappush(self._queue, (when_ms, resident))
 
     def storage_was_full(self, since_ms: int, until_ms: int) -> list[AlertRecord]:
         """The host's store was full from ``since_ms`` to ``until_ms``: nothing the nodes
@@ -144,14 +181,24 @@ class RealtimeWatcher:
 
     def check(self, resident: str, now_ms: int) -> list[AlertRecord]:
         """Run the real-time rules for ``resident`` at ``now_ms``; the alerts raised."""
+        self.checks += 1
         tz = resident_tz(self.store, resident)
-        acts = as_seen_at(self._window(resident, now_ms - CHECK_WINDOW_MS), now_ms)
+        window = self._window(resident, now_ms - CHECK_WINDOW_MS)
+        acts = as_seen_at(window, now_ms)
         if not seen_since(acts, now_ms - CHECK_WINDOW_MS):  # a home quiet for days
-            acts = as_seen_at(self._window(resident, now_ms - WINDOW_MS), now_ms)
+            window = self._window(resident, now_ms - WINDOW_MS)
+            acts = as_seen_at(window, now_ms)
         today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(
             ZoneInfo(tz)).date()
-        findings = realtime.check(acts, now_ms, tz, routine=self._routine(resident, today,
-                                                                          tz, now_ms))
+        routine = self._routine(resident, today, tz, now_ms)
+        findings = realtime.check(acts, now_ms, tz, routine=routine)
+        if self._recheck_ms is not None:
+            # Next: when a rule could next find something, when an activity already in
+            # the store begins (a replay's history), or the safety net's recheck.
+            due = min(realtime.next_due(acts, now_ms, tz, routine), now_ms + self._recheck_ms,
+                      min((a.start_ms for a in window if a.start_ms > now_ms),
+                          default=now_ms + self._recheck_ms))
+            self._schedule(resident, due)
         if not findings:
             return []
         done = self._conditions_raised(resident, today)
