@@ -118,13 +118,17 @@ def test_the_hot_paths_search_by_index_never_scan_the_history(tmp_path):
 
 def test_the_morning_and_tick_benches_run_the_real_paths_at_a_small_size():
     from kinsight.bench.analyse import bench_analyse
-    from kinsight.bench.realtime import bench_realtime
+    from kinsight.bench.realtime import bench_latency, bench_ticks
 
     runs = bench_analyse(residents=12, histories=(20, 40))
     assert [r["history_days"] for r in runs] == [20, 40]
     assert all(r["residents"] == 12 and r["morning_s"] > 0 and r["rss_mb"] > 10 for r in runs)
-    tick = bench_realtime(residents=8)
-    assert tick["residents"] == 8 and 0 < tick["tick_s"] and tick["first_tick_s"] > 0
+    tick = bench_ticks(residents=8)
+    assert tick["residents"] == 8 and 0 < tick["tick_s"] < tick["full_tick_s"]
+    assert tick["checked"] < 8  # the next tick checks only who is due
+    lat = bench_latency(nodes=20, frames_per_s=200, seconds=1.0)
+    assert lat["stored"] == lat["frames"] == 200
+    assert lat["alerted"] == lat["urgent"] == 10 and 0 < lat["p99_alert_ms"] < 5000
 
 
 @pytest.mark.parametrize("persona,seed", [("daphne", 3), ("mrs_s", 5), ("john", 7),
@@ -146,3 +150,60 @@ def test_a_day_summary_finds_the_get_up_and_settling_times_daily_features_finds(
         assert first_and_last(near, day, zone) == want, day
         compared += want != (None, None)
     assert compared >= 25  # most days have both
+
+
+def test_the_watchers_window_after_batches_is_what_a_whole_read_finds(tmp_path):
+    """Batch after batch, the rows a batch added are read on their own (events_after):
+    the window must be exactly what reading everything again finds, with heartbeats,
+    a late event, duplicates and a node placed on the way."""
+    import random
+
+    from kinsight.ingest import Ingestor
+    from kinsight.residents import recent_activities
+    from kinsight.service import RealtimeWatcher
+    from kinsight.wire import Header, encode_frame
+
+    key = bytes(range(32))
+    rng = random.Random(5)
+    now_s = int(datetime.combine(START + timedelta(days=2), time(12), ZoneInfo(TZ))
+                .timestamp())
+    clock = [now_s * 1000]
+    with Store(tmp_path / "k.db") as store:
+        for node in (1, 2):
+            store.set_node_key(node, key, now_ms=0)
+        place(store, 1, "r", "bathroom", tz=TZ)
+        ingestor = Ingestor(store, clock_ms=lambda: clock[0])
+        router = AlertRouter(Policy(), store, clock=lambda: clock[0])
+        watcher = RealtimeWatcher(store, router, clock=lambda: clock[0],
+                                  deliver=lambda _t: [])
+        seqs = {1: 0, 2: 0}
+
+        def frame(node: int, kind: str, body: dict) -> bytes:
+            seqs[node] += 1
+            return encode_frame(key, kind, Header(node_id=node, boot=1, seq=seqs[node],
+                                                  time_s=clock[0] // 1000), body)
+
+        since = clock[0] - 2 * 86_400_000
+        for step in range(40):
+            clock[0] += rng.randrange(30, 600) * 1000
+            node = 1 if step < 20 else rng.choice((1, 2))
+            if step == 20:
+                place(store, 2, "r", "kitchen")
+            batch = []
+            for _ in range(rng.randrange(1, 4)):
+                if rng.random() < 0.2:
+                    batch.append(frame(node, "status", {"firmware": "x", "uptime_s": step,
+                                                        "reset_cause": "soft",
+                                                        "safe_mode": 0}))
+                else:
+                    ago = rng.choice((30, 600, 36_000))  # 36,000 ds: a late one, 1 h ago
+                    batch.append(frame(node, "events", {"events": [
+                        {"type": "visit", "role": "toilet", "ago_ds": ago,
+                         "duration_ds": 20}]}))
+            if step % 7 == 3:
+                batch.append(batch[0])  # a retransmission in the same batch
+            ingestor.ingest_batch(batch)
+            watcher.after_batch(frozenset({node}))
+            got = watcher._window("r", since)
+            assert got == recent_activities(store, "r", since), step
+        assert len(got) > 30 and any(a.sensor == "heartbeat" for a in got)

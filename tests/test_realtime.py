@@ -285,6 +285,11 @@ def test_a_chattering_sensor_is_equipment_and_counts_as_one_visit():
     (f,) = realtime.chattering([*home, *bounce], at(TODAY, "10:45"), TZ)
     assert f.condition == "device" and "switched 80 times in the last hour" in f.text
     assert realtime.chattering(home, at(TODAY, "10:45"), TZ) == []
+    # the same sensor with a room from a node and none from an import: no TypeError
+    unroomed = [Activity(a.resident, a.sensor, a.start_ms, a.end_ms, a.value, None)
+                for a in bounce[:3]]
+    (g,) = realtime.chattering([*home, *bounce, *unroomed], at(TODAY, "10:45"), TZ)
+    assert g.condition == "device"
     # never health evidence: the day counts one toilet visit for the burst, not eighty
     day = daily_features([*home, *bounce], TZ)[TODAY]
     assert day["toilet_day"] == 1

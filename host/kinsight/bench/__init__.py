@@ -17,11 +17,11 @@ from .firmware import bench_firmware, run_firmware
 from .history import bench_import, run_history
 from .ingest import bench_ingest, run_ingest
 from .learn import bench_learn, run_learn
-from .realtime import bench_realtime, run_realtime
+from .realtime import bench_latency, bench_ticks, run_realtime
 from .replay import bench_replay, run_replay
 
 __all__ = ["bench_analyse", "bench_firmware", "bench_import", "bench_ingest", "bench_learn",
-           "bench_realtime", "bench_replay", "run"]
+           "bench_latency", "bench_ticks", "bench_replay", "run"]
 
 BENCHES = ("ingest", "firmware", "learn", "replay", "analyse", "realtime", "import")
 

@@ -471,7 +471,9 @@ def chattering(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
         if now_ms - _HOUR < a.start_ms <= now_ms and a.sensor not in ("heartbeat",
                                                                     "heart_rate"):
             counts[(a.sensor, a.room)] = counts.get((a.sensor, a.room), 0) + 1
-    for (sensor, room), n in sorted(counts.items()):
+    # A sensor's room may be known for one source and not for another (an import and a
+    # node): None sorts as "".
+    for (sensor, room), n in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         limit = max(30, 3 * r.busiest_hour.get((sensor, room), 0))
         if n > limit:
             name = sensor.replace("_", " ") + (f" sensor in the {room}" if room else " sensor")

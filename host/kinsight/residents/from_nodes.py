@@ -29,6 +29,7 @@ does the same for one resident's last days only.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from ..store import Store
 from .activity import Activity
@@ -46,6 +47,7 @@ CREATE INDEX IF NOT EXISTS activities_resident_end ON activities (resident, end_
 CREATE INDEX IF NOT EXISTS events_node_end
     ON events (node_id, (start_ms + COALESCE(duration_ds, 0) * 100));
 CREATE INDEX IF NOT EXISTS events_node_role ON events (node_id, role);
+CREATE INDEX IF NOT EXISTS events_node ON events (node_id);
 CREATE INDEX IF NOT EXISTS statuses_node_time ON statuses (node_id, time_s);
 """
 
@@ -126,20 +128,77 @@ def activities_from_events(store: Store, resident: str, since_ms: int | None = N
     if since_ms is not None:
         sql += " AND (e.start_ms + COALESCE(e.duration_ds, 0) * 100) >= ?"
         params = (resident, since_ms)
-    rows = store.conn.execute(sql, params)
-    out: list[Activity] = []
-    for _node, start, etype, role, duration_ds, volume_ml, rise_ds, room in rows:
-        sensor = _sensor(str(etype), str(role))
-        if sensor is None:
-            continue
-        end = start + (duration_ds or 0) * 100
-        value: float | None = None
-        if sensor == "seat" and rise_ds is not None:
-            value = rise_ds / 10
-        elif sensor == "tap":
-            value = float(volume_ml or 0)
-        out.append(Activity(resident, sensor, int(start), int(end), value, room))
+    out = [a for row in store.conn.execute(sql, params)
+           if (a := _event_activity(resident, *row[1:])) is not None]
     out += _heartbeats(store, resident, since_ms)
+    return sorted(out, key=_order)
+
+
+def _event_activity(resident: str, start: int, etype: object, role: object,
+                    duration_ds: int | None, volume_ml: int | None, rise_ds: int | None,
+                    room: str | None) -> Activity | None:
+    sensor = _sensor(str(etype), str(role))
+    if sensor is None:
+        return None
+    end = start + (duration_ds or 0) * 100
+    value: float | None = None
+    if sensor == "seat" and rise_ds is not None:
+        value = rise_ds / 10
+    elif sensor == "tap":
+        value = float(volume_ml or 0)
+    return Activity(resident, sensor, int(start), int(end), value, room)
+
+
+@dataclass
+class NodeMarks:
+    """How far one resident's node data has been read: each placed node's last event
+    row and last status time (``events_after`` reads on from there)."""
+
+    events: dict[int, int] = field(default_factory=dict)
+    status_s: dict[int, int] = field(default_factory=dict)
+
+
+def node_marks(store: Store, resident: str) -> NodeMarks:
+    """Where the resident's node data ends now: one index seek a node."""
+    marks = NodeMarks()
+    for (node,) in store.conn.execute("SELECT node_id FROM placements WHERE resident = ?",
+                                      (resident,)).fetchall():
+        node = int(node)
+        marks.events[node] = int(store.conn.execute(
+            "SELECT COALESCE(MAX(rowid), 0) FROM events WHERE node_id = ?", (node,))
+            .fetchone()[0])
+        marks.status_s[node] = int(store.conn.execute(
+            "SELECT COALESCE(MAX(time_s), 0) FROM statuses WHERE node_id = ?", (node,))
+            .fetchone()[0])
+    return marks
+
+
+def events_after(store: Store, resident: str, marks: NodeMarks) -> list[Activity]:
+    """The activities of the events (and heartbeats of the statuses) stored for the
+    resident's nodes since ``marks``, which move on past them: what a batch added,
+    without reading again what was read before. A node placed since is not in
+    ``marks``: read everything again (``recent_activities``) for it."""
+    out: list[Activity] = []
+    rooms = dict(store.conn.execute("SELECT node_id, room FROM placements WHERE resident = ?",
+                                    (resident,)).fetchall())
+    for node, last in list(marks.events.items()):
+        rows = store.conn.execute(
+            "SELECT rowid, start_ms, type, role, duration_ds, volume_ml, rise_ds FROM events "
+            "WHERE node_id = ? AND rowid > ? ORDER BY rowid", (node, last)).fetchall()
+        for rowid, *row in rows:
+            a = _event_activity(resident, *row, rooms.get(node))
+            if a is not None:
+                out.append(a)
+            marks.events[node] = int(rowid)
+    beats = _heartbeats(store, resident, None, after_s=marks.status_s)
+    for a in beats:
+        out.append(a)
+    for node in marks.status_s:
+        got = [int(t) for (t,) in store.conn.execute(
+            "SELECT MAX(time_s) FROM statuses WHERE node_id = ? AND time_s > ?",
+            (node, marks.status_s[node])) if t is not None]
+        if got:
+            marks.status_s[node] = got[0]
     return sorted(out, key=_order)
 
 
@@ -147,7 +206,8 @@ _HEARTBEAT_ROLES = {"seat": "seat", "bed": "bed", "tap": "tap", "toilet": "toile
                     "stairs": "stairs"}
 
 
-def _heartbeats(store: Store, resident: str, since_ms: int | None) -> list[Activity]:
+def _heartbeats(store: Store, resident: str, since_ms: int | None,
+                after_s: dict[int, int] | None = None) -> list[Activity]:
     roles: dict[int, list[str]] = {}
     nodes = [int(n) for (n,) in store.conn.execute(
         "SELECT node_id FROM placements WHERE resident = ?", (resident,))]
@@ -159,14 +219,22 @@ def _heartbeats(store: Store, resident: str, since_ms: int | None) -> list[Activ
                 roles.setdefault(node, []).append(sensor)
     if not roles:
         return []
-    sql = ("SELECT DISTINCT s.node_id, s.time_s FROM statuses s JOIN placements p "
-           "ON p.node_id = s.node_id WHERE p.resident = ?")
-    params: tuple[object, ...] = (resident,)
-    if since_ms is not None:
-        sql += " AND s.time_s >= ?"
-        params = (resident, -(-since_ms // 1000))  # time_s * 1000 >= since_ms
+    if after_s is not None:  # each node's statuses after its own mark
+        rows: list[tuple[int, int]] = []
+        for node, mark in after_s.items():
+            rows += [(node, t) for (t,) in store.conn.execute(
+                "SELECT DISTINCT time_s FROM statuses WHERE node_id = ? AND time_s > ?",
+                (node, mark))]
+    else:
+        sql = ("SELECT DISTINCT s.node_id, s.time_s FROM statuses s JOIN placements p "
+               "ON p.node_id = s.node_id WHERE p.resident = ?")
+        params: tuple[object, ...] = (resident,)
+        if since_ms is not None:
+            sql += " AND s.time_s >= ?"
+            params = (resident, -(-since_ms // 1000))  # time_s * 1000 >= since_ms
+        rows = list(store.conn.execute(sql, params))
     return [Activity(resident, "heartbeat", int(t) * 1000, int(t) * 1000, None, sensor)
-            for node, t in store.conn.execute(sql, params) if t is not None
+            for node, t in rows if t is not None
             for sensor in roles.get(int(node), [])]
 
 

@@ -14,13 +14,14 @@ look at the day of ``now``. Last, whatever is due is delivered.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from ..alerts import AlertRecord, AlertRouter
 from ..learning import (
@@ -80,7 +81,7 @@ def _model(row: tuple[str, str | None] | None, detector: str, heartbeats: bool
     if row is None:
         # Sensors that never say they are alive: a silent tap may be a dry day.
         return PersonalModel(silent_tap_means_dry=not heartbeats)
-    return PersonalModel.from_dict(json.loads(row[0]))
+    return PersonalModel.from_dict(orjson.loads(row[0]))
 
 
 def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "engine",
@@ -139,7 +140,7 @@ def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "eng
                   and (r := router.raise_finding(resident, d, f)) is not None]
         out.raised += raised
         new_last = max([d.isoformat() for d in days], default=last_day)
-        state = json.dumps(model.to_dict()) if model is not None else "{}"
+        state = orjson.dumps(model.to_dict()).decode() if model is not None else "{}"
         with store.transaction():
             store.conn.execute(
                 "INSERT INTO models VALUES (?, ?, ?, ?) ON CONFLICT (resident, detector) DO "

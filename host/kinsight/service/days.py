@@ -26,11 +26,12 @@ True
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+import orjson
 
 from ..learning import DEFAULT_NIGHT, FEATURES_VERSION, daily_features, learn_night
 from ..learning.routine import (
@@ -72,6 +73,11 @@ CREATE TABLE IF NOT EXISTS resident_nights (
     end_min REAL NOT NULL
 );
 """
+
+
+def _json(value: object) -> str:
+    """A stored row's JSON, keys sorted (the same value, the same text)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def ensure_days(store: Store) -> None:
@@ -144,8 +150,7 @@ def new_days(store: Store, resident: str, tz: str, first_new: date | None, now_m
 def keep_days(store: Store, resident: str, feats: dict[date, dict[str, float]],
               days: Iterable[date]) -> None:
     """Store the features of ``days`` (complete days: a morning's new ones)."""
-    rows = [(resident, d.isoformat(), FEATURES_VERSION, json.dumps(feats.get(d, {}),
-                                                                     sort_keys=True))
+    rows = [(resident, d.isoformat(), FEATURES_VERSION, _json(feats.get(d, {})))
             for d in days]
     if rows:
         with store.transaction():
@@ -162,7 +167,7 @@ def stored_days(store: Store, resident: str, since: date | None = None
     if since is not None:
         sql += " AND day >= ?"
         params = (*params, since.isoformat())
-    return {date.fromisoformat(d): json.loads(f) for d, f in store.conn.execute(sql, params)}
+    return {date.fromisoformat(d): orjson.loads(f) for d, f in store.conn.execute(sql, params)}
 
 
 # What the real-time rules read besides the routine: the stays, nights and sensors
@@ -199,7 +204,7 @@ def routine_for(store: Store, resident: str, tz: str, today: date, now_ms: int,
     zone = ZoneInfo(tz)
     days = [today - timedelta(days=i) for i in range(HISTORY_DAYS, 0, -1)]
     summaries: dict[date, dict[str, object]] = {
-        date.fromisoformat(d): json.loads(text) for d, text in store.conn.execute(
+        date.fromisoformat(d): orjson.loads(text) for d, text in store.conn.execute(
             "SELECT day, summary FROM routine_days WHERE resident = ? AND day >= ? AND "
             "day < ? AND version = ?", (resident, days[0].isoformat(), today.isoformat(),
                                         FEATURES_VERSION))}
@@ -213,7 +218,7 @@ def routine_for(store: Store, resident: str, tz: str, today: date, now_ms: int,
             summaries[d] = day_summary(acts, d, tz)
             if summary_is_final(acts, d, now_ms, tz):
                 rows.append((resident, d.isoformat(), FEATURES_VERSION,
-                             json.dumps(summaries[d], sort_keys=True)))
+                             _json(summaries[d])))
         if rows:
             with store.transaction():
                 store.conn.executemany(

@@ -36,6 +36,7 @@ import heapq
 import logging
 import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,6 +45,7 @@ from ..alerts import AlertRecord, AlertRouter
 from ..learning import Finding, realtime
 from ..learning.routine import Routine
 from ..residents import Activity, as_seen_at, placements, recent_activities, resident_tz
+from ..residents.from_nodes import NodeMarks, events_after, merge, node_marks
 from ..store import Store
 from .days import CHECK_WINDOW_MS, ROUTINE_WINDOW_MS, routine_for, seen_since
 
@@ -57,6 +59,7 @@ TICK_S = 60.0
 # A resident with nothing new and no deadline is checked again after this at the latest:
 # a safety net under ``realtime.next_due``, not the schedule.
 RECHECK_S = 900.0
+_REREAD_MS = 3_600_000
 
 
 def _wall_ms() -> int:
@@ -97,8 +100,8 @@ class RealtimeWatcher:
         self._due: dict[str, int] = {}
         self._queue: list[tuple[int, str]] = []
         self._outside_mark: int | None = None
-        # resident -> (what the store held, since when, the activities read then)
-        self._windows: dict[str, tuple[tuple[int, int], int, list[Activity]]] = {}
+        self._windows: dict[str, _Window] = {}
+        self._placed: dict[int, tuple[str, str | None]] | None = None  # as the batch found
 
     def __call__(self, node_ids: frozenset[int]) -> None:
         self.after_batch(node_ids)
@@ -116,7 +119,7 @@ class RealtimeWatcher:
             # Counted before the store is touched: a store that fails fails once a tick.
             self._last_tick_ms = now_ms
             self.ticks += 1
-        placed = placements(self.store)
+        placed = self._placed = placements(self.store)
         residents = {placed[n][0] for n in node_ids if n in placed}
         for n in set(node_ids) - placed.keys() - self._unplaced_noted:
             self._unplaced_noted.add(n)
@@ -219,17 +222,34 @@ class RealtimeWatcher:
         return out
 
     def _window(self, resident: str, since_ms: int) -> list[Activity]:
-        """The resident's activities ending at or after ``since_ms``. Read again only
-        when something was stored since the last read (or the window slid a day), so
-        that a check on a tick with no new frames costs no database read."""
-        mark = self._data_mark()
+        """The resident's activities ending at or after ``since_ms``. Nothing is read
+        on a tick with no new frames; after this connection's own batches, only the
+        rows they added for the resident's nodes (``events_after``); everything
+        again after another connection wrote (an import, a placement), once the
+        window has slid a day, or an hour after the last whole read (a late status
+        caught up)."""
+        changes, outside = self._data_mark()
         cached = self._windows.get(resident)
-        # A longer window read for a quiet home serves the short one too, for a while.
-        if (cached is not None and cached[0] == mark and cached[1] <= since_ms
-                < cached[1] + max(DAY_MS, WINDOW_MS - CHECK_WINDOW_MS)):
-            return [a for a in cached[2] if a.end_ms >= since_ms]
+        now = self.clock()
+        if (cached is not None and cached.outside == outside
+                and cached.since_ms <= since_ms
+                < cached.since_ms + max(DAY_MS, WINDOW_MS - CHECK_WINDOW_MS)
+                and 0 <= now - cached.read_ms < _REREAD_MS):
+            if cached.changes != changes:
+                placed = self._placed if self._placed is not None else placements(self.store)
+                nodes = {n for n, (r, _room) in placed.items() if r == resident}
+                if nodes != set(cached.marks.events):
+                    cached = None  # placed or moved: read it all again
+                else:
+                    new = events_after(self.store, resident, cached.marks)
+                    if new:
+                        cached.acts = merge(cached.acts, new)
+                    cached.changes = changes
+            if cached is not None:
+                return [a for a in cached.acts if a.end_ms >= since_ms]
+        marks = node_marks(self.store, resident)
         acts = recent_activities(self.store, resident, since_ms)
-        self._windows[resident] = (mark, since_ms, acts)
+        self._windows[resident] = _Window(changes, outside, since_ms, now, acts, marks)
         return acts
 
     def _data_mark(self) -> tuple[int, int]:
@@ -253,6 +273,18 @@ class RealtimeWatcher:
         return {_once_a_day(str(c), str(s)) for (c, s) in self.store.conn.execute(
             "SELECT DISTINCT condition, subject FROM alerts WHERE resident = ? AND day = ? "
             "AND state != 'replayed'", (resident, day.isoformat()))}
+
+
+@dataclass
+class _Window:
+    """One resident's activities as last read, and what the store held then."""
+
+    changes: int  # this connection's writes
+    outside: int  # other connections' commits
+    since_ms: int
+    read_ms: int  # when it was read whole
+    acts: list[Activity]
+    marks: NodeMarks
 
 
 def _once_a_day(condition: str, subject: str) -> tuple[str, str]:
