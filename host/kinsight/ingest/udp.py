@@ -55,6 +55,9 @@ def parse_hostport(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+_RECEIVE_BUFFER_BYTES = 4 << 20
+
+
 class UdpListener:
     def __init__(self, ingestor: Ingestor, host: str, port: int, *,
                  capture: CaptureWriter | None = None, batch_max: int = 64,
@@ -70,6 +73,10 @@ class UdpListener:
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         self.sock.setblocking(False)
+        try:  # a burst waits in the kernel while a batch is stored (the OS may cap it)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)
+        except OSError as exc:
+            log.debug("udp receive buffer left as it was: %s", exc)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.datagrams = 0
         self.node_addresses: dict[int, tuple[str, int]] = {}

@@ -185,8 +185,9 @@ def events_after(store: Store, resident: str, marks: NodeMarks) -> list[Activity
         rows = store.conn.execute(
             "SELECT rowid, start_ms, type, role, duration_ds, volume_ml, rise_ds FROM events "
             "WHERE node_id = ? AND rowid > ? ORDER BY rowid", (node, last)).fetchall()
-        for rowid, *row in rows:
-            a = _event_activity(resident, *row, rooms.get(node))
+        for rowid, start, etype, role, duration_ds, volume_ml, rise_ds in rows:
+            a = _event_activity(resident, start, etype, role, duration_ds, volume_ml, rise_ds,
+                                rooms.get(node))
             if a is not None:
                 out.append(a)
             marks.events[node] = int(rowid)

@@ -252,6 +252,10 @@ class RealtimeWatcher:
         self._windows[resident] = _Window(changes, outside, since_ms, now, acts, marks)
         return acts
 
+    def held_activities(self) -> int:
+        """How many activities the residents' windows hold in memory."""
+        return sum(len(w.acts) for w in self._windows.values())
+
     def _data_mark(self) -> tuple[int, int]:
         """Changes since the connection opened: its own writes (the listener's batches)
         and, through ``data_version``, other connections' commits (an import, a
