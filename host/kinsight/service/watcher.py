@@ -99,9 +99,13 @@ class RealtimeWatcher:
         self._recheck_ms = None if recheck_s is None else int(recheck_s * 1000)
         self._due: dict[str, int] = {}
         self._queue: list[tuple[int, str]] = []
-        self._outside_mark: int | None = None
+        # What changes a window other than a batch's events: placements and imports.
+        self._placed: dict[int, tuple[str, str | None]] | None = None
+        self._imported = -1
+        self._outside = 0  # counts those changes
+        self._outside_checked = -1
+        self._announced: set[str] = set()  # residents whose nodes' events a batch stored
         self._windows: dict[str, _Window] = {}
-        self._placed: dict[int, tuple[str, str | None]] | None = None  # as the batch found
 
     def __call__(self, node_ids: frozenset[int]) -> None:
         self.after_batch(node_ids)
@@ -119,8 +123,15 @@ class RealtimeWatcher:
             # Counted before the store is touched: a store that fails fails once a tick.
             self._last_tick_ms = now_ms
             self.ticks += 1
-        placed = self._placed = placements(self.store)
+        placed = placements(self.store)
+        imported = int(self.store.conn.execute(
+            "SELECT COALESCE(MAX(rowid), 0) FROM activities").fetchone()[0])
+        if placed != self._placed or imported != self._imported:
+            # Placed, moved or imported since: every window is read again, everyone due.
+            self._placed, self._imported = placed, imported
+            self._outside += 1
         residents = {placed[n][0] for n in node_ids if n in placed}
+        self._announced |= residents
         for n in set(node_ids) - placed.keys() - self._unplaced_noted:
             self._unplaced_noted.add(n)
             log.info("node %d is not placed with a resident: its events raise no alerts", n)
@@ -140,10 +151,9 @@ class RealtimeWatcher:
     def _due_now(self, now_ms: int, everyone: Collection[str]) -> set[str]:
         """Who a tick checks: those whose next deadline has come (``realtime.next_due``,
         at the latest ``recheck_s`` after their last check), those never checked, and
-        everyone after another connection wrote to the store (an import, a placement)."""
-        outside = int(self.store.conn.execute("PRAGMA data_version").fetchone()[0])
-        if self._recheck_ms is None or outside != self._outside_mark:
-            self._outside_mark = outside
+        everyone after a placement or an import."""
+        if self._recheck_ms is None or self._outside != self._outside_checked:
+            self._outside_checked = self._outside
             return set(everyone)
         due = {r for r in everyone if r not in self._due}
         while self._queue and self._queue[0][0] <= now_ms:
@@ -223,45 +233,32 @@ class RealtimeWatcher:
 
     def _window(self, resident: str, since_ms: int) -> list[Activity]:
         """The resident's activities ending at or after ``since_ms``. Nothing is read
-        on a tick with no new frames; after this connection's own batches, only the
-        rows they added for the resident's nodes (``events_after``); everything
-        again after another connection wrote (an import, a placement), once the
-        window has slid a day, or an hour after the last whole read (a late status
-        caught up)."""
-        changes, outside = self._data_mark()
+        on a tick with no new frames; after a batch with events of the resident's nodes,
+        only the rows it added (``events_after``); everything again after a placement
+        or an import, once the window has slid a day, or an hour after the last whole
+        read (a late status caught up). Events stored by another process are seen at
+        that hourly read."""
         cached = self._windows.get(resident)
         now = self.clock()
-        if (cached is not None and cached.outside == outside
+        if (cached is not None and cached.outside == self._outside
                 and cached.since_ms <= since_ms
                 < cached.since_ms + max(DAY_MS, WINDOW_MS - CHECK_WINDOW_MS)
                 and 0 <= now - cached.read_ms < _REREAD_MS):
-            if cached.changes != changes:
-                placed = self._placed if self._placed is not None else placements(self.store)
-                nodes = {n for n, (r, _room) in placed.items() if r == resident}
-                if nodes != set(cached.marks.events):
-                    cached = None  # placed or moved: read it all again
-                else:
-                    new = events_after(self.store, resident, cached.marks)
-                    if new:
-                        cached.acts = merge(cached.acts, new)
-                    cached.changes = changes
-            if cached is not None:
-                return [a for a in cached.acts if a.end_ms >= since_ms]
+            if resident in self._announced:
+                self._announced.discard(resident)
+                new = events_after(self.store, resident, cached.marks)
+                if new:
+                    cached.acts = merge(cached.acts, new)
+            return [a for a in cached.acts if a.end_ms >= since_ms]
+        self._announced.discard(resident)
         marks = node_marks(self.store, resident)
         acts = recent_activities(self.store, resident, since_ms)
-        self._windows[resident] = _Window(changes, outside, since_ms, now, acts, marks)
+        self._windows[resident] = _Window(self._outside, since_ms, now, acts, marks)
         return acts
 
     def held_activities(self) -> int:
         """How many activities the residents' windows hold in memory."""
         return sum(len(w.acts) for w in self._windows.values())
-
-    def _data_mark(self) -> tuple[int, int]:
-        """Changes since the connection opened: its own writes (the listener's batches)
-        and, through ``data_version``, other connections' commits (an import, a
-        placement). Two counters, no table read, on every frame."""
-        version = self.store.conn.execute("PRAGMA data_version").fetchone()[0]
-        return self.store.conn.total_changes, int(version)
 
     def _routine(self, resident: str, today: date, tz: str, now_ms: int) -> Routine:
         """The routine is the fortnight before today's, from the stored day summaries
@@ -283,8 +280,7 @@ class RealtimeWatcher:
 class _Window:
     """One resident's activities as last read, and what the store held then."""
 
-    changes: int  # this connection's writes
-    outside: int  # other connections' commits
+    outside: int  # the placements and imports it was read under
     since_ms: int
     read_ms: int  # when it was read whole
     acts: list[Activity]
