@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     error TEXT,
     UNIQUE (alert_id, member, channel)
 );
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state);
 CREATE TABLE IF NOT EXISTS audit (
     ts_ms INTEGER NOT NULL,
     alert_id INTEGER,

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..store import Store
 from .policy import Policy
@@ -35,13 +36,15 @@ class DeliveryWorker:
 
     def __init__(self, db_path: str | Path, policy: Policy, *,
                  clock: Callable[[], int] = _wall_ms, log_path: str | Path | None = None,
-                 transports: TransportFactory | None = None, interval_s: float = INTERVAL_S):
+                 transports: TransportFactory | None = None, interval_s: float = INTERVAL_S,
+                 on_done: Callable[[list[dict[str, Any]]], None] | None = None):
         self.db_path = str(db_path)
         self.policy = policy
         self.clock = clock
         self.log_path = log_path
         self.transports = transports
         self.interval_s = interval_s
+        self.on_done = on_done  # told what each round tried
         self.rounds = 0
         self.sent = 0
         self._wake = threading.Event()
@@ -52,6 +55,10 @@ class DeliveryWorker:
     def start(self) -> DeliveryWorker:
         self._thread.start()
         return self
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def wake(self, now_ms: int | None = None) -> None:
         del now_ms  # the worker reads its own clock when it runs
@@ -83,5 +90,7 @@ class DeliveryWorker:
                 else:
                     self.rounds += 1
                     self.sent += sum(d.get("state") == "sent" for d in done)
+                    if self.on_done is not None and done:
+                        self.on_done(done)
                 if self._stop.is_set():
                     return

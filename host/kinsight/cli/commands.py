@@ -31,6 +31,7 @@ from ..ingest.udp import UdpListener, parse_hostport
 from ..learning import Detector
 from ..store import Store
 from ..wire import CaptureWriter, read_capture
+from .serve import do_serve as do_serve  # the table of commands finds it here
 
 if TYPE_CHECKING:
     from ..alerts import AlertRecord, DeliveryWorker, Policy

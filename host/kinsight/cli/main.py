@@ -44,6 +44,18 @@ _COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
          "kinsight listen --db home.db --serial /dev/ttyUSB0 --baud 115200",
          "kinsight listen --db home.db --udp 0.0.0.0:5683 --alerts --policy policy.json "
          "--log alerts.jsonl")),
+    "serve": (
+        "run the whole service: receive, store, ack, watch, analyse, send, report health",
+        "One always-on process for a supervisor (systemd): frames from every transport "
+        "stored and acked, the real-time rules on each batch and when a resident's next "
+        "deadline comes, each resident's morning analysis at a local time of their own "
+        "(missed mornings caught up), digests, quiet-hours holds, escalations and retries "
+        "when due, and with --http GET /healthz and GET /metrics. Settings come from "
+        "--config (TOML, see docs/operations.md), flags override them. SIGTERM or "
+        "Ctrl-C stops it cleanly.",
+        ("kinsight serve --db home.db --udp 0.0.0.0:5683 --http 127.0.0.1:8080",
+         "kinsight serve --config /etc/kinsight/kinsight.toml",
+         "kinsight serve --db home.db --serial /dev/ttyUSB0 --policy policy.json")),
     "ingest": (
         "store the frames of capture files (as recorded by listen --capture)",
         "Replay capture files through the same checks as live frames. Every file is read "
@@ -230,6 +242,28 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--tick", type=_seconds("--tick", 0.01, 86400), metavar="SECONDS",
                     help="with --alerts: check every placed resident this often, frames or "
                     "not (default 60)")
+
+    sp = command("serve")
+    sp.add_argument("--db", help="the database file (SQLite); or db in --config")
+    sp.add_argument("--config", metavar="FILE", help="settings (TOML); flags override them")
+    sp.add_argument("--udp", metavar="HOST:PORT", help="receive frames over UDP here")
+    sp.add_argument("--serial", metavar="PORT", help="and/or on this serial port (SLIP)")
+    sp.add_argument("--baud", type=_whole("baud rate", 1, 10_000_000), default=None,
+                    help="baud rate of --serial (default 115200)")
+    sp.add_argument("--http", metavar="HOST:PORT", help="serve /healthz and /metrics here "
+                    "(port 0: a free one)")
+    sp.add_argument("--policy", help="alert policy (JSON); default: send nothing, store all")
+    sp.add_argument("--morning", metavar="HH:MM",
+                    help="each resident's morning analysis, at their local time (07:30)")
+    sp.add_argument("--tick", type=_seconds("--tick", 0.01, 3600), metavar="SECONDS",
+                    help="how often the real-time rules look at who is due (default 60)")
+    sp.add_argument("--alert-log", metavar="FILE", help="append each alert to this JSON Lines "
+                    "file")
+    sp.add_argument("--log-format", choices=["text", "json"], default=None,
+                    help="log lines as text (default) or one JSON object each")
+    sp.add_argument("--clock", metavar="START[xRATE]",
+                    help="run on a simulated clock from START (ISO 8601 with offset), RATE "
+                    "times as fast as real time: for demonstrations and tests only")
 
     sp = command("ingest")
     db(sp)

@@ -43,6 +43,7 @@ class SerialListener:
         except (serial.SerialException, OSError, ValueError) as exc:
             raise ConfigError(f"cannot open serial port {port}: {exc}") from None
         self.frames = 0
+        self.acks_sent = 0
         self._waiting: list[tuple[bytes, int]] = []
 
     def close(self) -> None:
@@ -99,6 +100,8 @@ class SerialListener:
                 self.serial.write(encode(ack))
             except (serial.SerialException, OSError) as exc:
                 log.info("ack to node %d not sent: %s", node_id, exc)
+            else:
+                self.acks_sent += 1
         self.serial.flush()
         call_after_batch(self.after_batch, event_nodes(results))
         return len(batch)

@@ -79,6 +79,7 @@ class UdpListener:
             log.debug("udp receive buffer left as it was: %s", exc)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.datagrams = 0
+        self.acks_sent = 0
         self.node_addresses: dict[int, tuple[str, int]] = {}
 
     def close(self) -> None:
@@ -134,6 +135,8 @@ class UdpListener:
                 self.sock.sendto(ack, self.node_addresses[node_id])
             except OSError as exc:
                 log.info("ack to node %d not sent: %s", node_id, exc)
+            else:
+                self.acks_sent += 1
         call_after_batch(self.after_batch, event_nodes(results))
         return len(batch)
 

@@ -1,11 +1,11 @@
 """What Kinsight would have said: a store's history played on a simulated clock.
 
-``play`` runs the very path a deployment runs, on a store that holds the history:
-the clock moves on an hour at a time (``tick_s``); at every tick the real-time
-watcher checks every resident against what was known by then, and each morning
-(``morning_min`` after local midnight, 07:00 by default) the morning analysis
-learns the day before. Nothing is sent. ``replay`` does this on a copy of a
-database in memory, starting from the history alone (no earlier alerts, no
+``play`` runs the very path a deployment runs (``kinsight serve``'s ``Scheduler``), on
+a store that holds the history: the clock moves on an hour at a time (``tick_s``);
+at every tick the real-time watcher checks the residents that are due against what
+was known by then, and each morning (``morning_min`` after local midnight, 07:00 by
+default) the morning analysis learns the day before. Nothing is sent. ``replay``
+does this on a copy of a database in memory, starting from the history alone (no earlier alerts, no
 learnt models), and writes the alerts the deployment would have raised back
 into the database with the state ``replayed``: ``kinsight alerts`` lists them,
 and they are never delivered, never hold back a live alert, never count as
@@ -24,8 +24,8 @@ from ..alerts import AlertRecord, AlertRouter, Policy, list_alerts
 from ..alerts.records import copy_alerts, ensure_tables
 from ..residents import all_activities, resident_tz, residents
 from ..store import Store
-from .analysis import analyse
-from .watcher import RECHECK_S, RealtimeWatcher
+from .scheduler import Scheduler
+from .watcher import RECHECK_S
 
 log = logging.getLogger(__name__)
 
@@ -61,30 +61,19 @@ def play(store: Store, router: AlertRouter, start_ms: int, end_ms: int, *,
     now = [start_ms]
     router.clock = lambda: now[0]
     known = [r for r in residents(store) if only is None or r in only]
-    zones = {r: resident_tz(store, r) for r in known}
-    watcher = RealtimeWatcher(store, router, lambda: now[0], tick_s=tick_s,
-                              deliver=lambda _now: None, residents=lambda: known,
-                              recheck_s=recheck_s)
-    done: dict[str, date] = {}
+    scheduler = Scheduler(store, router, lambda: now[0], tick_s=tick_s,
+                          morning_min=morning_min, detector=detector, only=known,
+                          recheck_s=recheck_s, on_morning=on_morning)
     out = Played()
     tick_ms = int(tick_s * 1000)
     t = start_ms
     while t < end_ms:
         now[0] = t
-        for resident, tz in zones.items():
-            local = datetime.fromtimestamp(t / 1000, ZoneInfo(tz))
-            today = local.date()
-            if local.hour * 60 + local.minute >= morning_min and done.get(resident) != today:
-                done[resident] = today
-                summary = analyse(store, router, t, detector, deliver=False, only=[resident])
-                out.raised += summary.raised
-                out.mornings += 1
-                if on_morning is not None:
-                    on_morning(resident, today - timedelta(days=1))
-        out.raised += watcher.after_batch(frozenset())
+        out.raised += scheduler.step()
         out.ticks += 1
-        out.checks = watcher.checks
         t += tick_ms
+    out.mornings = scheduler.analysed
+    out.checks = scheduler.watcher.checks
     return out
 
 

@@ -114,9 +114,7 @@ class RealtimeWatcher:
         """Check the residents of ``node_ids`` (and, when a tick is due, every placed
         resident); the alerts raised."""
         now_ms = self.clock()
-        # A clock that stepped back counts as due, so a tick is never skipped for long.
-        tick_due = (self._last_tick_ms is None
-                    or not 0 <= now_ms - self._last_tick_ms < self.tick_ms)
+        tick_due = self.tick_is_due(now_ms)
         if not node_ids and not tick_due:
             return []
         if tick_due:
@@ -147,6 +145,12 @@ class RealtimeWatcher:
         if raised or tick_due:
             self.deliver(now_ms)
         return raised
+
+    def tick_is_due(self, now_ms: int) -> bool:
+        """Whether ``after_batch`` at ``now_ms`` ticks. A clock that stepped back counts
+        as due, so a tick is never skipped for long."""
+        return (self._last_tick_ms is None
+                or not 0 <= now_ms - self._last_tick_ms < self.tick_ms)
 
     def _due_now(self, now_ms: int, everyone: Collection[str]) -> set[str]:
         """Who a tick checks: those whose next deadline has come (``realtime.next_due``,

@@ -1,0 +1,13 @@
+"""What the service serves over HTTP: ``/healthz`` and ``/metrics`` today (``app``).
+
+Routes stay thin: what they say comes from the service and the layers below.
+
+May import: kinsight.errors, kinsight.store, kinsight.ingest, kinsight.residents,
+kinsight.learning, kinsight.alerts, kinsight.service.
+"""
+
+from __future__ import annotations
+
+from .app import make_app
+
+__all__ = ["make_app"]
