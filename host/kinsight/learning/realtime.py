@@ -337,7 +337,9 @@ def no_water(acts: Sequence[Activity], now_ms: int, tz: str = "Europe/London",
     if not lo_today < now_ms <= at(today, day_end_h * 60, zi) or not _recent(acts, now_ms):
         return []
     r = routine if routine is not None else learn_routine(acts, today, tz)
-    if len(r.longest_tap_gap_h) < MIN_DAYS or not any(a.sensor == "tap" for a in acts):
+    # A tap in the fortnight or since: the resident has one to go without.
+    if len(r.longest_tap_gap_h) < MIN_DAYS or not (("tap", None) in r.sensors
+                                                    or any(a.sensor == "tap" for a in acts)):
         return []
     usual_h = statistics.median(r.longest_tap_gap_h)
     # Past the longest stretch of the fortnight too: where long ones are ordinary (a tap

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from sys import intern
 
 from ..store import Store
 from .activity import Activity
@@ -146,7 +147,8 @@ def _event_activity(resident: str, start: int, etype: object, role: object,
         value = rise_ds / 10
     elif sensor == "tap":
         value = float(volume_ml or 0)
-    return Activity(resident, sensor, int(start), int(end), value, room)
+    return Activity(resident, sensor, int(start), int(end), value,
+                    None if room is None else intern(room))
 
 
 @dataclass
@@ -287,10 +289,13 @@ def recent_activities(store: Store, resident: str, since_ms: int) -> list[Activi
     ``since_ms``, in time order: what the real-time rules need, without reading a
     resident's whole history on every frame."""
     ensure_placements(store)
-    imported = [Activity(r, s, a, b, v, room) for r, s, a, b, v, room in store.conn.execute(
-        "SELECT resident, sensor, start_ms, end_ms, value, room FROM activities "
-        "WHERE resident = ? AND end_ms >= ? ORDER BY start_ms, end_ms, sensor",
-        (resident, since_ms))]
+    # One string object per sensor and room, not one a row: a watcher holds these for
+    # every resident, and the strings would be most of their memory.
+    imported = [Activity(resident, intern(s), a, b, v, None if room is None else intern(room))
+                for s, a, b, v, room in store.conn.execute(
+                    "SELECT sensor, start_ms, end_ms, value, room FROM activities "
+                    "WHERE resident = ? AND end_ms >= ? ORDER BY start_ms, end_ms, sensor",
+                    (resident, since_ms))]
     return merge(imported, activities_from_events(store, resident, since_ms))
 
 

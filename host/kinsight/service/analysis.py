@@ -36,6 +36,7 @@ from ..residents import activities_of, as_seen_at, resident_tz, residents
 from ..store import Store
 from .days import (
     CHECK_WINDOW_MS,
+    days_window_start,
     keep_days,
     new_days,
     realtime_activities,
@@ -127,7 +128,10 @@ def analyse(store: Store, router: AlertRouter, now_ms: int, detector: str = "eng
                     if d >= start:
                         findings.append((d, Finding(a.condition, a.severity, 4.0, a.text)))
         if detector == "engine":
-            routine = routine_for(store, resident, tz, today, now_ms, acts)
+            # The new days' window reaches back far enough for the days to summarise.
+            since = 0 if first_new is None else min(days_window_start(first_new, tz),
+                                                    now_ms - CHECK_WINDOW_MS)
+            routine = routine_for(store, resident, tz, today, now_ms, acts, since)
             recent = [a for a in acts if a.end_ms >= now_ms - CHECK_WINDOW_MS]
             if not seen_since(recent, now_ms - CHECK_WINDOW_MS):
                 recent = realtime_activities(store, resident, now_ms)

@@ -97,6 +97,11 @@ def _midnight_ms(day: date, zone: ZoneInfo) -> int:
     return int(datetime.combine(day, time(), zone).timestamp() * 1000)
 
 
+def days_window_start(first_new: date, tz: str) -> int:
+    """Where ``new_days`` starts reading for days from ``first_new``."""
+    return _midnight_ms(first_new - timedelta(days=_WINDOW_BEFORE_DAYS), ZoneInfo(tz))
+
+
 def _rederive_if_old(store: Store, resident: str) -> None:
     night = store.conn.execute("SELECT version FROM resident_nights WHERE resident = ?",
                                (resident,)).fetchone()
@@ -139,7 +144,7 @@ def new_days(store: Store, resident: str, tz: str, first_new: date | None, now_m
                     "INSERT OR REPLACE INTO resident_nights VALUES (?, ?, ?, ?)",
                     (resident, FEATURES_VERSION, learnt[0], learnt[1]))
         return feats, acts
-    days_from_ms = _midnight_ms(first_new - timedelta(days=_WINDOW_BEFORE_DAYS), zone)
+    days_from_ms = days_window_start(first_new, tz)
     acts = as_seen_at(recent_activities(store, resident, min(days_from_ms, recent_from_ms)),
                       now_ms)
     # The new days' features from their own window only, however much more was read.
@@ -172,7 +177,7 @@ def stored_days(store: Store, resident: str, since: date | None = None
 
 # What the real-time rules read besides the routine: the stays, nights and sensors
 # of the last two days, and when someone was last seen (see ``realtime_activities``).
-CHECK_WINDOW_MS = 3 * 24 * 3_600_000
+CHECK_WINDOW_MS = 2 * 24 * 3_600_000
 # As far as a routine's days reach (the fortnight and the evening before it).
 ROUTINE_WINDOW_MS = (HISTORY_DAYS + 2) * 24 * 3_600_000
 
@@ -196,10 +201,12 @@ def realtime_activities(store: Store, resident: str, now_ms: int) -> list[Activi
 
 
 def routine_for(store: Store, resident: str, tz: str, today: date, now_ms: int,
-                acts: list[Activity] | None = None) -> Routine:
+                acts: list[Activity] | None = None, acts_since_ms: int | None = None
+                ) -> Routine:
     """The resident's routine for ``today`` (the fortnight before it) from the stored
-    day summaries; the days not stored yet are summarised from the store (or from
-    ``acts``, when they reach back far enough) and kept once final."""
+    day summaries; the days not stored yet are summarised from the store, or from
+    ``acts`` (all those ending at or after ``acts_since_ms``) when they reach back far
+    enough, and kept once final."""
     ensure_days(store)
     zone = ZoneInfo(tz)
     days = [today - timedelta(days=i) for i in range(HISTORY_DAYS, 0, -1)]
@@ -211,7 +218,7 @@ def routine_for(store: Store, resident: str, tz: str, today: date, now_ms: int,
     missing = [d for d in days if d not in summaries]
     if missing:
         lo = summary_window(missing[0], zone)[0]
-        if acts is None or not acts or acts[0].start_ms > lo:
+        if acts is None or acts_since_ms is None or acts_since_ms > lo:
             acts = as_seen_at(recent_activities(store, resident, lo), now_ms)
         rows = []
         for d in missing:
