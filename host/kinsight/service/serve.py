@@ -145,7 +145,7 @@ class Service:
 
     def _udp(self, host: str, port: int) -> _Receiver:
         store = Store(self.settings.db)
-        ingestor = Ingestor(store, limits=self.limits)
+        ingestor = Ingestor(store, limits=self.limits, clock_ms=self.clock)
         try:
             listener = UdpListener(ingestor, host, port, after_batch=self._announce)
         except BaseException:
@@ -156,7 +156,7 @@ class Service:
 
     def _serial(self, device: str) -> _Receiver:
         store = Store(self.settings.db)
-        ingestor = Ingestor(store, limits=self.limits)
+        ingestor = Ingestor(store, limits=self.limits, clock_ms=self.clock)
         try:
             listener = SerialListener(ingestor, device, self.settings.baudrate,
                                       after_batch=self._announce)

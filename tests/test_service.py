@@ -1,0 +1,216 @@
+"""The service's scheduler on a simulated clock through several days: frames in, the
+real-time and morning alerts raised once each, a digest released at its hour, a
+quiet-hours hold released, an escalation when nobody acknowledges, a restart mid-day
+(nothing raised twice) and a downtime of two days (the missed mornings caught up)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kinsight.alerts import AlertRouter, Policy, WebhookTransport, list_alerts
+from kinsight.ingest import Ingestor
+from kinsight.learning import Finding
+from kinsight.residents import place, store_activities
+from kinsight.service.mornings import Mornings
+from kinsight.service.scheduler import Scheduler
+from kinsight.simulation import simulate
+from kinsight.store import Store
+from kinsight.wire import Header, encode_frame
+
+TZ = "Europe/London"
+START = date(2024, 3, 4)
+DAY = START + timedelta(days=20)  # the first day the service runs
+KEY = bytes(range(32))
+MIN_DS = 600
+
+
+def at(day: date, hhmm: str) -> int:
+    h, m = (int(x) for x in hhmm.split(":"))
+    return int(datetime.combine(day, time(h, m), ZoneInfo(TZ)).timestamp() * 1000)
+
+
+class Hooks:
+    """A real HTTP server recording each webhook POST by member (the path)."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[str, dict[str, Any]]] = []
+        hooks = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hooks.got.append((self.path.strip("/"), json.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kinds(self, member: str, condition: str | None = None) -> list[tuple[str, list[str]]]:
+        """What ``member`` was sent (kind, conditions), of ``condition`` only if given."""
+        return [(p["kind"], [a["condition"] for a in p["alerts"]])
+                for m, p in self.got if m == member
+                and (condition is None or condition in [a["condition"] for a in p["alerts"]])]
+
+
+@pytest.fixture
+def hooks() -> Iterator[Hooks]:
+    h = Hooks()
+    yield h
+    h.server.shutdown()
+    h.server.server_close()
+
+
+class Home:
+    """A store with a resident's 20 days of history and a toilet node placed; a clock;
+    a scheduler that can be dropped (a kill) and made again (a restart)."""
+
+    def __init__(self, tmp_path: Any, hooks: Hooks):
+        self.db = tmp_path / "home.db"
+        self.now = at(DAY, "06:00")
+        # Lived on through the days the service runs (it sees them as they happen), but
+        # for the two long toilet visits, when nothing else moved at home.
+        _scenario, acts = simulate("healthy", 7, 26, START, outages=False)
+        still = [(at(DAY, "13:05"), at(DAY, "14:05")), (at(DAY, "22:30"), at(DAY, "23:35"))]
+        acts = [a for a in acts if not any(a.end_ms >= lo and a.start_ms <= hi
+                                           for lo, hi in still)]
+        self.resident = acts[0].resident
+        self.store = Store(self.db)
+        store_activities(self.store, acts, TZ)
+        place(self.store, 1, self.resident, "bathroom", TZ)
+        self.store.set_node_key(1, KEY, now_ms=0)
+        self.policy = Policy.from_dict({
+            "organisation": {"throttle_hours": 24},
+            "residents": {self.resident: {
+                "consent": {"carer": "all", "family": "all", "practitioner": "all"},
+                "quiet_hours": {"start": "22:00", "end": "07:00"}, "digest_time": "08:00",
+                "escalation_minutes": 30,
+                "circle": [{"name": "one", "role": "carer", "webhook": f"{hooks.url}/one"},
+                           {"name": "two", "role": "family",
+                            "webhook": f"{hooks.url}/two"}]}}})
+        self.ingestor = Ingestor(Store(self.db), clock_ms=lambda: self.now)
+        self.seq = 0
+        self.scheduler = self.start()
+
+    def start(self) -> Scheduler:
+        store = Store(self.db)
+        router = AlertRouter(self.policy, store,
+                             lambda ch, url: WebhookTransport(url, retries=1, backoff_s=0.0),
+                             clock=lambda: self.now)
+        return Scheduler(store, router, lambda: self.now, deliver=True)
+
+    def toilet_long(self, minutes: int = 50) -> frozenset[int]:
+        self.seq += 1
+        raw = encode_frame(KEY, "events", Header(node_id=1, boot=1, seq=self.seq,
+                                                 time_s=self.now // 1000),
+                           {"events": [{"type": "prolonged_presence", "role": "toilet",
+                                        "ago_ds": minutes * MIN_DS,
+                                        "duration_ds": minutes * MIN_DS}]})
+        results = self.ingestor.ingest_batch([raw, raw])  # and a retransmission
+        assert [r.status for r in results] == ["accepted", "duplicate"]
+        return frozenset({1})
+
+    def run_until(self, end_ms: int, step_s: int = 60) -> None:
+        while self.now < end_ms:
+            self.now = min(end_ms, self.now + step_s * 1000)
+            self.scheduler.step()
+
+    def alerts(self) -> list[tuple[str, str, str]]:
+        return [(a.day, a.condition, a.subject) for a in list_alerts(self.store)]
+
+    def last_day(self) -> str | None:
+        row = self.store.conn.execute("SELECT last_day FROM models WHERE resident = ?",
+                                      (self.resident,)).fetchone()
+        return None if row is None else row[0]
+
+
+def test_days_of_service_on_a_simulated_clock(tmp_path, hooks):
+    home = Home(tmp_path, hooks)
+    # 07:30, the resident's morning: the days before today are analysed, once.
+    home.run_until(at(DAY, "07:29"))
+    assert home.last_day() is None
+    home.run_until(at(DAY, "07:31"))
+    assert home.last_day() == (DAY - timedelta(days=1)).isoformat()
+
+    # 14:00 a frame says the toilet visit has lasted 50 min: urgent, at once, once.
+    home.run_until(at(DAY, "14:00"))
+    home.scheduler.step(home.toilet_long())
+    assert [c for _d, c, _s in home.alerts()].count("prolonged_toilet") == 1
+    assert hooks.kinds("one", "prolonged_toilet") == [("urgent", ["prolonged_toilet"])]
+    assert hooks.kinds("two", "prolonged_toilet") == []
+    # Nobody acknowledges: 30 minutes later it goes to the next member of the circle.
+    home.run_until(at(DAY, "14:29"))
+    assert hooks.kinds("two", "prolonged_toilet") == []
+    home.run_until(at(DAY, "14:32"))
+    assert hooks.kinds("two", "prolonged_toilet") == [("escalation", ["prolonged_toilet"])]
+
+    # 23:00 a digest finding; 23:30 another long visit: both held by the quiet hours.
+    home.run_until(at(DAY, "23:00"))
+    router = home.scheduler.router
+    digest = router.raise_finding(home.resident, DAY, Finding(
+        "device", "digest", 1.0, "The toilet sensor may be stuck", [], subject="toilet"))
+    assert digest is not None
+    home.run_until(at(DAY, "23:30"))
+    home.scheduler.step(home.toilet_long(55))
+    sent_at_night = len(hooks.got)
+    home.run_until(at(DAY + timedelta(days=1), "06:59"))
+    assert len(hooks.got) == sent_at_night  # nothing sent in the quiet hours
+    home.run_until(at(DAY + timedelta(days=1), "07:02"))
+    # the hold released
+    assert hooks.kinds("one", "prolonged_toilet") == [("urgent", ["prolonged_toilet"])] * 2
+    assert hooks.kinds("one", "device") == []
+    home.run_until(at(DAY + timedelta(days=1), "08:02"))
+    assert [k for k, _c in hooks.kinds("one", "device")] == ["digest"]
+
+    # A kill at noon (the scheduler dropped as it is) and a restart: nothing twice.
+    home.run_until(at(DAY + timedelta(days=1), "12:00"))
+    raised = home.alerts()
+    home.scheduler = home.start()
+    home.run_until(at(DAY + timedelta(days=1), "13:00"))
+    assert home.alerts() == raised
+    assert home.last_day() == DAY.isoformat()
+
+    # Down for two days: at 09:00 the missed mornings are caught up at once.
+    home.now = at(DAY + timedelta(days=3), "09:00")
+    home.scheduler = home.start()
+    home.scheduler.step()
+    assert home.last_day() == (DAY + timedelta(days=2)).isoformat()
+    home.run_until(at(DAY + timedelta(days=3), "12:00"))
+    alerts = home.alerts()
+    assert len(alerts) == len(set(alerts)), "an alert raised twice"
+    kinds = [c for _d, c, _s in alerts]
+    assert kinds.count("prolonged_toilet") == 2  # the two visits, each once
+
+
+def test_the_mornings_are_each_residents_local_time(tmp_path):
+    with Store(tmp_path / "m.db") as store:
+        for resident, tz in (("london", "Europe/London"), ("madrid", "Europe/Madrid"),
+                             ("new-york", "America/New_York")):
+            place(store, len(resident), resident, None, tz)
+        day = date(2024, 6, 3)
+        start = int(datetime.combine(day, time(0), ZoneInfo("UTC")).timestamp() * 1000)
+        mornings = Mornings(store, morning_min=7 * 60 + 30)
+        mornings.add(["london", "madrid", "new-york"], start)
+        seen: dict[str, list[str]] = {}
+        for minute in range(1, 36 * 60):
+            t = start + minute * 60_000
+            for r in mornings.due(t):
+                seen.setdefault(r, []).append(
+                    datetime.fromtimestamp(t / 1000, ZoneInfo("UTC")).strftime("%d %H:%M"))
+                mornings.done(r, t)
+        # 07:30 local, each day: New York's morning of the 2nd had passed at the start
+        # (its evening), so it is due at once, then at 07:30 each day.
+        assert seen == {"madrid": ["03 05:30", "04 05:30"], "london": ["03 06:30", "04 06:30"],
+                        "new-york": ["03 00:01", "03 11:30", "04 11:30"]}
