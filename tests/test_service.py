@@ -214,3 +214,22 @@ def test_the_mornings_are_each_residents_local_time(tmp_path):
         # (its evening), so it is due at once, then at 07:30 each day.
         assert seen == {"madrid": ["03 05:30", "04 05:30"], "london": ["03 06:30", "04 06:30"],
                         "new-york": ["03 00:01", "03 11:30", "04 11:30"]}
+
+
+def test_a_restart_before_the_morning_waits_for_it_and_one_after_a_gap_does_not(tmp_path):
+    from kinsight.service.analysis import ensure_models
+
+    with Store(tmp_path / "m.db") as store:
+        place(store, 1, "r", None, TZ)
+        ensure_models(store)
+        day = date(2024, 6, 3)
+        store.conn.execute("INSERT INTO models VALUES ('r', 'engine', '{}', ?)",
+                           ((day - timedelta(days=2)).isoformat(),))  # yesterday's morning
+        m = Mornings(store, morning_min=7 * 60 + 30)
+        m.add(["r"], at(day, "03:00"))
+        assert m.next_ms() == at(day, "07:30")  # nothing missed: wait for this morning
+        store.conn.execute("UPDATE models SET last_day = ?",
+                           ((day - timedelta(days=4)).isoformat(),))  # three days down
+        m = Mornings(store, morning_min=7 * 60 + 30)
+        m.add(["r"], at(day, "03:00"))
+        assert m.next_ms() == at(day, "03:00")  # caught up at once

@@ -68,11 +68,14 @@ class Mornings:
             (resident, self.detector)).fetchone()
         last = date.fromisoformat(row[0]) if row is not None and row[0] else None
         this_morning = morning_ms(today, tz, self.morning_min)
+        if now_ms < this_morning:
+            # Yesterday's morning analysed the day before it; one before that was missed.
+            if last is not None and last < today - timedelta(days=2):
+                return now_ms
+            return this_morning
         if last is not None and last >= today - timedelta(days=1):
             return morning_ms(today + timedelta(days=1), tz, self.morning_min)  # done today
-        if now_ms >= this_morning or (last is not None and last < today - timedelta(days=1)):
-            return now_ms  # a morning missed (downtime), or today's has come
-        return this_morning
+        return now_ms  # today's has come (and maybe others were missed)
 
     def _push(self, resident: str, when_ms: int) -> None:
         self._when[resident] = when_ms
