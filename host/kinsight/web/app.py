@@ -23,6 +23,9 @@ from ..store import Store
 def make_app(service: Service) -> Starlette:
     """The app for ``service``; its health is read through a connection of its own."""
     store = Store(service.settings.db)
+    # A store another process holds locked answers "not writable" in half a second, not
+    # after the usual five: a monitor's request must not time out.
+    store.conn.execute("PRAGMA busy_timeout = 500")
     lock = threading.Lock()  # one request at a time on that connection
 
     def healthz(request: Request) -> JSONResponse:
