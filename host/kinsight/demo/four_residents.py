@@ -200,17 +200,21 @@ def _run(out: Path, work: Path, loss: float, seed: int, progress: Progress,
 
 
 def analyse_days(store: Store, progress: Progress | None = None) -> dict[str, list[Alert]]:
-    """``kinsight analyse`` as a home would run it each morning at 07:00 over the days,
-    with the default policy (store and log, send nothing); every resident's alerts."""
+    """The days as ``kinsight serve`` would have lived them: its scheduler on a simulated
+    clock, an hour a tick (the real-time rules on whoever is due, each resident's
+    morning analysis at 07:00), with the default policy (store and log, send nothing);
+    every resident's alerts."""
     from ..alerts import AlertRouter, Policy, list_alerts
-    from ..service import analyse
+    from ..service import play
 
-    for d in range(1, DAYS + 1):
-        now = _midnight_ms(START + timedelta(days=d)) + 7 * 3_600_000
-        analyse(store, AlertRouter(Policy(), store, clock=lambda now=now: now), now)
+    router = AlertRouter(Policy(), store)
+    for d in range(DAYS + 1):
+        day = START + timedelta(days=d)
+        play(store, router, _midnight_ms(day), _midnight_ms(day + timedelta(days=1)),
+             morning_min=7 * 60)
         if progress is not None:
-            progress.step(f"kinsight analyse, each morning: {START + timedelta(days=d):%d %b}",
-                          25 / DAYS)
+            progress.step(f"kinsight serve's day, on a simulated clock: {day:%d %b}",
+                          25 / (DAYS + 1))
     out: dict[str, list[Alert]] = {r.rid: [] for r in RESIDENTS}
     for rec in list_alerts(store):
         out.setdefault(rec.resident, []).append(

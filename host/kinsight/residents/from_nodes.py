@@ -284,19 +284,28 @@ def merge(*sources: Iterable[Activity]) -> list[Activity]:
     return sorted(out, key=_order)
 
 
-def recent_activities(store: Store, resident: str, since_ms: int) -> list[Activity]:
+def recent_activities(store: Store, resident: str, since_ms: int,
+                      until_ms: int | None = None) -> list[Activity]:
     """The resident's imported activities and node events that end at or after
-    ``since_ms``, in time order: what the real-time rules need, without reading a
-    resident's whole history on every frame."""
+    ``since_ms`` (and begin by ``until_ms``), in time order: what the real-time rules
+    need, without reading a resident's whole history on every frame, nor, in a replay
+    of a history, its future."""
     ensure_placements(store)
     # One string object per sensor and room, not one a row: a watcher holds these for
     # every resident, and the strings would be most of their memory.
     imported = [Activity(resident, intern(s), a, b, v, None if room is None else intern(room))
                 for s, a, b, v, room in store.conn.execute(
                     "SELECT sensor, start_ms, end_ms, value, room FROM activities "
-                    "WHERE resident = ? AND end_ms >= ? ORDER BY start_ms, end_ms, sensor",
-                    (resident, since_ms))]
-    return merge(imported, activities_from_events(store, resident, since_ms))
+                    "WHERE resident = ? AND end_ms >= ? AND start_ms <= ? "
+                    "ORDER BY start_ms, end_ms, sensor",
+                    (resident, since_ms, _NO_END if until_ms is None else until_ms))]
+    nodes = activities_from_events(store, resident, since_ms)
+    if until_ms is not None:
+        nodes = [a for a in nodes if a.start_ms <= until_ms]
+    return merge(imported, nodes)
+
+
+_NO_END = 2**62
 
 
 def as_seen_at(activities: Iterable[Activity], now_ms: int) -> list[Activity]:

@@ -145,7 +145,8 @@ def new_days(store: Store, resident: str, tz: str, first_new: date | None, now_m
                     (resident, FEATURES_VERSION, learnt[0], learnt[1]))
         return feats, acts
     days_from_ms = days_window_start(first_new, tz)
-    acts = as_seen_at(recent_activities(store, resident, min(days_from_ms, recent_from_ms)),
+    acts = as_seen_at(recent_activities(store, resident, min(days_from_ms, recent_from_ms),
+                                        now_ms),
                       now_ms)
     # The new days' features from their own window only, however much more was read.
     feats = daily_features([a for a in acts if a.end_ms >= days_from_ms], tz, night)
@@ -194,10 +195,11 @@ def realtime_activities(store: Store, resident: str, now_ms: int) -> list[Activi
     last ``CHECK_WINDOW_MS``; those of ``ROUTINE_WINDOW_MS`` when nothing in the
     shorter one says when someone was last at home (a home empty for days)."""
     lo = now_ms - CHECK_WINDOW_MS
-    acts = as_seen_at(recent_activities(store, resident, lo), now_ms)
+    acts = as_seen_at(recent_activities(store, resident, lo, now_ms), now_ms)
     if seen_since(acts, lo):
         return acts
-    return as_seen_at(recent_activities(store, resident, now_ms - ROUTINE_WINDOW_MS), now_ms)
+    return as_seen_at(recent_activities(store, resident, now_ms - ROUTINE_WINDOW_MS, now_ms),
+                      now_ms)
 
 
 def routine_for(store: Store, resident: str, tz: str, today: date, now_ms: int,
@@ -219,7 +221,7 @@ def routine_for(store: Store, resident: str, tz: str, today: date, now_ms: int,
     if missing:
         lo = summary_window(missing[0], zone)[0]
         if acts is None or acts_since_ms is None or acts_since_ms > lo:
-            acts = as_seen_at(recent_activities(store, resident, lo), now_ms)
+            acts = as_seen_at(recent_activities(store, resident, lo, now_ms), now_ms)
         rows = []
         for d in missing:
             summaries[d] = day_summary(acts, d, tz)

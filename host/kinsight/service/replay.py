@@ -25,7 +25,6 @@ from ..alerts.records import copy_alerts, ensure_tables
 from ..residents import all_activities, resident_tz, residents
 from ..store import Store
 from .scheduler import Scheduler
-from .watcher import RECHECK_S
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +50,18 @@ def midnight_ms(day: date, tz: str) -> int:
 def play(store: Store, router: AlertRouter, start_ms: int, end_ms: int, *,
          tick_s: float = TICK_S, morning_min: int = MORNING_MIN,
          only: Collection[str] | None = None, detector: str = "engine",
-         on_morning: Callable[[str, date], None] | None = None,
-         recheck_s: float | None = RECHECK_S) -> Played:
+         on_morning: Callable[[str, date], None] | None = None) -> Played:
     """Play [start_ms, end_ms) on ``store``, which the alerts and models land in (use a
     scratch copy: see ``replay``). ``router.clock`` must read the returned clock's
     time: ``play`` sets ``router.clock`` itself. ``on_morning(resident, day)`` is
-    called after each resident's morning analysis of ``day``; ``recheck_s`` is the
-    watcher's (None: every resident at every tick)."""
+    called after each resident's morning analysis of ``day``. Every resident is checked
+    at every tick: what arrives in a replay is what the clock passes."""
     now = [start_ms]
     router.clock = lambda: now[0]
     known = [r for r in residents(store) if only is None or r in only]
     scheduler = Scheduler(store, router, lambda: now[0], tick_s=tick_s,
                           morning_min=morning_min, detector=detector, only=known,
-                          recheck_s=recheck_s, on_morning=on_morning)
+                          history=True, on_morning=on_morning)
     out = Played()
     tick_ms = int(tick_s * 1000)
     t = start_ms

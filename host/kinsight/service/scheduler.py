@@ -31,12 +31,13 @@ class Scheduler:
     in the store, read again on every tick); ``deliver``: send what is due on each
     tick (a service with a delivery thread leaves that to it);
     ``on_analysed(resident, seconds)`` and ``on_alert(record)`` are told as things
-    happen."""
+    happen; ``history``: a replay of a store's history (see ``RealtimeWatcher``)."""
 
     def __init__(self, store: Store, router: AlertRouter, clock: Callable[[], int], *,
                  tick_s: float = TICK_S, morning_min: int = DEFAULT_MORNING_MIN,
                  detector: str = "engine", only: Collection[str] | None = None,
                  recheck_s: float | None = RECHECK_S, deliver: bool = False,
+                 history: bool = False,
                  on_morning: Callable[[str, date], None] | None = None,
                  on_analysed: Callable[[str, float], None] | None = None,
                  on_alert: Callable[[AlertRecord], None] | None = None):
@@ -52,7 +53,8 @@ class Scheduler:
         self.mornings = Mornings(store, morning_min, detector)
         self.watcher = RealtimeWatcher(store, router, clock, tick_s=tick_s,
                                        on_alert=on_alert, deliver=self._deliver,
-                                       residents=self._residents, recheck_s=recheck_s)
+                                       residents=self._residents, recheck_s=recheck_s,
+                                       history=history)
         self.analysed = 0  # resident-mornings
         self._known: list[str] | None = None
         self._listed_tick = -1

@@ -75,7 +75,7 @@ class RealtimeWatcher:
                  on_alert: Callable[[AlertRecord], None] | None = None,
                  deliver: Callable[[int], Any] | None = None,
                  residents: Callable[[], Collection[str]] | None = None,
-                 recheck_s: float | None = RECHECK_S):
+                 recheck_s: float | None = RECHECK_S, history: bool = False):
         if tick_s <= 0:
             raise ValueError(f"tick_s must be positive, not {tick_s}")
         if recheck_s is not None and recheck_s <= 0:
@@ -86,6 +86,11 @@ class RealtimeWatcher:
         self.tick_ms = int(tick_s * 1000)
         self.on_alert = on_alert
         self.deliver = deliver or router.deliver_due
+        # A replay: the store holds the whole history, and what "arrives" is what the
+        # clock passes, never announced: every resident is checked at every tick.
+        self.history = history
+        if history:
+            recheck_s = None
         self.ticks = 0
         self.checks = 0  # residents checked
         self.alerts_raised = 0
@@ -210,11 +215,8 @@ class RealtimeWatcher:
         routine = self._routine(resident, today, tz, now_ms)
         findings = realtime.check(acts, now_ms, tz, routine=routine)
         if self._recheck_ms is not None:
-            # Next: when a rule could next find something, when an activity already in
-            # the store begins (a replay's history), or the safety net's recheck.
-            due = min(realtime.next_due(acts, now_ms, tz, routine), now_ms + self._recheck_ms,
-                      min((a.start_ms for a in window if a.start_ms > now_ms),
-                          default=now_ms + self._recheck_ms))
+            # Next: when a rule could next find something, or the safety net's recheck.
+            due = min(realtime.next_due(acts, now_ms, tz, routine), now_ms + self._recheck_ms)
             self._schedule(resident, due)
         if not findings:
             return []
@@ -247,7 +249,8 @@ class RealtimeWatcher:
         if (cached is not None and cached.outside == self._outside
                 and cached.since_ms <= since_ms
                 < cached.since_ms + max(DAY_MS, WINDOW_MS - CHECK_WINDOW_MS)
-                and 0 <= now - cached.read_ms < _REREAD_MS):
+                and 0 <= now - cached.read_ms < _REREAD_MS
+                and not (self.history and now != cached.read_ms)):
             if resident in self._announced:
                 self._announced.discard(resident)
                 new = events_after(self.store, resident, cached.marks)
@@ -256,7 +259,8 @@ class RealtimeWatcher:
             return [a for a in cached.acts if a.end_ms >= since_ms]
         self._announced.discard(resident)
         marks = node_marks(self.store, resident)
-        acts = recent_activities(self.store, resident, since_ms)
+        # Up to now only: a replayed history's future is in the store already.
+        acts = recent_activities(self.store, resident, since_ms, now if self.history else None)
         self._windows[resident] = _Window(self._outside, since_ms, now, acts, marks)
         return acts
 
