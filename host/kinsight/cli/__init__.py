@@ -7,8 +7,8 @@ import every other package, and nothing imports it.
 
 May import: kinsight.errors, kinsight.wire, kinsight.store, kinsight.ingest,
 kinsight.residents, kinsight.learning, kinsight.alerts, kinsight.reports,
-kinsight.service, kinsight.simulation, kinsight.evaluation, kinsight.bench,
-kinsight.demo.
+kinsight.service, kinsight.web, kinsight.simulation, kinsight.evaluation,
+kinsight.bench, kinsight.demo.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from ..errors import ConfigError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # pyright: ignore[reportMissingImports]
 
 _HOSTPORT = r"^\[?[^\s\]]*\]?:[0-9]{1,5}$"
 SCHEMA: dict[str, Any] = {
