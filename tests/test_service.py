@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kinsight.alerts import AlertRouter, Policy, WebhookTransport, list_alerts
+from kinsight.evaluation.injection import inject
 from kinsight.ingest import Ingestor
 from kinsight.learning import Finding
 from kinsight.residents import place, store_activities
@@ -83,6 +84,8 @@ class Home:
         # Lived on through the days the service runs (it sees them as they happen), but
         # for the two long toilet visits, when nothing else moved at home.
         _scenario, acts = simulate("healthy", 7, 26, START, outages=False)
+        # Two dry days before the service starts: the first morning finds them.
+        acts = inject(acts, "dehydration", DAY - timedelta(days=2), TZ)
         still = [(at(DAY, "13:05"), at(DAY, "14:05")), (at(DAY, "22:30"), at(DAY, "23:35"))]
         acts = [a for a in acts if not any(a.end_ms >= lo and a.start_ms <= hi
                                            for lo, hi in still)]
@@ -143,6 +146,11 @@ def test_days_of_service_on_a_simulated_clock(tmp_path, hooks):
     assert home.last_day() is None
     home.run_until(at(DAY, "07:31"))
     assert home.last_day() == (DAY - timedelta(days=1)).isoformat()
+    # ... and the morning finds the two dry days: a digest, sent at the digest hour.
+    assert [c for _d, c, _s in home.alerts()] == ["dehydration"]
+    assert hooks.kinds("one", "dehydration") == []
+    home.run_until(at(DAY, "08:02"))
+    assert [k for k, _c in hooks.kinds("one", "dehydration")] == ["digest"]
 
     # 14:00 a frame says the toilet visit has lasted 50 min: urgent, at once, once.
     home.run_until(at(DAY, "14:00"))
@@ -192,6 +200,7 @@ def test_days_of_service_on_a_simulated_clock(tmp_path, hooks):
     assert len(alerts) == len(set(alerts)), "an alert raised twice"
     kinds = [c for _d, c, _s in alerts]
     assert kinds.count("prolonged_toilet") == 2  # the two visits, each once
+    assert kinds.count("dehydration") == 1  # the morning's, not again after the restarts
 
 
 def test_the_mornings_are_each_residents_local_time(tmp_path):
