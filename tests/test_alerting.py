@@ -11,11 +11,9 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,6 +35,7 @@ from kinsight.alerts.router import BASE_SCORE
 from kinsight.learning import Finding
 from kinsight.residents import place
 from kinsight.store import Store
+from support import Hooks
 
 ZI = ZoneInfo("Europe/London")
 DAY = date(2024, 6, 20)
@@ -52,42 +51,6 @@ def at(hhmm: str, day: date = DAY) -> int:
 
 def finding(cond: str = "not_up", severity: str = "urgent", score: float = 2.0) -> Finding:
     return Finding(cond, severity, score, f"{cond} evidence in words", [1.0, 2.0, 3.0])
-
-
-class Hooks:
-    """A real HTTP server; POSTs to /<member> are recorded; ``fail[path]`` answers 500
-    that many times first."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[str, dict[str, Any]]] = []
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []  # path, headers, body
-        self.fail: dict[str, int] = {}
-        self.attempts: dict[str, int] = {}
-        hooks = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hooks.requests.append((self.path, dict(self.headers), body))
-                hooks.attempts[self.path] = hooks.attempts.get(self.path, 0) + 1
-                if hooks.fail.get(self.path, 0) > 0:
-                    hooks.fail[self.path] -= 1
-                    self.send_response(500)
-                    self.end_headers()
-                    return
-                hooks.got.append((self.path, json.loads(body)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def to(self, member: str) -> list[dict[str, Any]]:
-        return [p for path, p in self.got if path == f"/{member}"]
 
 
 @pytest.fixture

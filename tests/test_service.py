@@ -5,11 +5,8 @@ quiet-hours hold released, an escalation when nobody acknowledges, a restart mid
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +22,7 @@ from kinsight.service.scheduler import Scheduler
 from kinsight.simulation import simulate
 from kinsight.store import Store
 from kinsight.wire import Header, encode_frame
+from support import Hooks
 
 TZ = "Europe/London"
 START = date(2024, 3, 4)
@@ -38,32 +36,11 @@ def at(day: date, hhmm: str) -> int:
     return int(datetime.combine(day, time(h, m), ZoneInfo(TZ)).timestamp() * 1000)
 
 
-class Hooks:
-    """A real HTTP server recording each webhook POST by member (the path)."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[str, dict[str, Any]]] = []
-        hooks = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hooks.got.append((self.path.strip("/"), json.loads(body)))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def kinds(self, member: str, condition: str | None = None) -> list[tuple[str, list[str]]]:
-        """What ``member`` was sent (kind, conditions), of ``condition`` only if given."""
-        return [(p["kind"], [a["condition"] for a in p["alerts"]])
-                for m, p in self.got if m == member
-                and (condition is None or condition in [a["condition"] for a in p["alerts"]])]
+def kinds(hooks: Hooks, member: str, condition: str | None = None
+          ) -> list[tuple[str, list[str]]]:
+    """What ``member`` was sent (kind, conditions), of ``condition`` only if given."""
+    return [(p["kind"], [a["condition"] for a in p["alerts"]]) for p in hooks.to(member)
+            if condition is None or condition in [a["condition"] for a in p["alerts"]]]
 
 
 @pytest.fixture
@@ -148,21 +125,21 @@ def test_days_of_service_on_a_simulated_clock(tmp_path, hooks):
     assert home.last_day() == (DAY - timedelta(days=1)).isoformat()
     # ... and the morning finds the two dry days: a digest, sent at the digest hour.
     assert [c for _d, c, _s in home.alerts()] == ["dehydration"]
-    assert hooks.kinds("one", "dehydration") == []
+    assert kinds(hooks, "one", "dehydration") == []
     home.run_until(at(DAY, "08:02"))
-    assert [k for k, _c in hooks.kinds("one", "dehydration")] == ["digest"]
+    assert [k for k, _c in kinds(hooks, "one", "dehydration")] == ["digest"]
 
     # 14:00 a frame says the toilet visit has lasted 50 min: urgent, at once, once.
     home.run_until(at(DAY, "14:00"))
     home.scheduler.step(home.toilet_long())
     assert [c for _d, c, _s in home.alerts()].count("prolonged_toilet") == 1
-    assert hooks.kinds("one", "prolonged_toilet") == [("urgent", ["prolonged_toilet"])]
-    assert hooks.kinds("two", "prolonged_toilet") == []
+    assert kinds(hooks, "one", "prolonged_toilet") == [("urgent", ["prolonged_toilet"])]
+    assert kinds(hooks, "two", "prolonged_toilet") == []
     # Nobody acknowledges: 30 minutes later it goes to the next member of the circle.
     home.run_until(at(DAY, "14:29"))
-    assert hooks.kinds("two", "prolonged_toilet") == []
+    assert kinds(hooks, "two", "prolonged_toilet") == []
     home.run_until(at(DAY, "14:32"))
-    assert hooks.kinds("two", "prolonged_toilet") == [("escalation", ["prolonged_toilet"])]
+    assert kinds(hooks, "two", "prolonged_toilet") == [("escalation", ["prolonged_toilet"])]
 
     # 23:00 a digest finding; 23:30 another long visit: both held by the quiet hours.
     home.run_until(at(DAY, "23:00"))
@@ -177,10 +154,10 @@ def test_days_of_service_on_a_simulated_clock(tmp_path, hooks):
     assert len(hooks.got) == sent_at_night  # nothing sent in the quiet hours
     home.run_until(at(DAY + timedelta(days=1), "07:02"))
     # the hold released
-    assert hooks.kinds("one", "prolonged_toilet") == [("urgent", ["prolonged_toilet"])] * 2
-    assert hooks.kinds("one", "device") == []
+    assert kinds(hooks, "one", "prolonged_toilet") == [("urgent", ["prolonged_toilet"])] * 2
+    assert kinds(hooks, "one", "device") == []
     home.run_until(at(DAY + timedelta(days=1), "08:02"))
-    assert [k for k, _c in hooks.kinds("one", "device")] == ["digest"]
+    assert [k for k, _c in kinds(hooks, "one", "device")] == ["digest"]
 
     # A kill at noon (the scheduler dropped as it is) and a restart: nothing twice.
     home.run_until(at(DAY + timedelta(days=1), "12:00"))
@@ -198,9 +175,9 @@ def test_days_of_service_on_a_simulated_clock(tmp_path, hooks):
     home.run_until(at(DAY + timedelta(days=3), "12:00"))
     alerts = home.alerts()
     assert len(alerts) == len(set(alerts)), "an alert raised twice"
-    kinds = [c for _d, c, _s in alerts]
-    assert kinds.count("prolonged_toilet") == 2  # the two visits, each once
-    assert kinds.count("dehydration") == 1  # the morning's, not again after the restarts
+    conditions = [c for _d, c, _s in alerts]
+    assert conditions.count("prolonged_toilet") == 2  # the two visits, each once
+    assert conditions.count("dehydration") == 1  # the morning's, not again after the restarts
 
 
 def test_the_mornings_are_each_residents_local_time(tmp_path):
