@@ -53,12 +53,6 @@ def finding(cond: str = "not_up", severity: str = "urgent", score: float = 2.0) 
     return Finding(cond, severity, score, f"{cond} evidence in words", [1.0, 2.0, 3.0])
 
 
-@pytest.fixture
-def hooks() -> Iterator[Hooks]:
-    h = Hooks()
-    yield h
-    h.server.shutdown()
-    h.server.server_close()
 
 
 class Clock:

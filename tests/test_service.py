@@ -5,12 +5,9 @@ quiet-hours hold released, an escalation when nobody acknowledges, a restart mid
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from kinsight.alerts import AlertRouter, Policy, WebhookTransport, list_alerts
 from kinsight.evaluation.injection import inject
@@ -43,12 +40,6 @@ def kinds(hooks: Hooks, member: str, condition: str | None = None
             if condition is None or condition in [a["condition"] for a in p["alerts"]]]
 
 
-@pytest.fixture
-def hooks() -> Iterator[Hooks]:
-    h = Hooks()
-    yield h
-    h.server.shutdown()
-    h.server.server_close()
 
 
 class Home:
