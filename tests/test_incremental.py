@@ -106,6 +106,10 @@ def test_the_hot_paths_search_by_index_never_scan_the_history(tmp_path):
         analyse(store, router, now_ms, deliver=False)  # a morning
         watcher = RealtimeWatcher(store, router, clock=lambda: now_ms, deliver=lambda _t: [])
         watcher.after_batch(frozenset({1}))  # a tick and a batch
+        from kinsight.service.days import with_last_sign
+
+        for who in (acts[0].resident, "r"):  # a home quiet for days, imported or with a node
+            with_last_sign(store, who, [], now_ms, now_ms)
         store.conn.set_trace_callback(None)
         selects = {q for q in traced if q.lstrip().upper().startswith(("SELECT", "WITH"))}
         assert len(selects) >= 10
@@ -207,3 +211,37 @@ def test_the_watchers_window_after_batches_is_what_a_whole_read_finds(tmp_path):
             got = watcher._window("r", since)
             assert got == recent_activities(store, "r", since), step
         assert len(got) > 30 and any(a.sensor == "heartbeat" for a in got)
+
+
+@pytest.mark.parametrize("leaves_by_door", [False, True])
+def test_a_home_quiet_for_days_is_judged_as_on_a_fortnights_read(tmp_path, leaves_by_door):
+    """No sign for three days: the rules are given the last signs found by index
+    (days.with_last_sign), and find what they find on the whole fortnight read."""
+    from kinsight.learning import realtime
+    from kinsight.residents import Activity, as_seen_at, recent_activities
+    from kinsight.service.days import ROUTINE_WINDOW_MS, realtime_activities, routine_for
+
+    _scenario, acts = simulate("healthy", 4, 24, START)
+    zone = ZoneInfo(TZ)
+    gone = int(datetime.combine(START + timedelta(days=19), time(10), zone).timestamp() * 1000)
+    kept = [a for a in acts if a.end_ms < gone or a.sensor == "heartbeat"]
+    if leaves_by_door:
+        kept.append(Activity(kept[0].resident, "door", gone - 60_000, gone - 50_000, None,
+                             "hall"))
+    with Store(tmp_path / "q.db") as store:
+        store_activities(store, kept, TZ)
+        resident = kept[0].resident
+        compared = 0
+        for hours in range(60, 110, 7):  # 2.5 to 4.5 days after the last sign
+            now = gone + hours * 3_600_000
+            today = datetime.fromtimestamp(now / 1000, zone).date()
+            routine = routine_for(store, resident, TZ, today, now)
+            short = realtime_activities(store, resident, now)
+            whole = as_seen_at(recent_activities(store, resident, now - ROUTINE_WINDOW_MS, now),
+                               now)
+            assert len(short) < len(whole) / 3
+            got = realtime.check(short, now, TZ, routine)
+            want = realtime.check(whole, now, TZ, routine)
+            assert [(f.condition, f.text) for f in got] == [(f.condition, f.text) for f in want]
+            compared += bool(want)
+        assert compared >= 2  # the quiet home is not quiet to the rules

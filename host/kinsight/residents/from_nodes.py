@@ -209,8 +209,8 @@ _HEARTBEAT_ROLES = {"seat": "seat", "bed": "bed", "tap": "tap", "toilet": "toile
                     "stairs": "stairs"}
 
 
-def _heartbeats(store: Store, resident: str, since_ms: int | None,
-                after_s: dict[int, int] | None = None) -> list[Activity]:
+def _node_roles(store: Store, resident: str) -> dict[int, list[str]]:
+    """The sensors each of the resident's nodes has (what its status says is alive)."""
     roles: dict[int, list[str]] = {}
     nodes = [int(n) for (n,) in store.conn.execute(
         "SELECT node_id FROM placements WHERE resident = ?", (resident,))]
@@ -220,6 +220,12 @@ def _heartbeats(store: Store, resident: str, since_ms: int | None,
             if store.conn.execute("SELECT 1 FROM events WHERE node_id = ? AND role = ? "
                                   "LIMIT 1", (node, role)).fetchone():
                 roles.setdefault(node, []).append(sensor)
+    return roles
+
+
+def _heartbeats(store: Store, resident: str, since_ms: int | None,
+                after_s: dict[int, int] | None = None) -> list[Activity]:
+    roles = _node_roles(store, resident)
     if not roles:
         return []
     if after_s is not None:  # each node's statuses after its own mark
@@ -306,6 +312,50 @@ def recent_activities(store: Store, resident: str, since_ms: int,
 
 
 _NO_END = 2**62
+
+
+def latest_activities(store: Store, resident: str, before_ms: int, limit: int = 20
+                      ) -> tuple[list[Activity], int | None]:
+    """The resident's last ``limit`` activities ending before ``before_ms``, of each source
+    (imported, and each placed node), by index; and the latest end any activity left out
+    could have (None: nothing was left out). A home quiet for days is asked when someone
+    was last there without reading the days before."""
+    bound: int | None = None
+    out: list[Activity] = []
+    rows = store.conn.execute(
+        "SELECT sensor, start_ms, end_ms, value, room FROM activities WHERE resident = ? "
+        "AND end_ms < ? AND sensor NOT IN ('heartbeat', 'heart_rate') ORDER BY end_ms DESC "
+        "LIMIT ?", (resident, before_ms, limit)).fetchall()
+    if len(rows) == limit:
+        bound = int(rows[-1][2])
+    # ... and the last imported "alive" (one is enough to say the sensors spoke since).
+    rows += store.conn.execute(
+        "SELECT sensor, start_ms, end_ms, value, room FROM activities WHERE resident = ? "
+        "AND end_ms < ? AND sensor = 'heartbeat' ORDER BY end_ms DESC LIMIT 1",
+        (resident, before_ms)).fetchall()
+    out += [Activity(resident, s, a, b, v, room) for s, a, b, v, room in rows]
+    for node, room in store.conn.execute(
+            "SELECT node_id, room FROM placements WHERE resident = ?", (resident,)).fetchall():
+        events = store.conn.execute(
+            "SELECT start_ms, type, role, duration_ds, volume_ml, rise_ds, "
+            "(start_ms + COALESCE(duration_ds, 0) * 100) AS end_ms FROM events "
+            "WHERE node_id = ? AND (start_ms + COALESCE(duration_ds, 0) * 100) < ? "
+            "ORDER BY (start_ms + COALESCE(duration_ds, 0) * 100) DESC LIMIT ?",
+            (node, before_ms, limit)).fetchall()
+        if len(events) == limit:
+            end = int(events[-1][6])
+            bound = end if bound is None else max(bound, end)
+        out += [a for start, etype, role, dur, vol, rise, _end in events
+                if (a := _event_activity(resident, start, etype, role, dur, vol, rise, room))
+                is not None]
+    # And each node's last status: whether its sensors said they were alive since.
+    for node, sensors in _node_roles(store, resident).items():
+        (t,) = store.conn.execute("SELECT MAX(time_s) FROM statuses WHERE node_id = ? AND "
+                                  "time_s < ?", (node, -(-before_ms // 1000))).fetchone()
+        if t is not None:
+            out += [Activity(resident, "heartbeat", int(t) * 1000, int(t) * 1000, None, sensor)
+                    for sensor in sensors]
+    return sorted(out, key=_order), bound
 
 
 def as_seen_at(activities: Iterable[Activity], now_ms: int) -> list[Activity]:

@@ -44,6 +44,7 @@ from ..learning.routine import (
     summary_window,
 )
 from ..residents import Activity, activities_of, as_seen_at, recent_activities
+from ..residents.from_nodes import latest_activities, merge
 from ..store import Store
 
 log = logging.getLogger(__name__)
@@ -192,12 +193,29 @@ def seen_since(acts: Iterable[Activity], lo_ms: int) -> bool:
 
 def realtime_activities(store: Store, resident: str, now_ms: int) -> list[Activity]:
     """What the real-time rules need at ``now_ms``, as seen then: the activities of the
-    last ``CHECK_WINDOW_MS``; those of ``ROUTINE_WINDOW_MS`` when nothing in the
-    shorter one says when someone was last at home (a home empty for days)."""
+    last ``CHECK_WINDOW_MS``, with ``with_last_sign`` for a home quiet for longer."""
     lo = now_ms - CHECK_WINDOW_MS
     acts = as_seen_at(recent_activities(store, resident, lo, now_ms), now_ms)
     if seen_since(acts, lo):
         return acts
+    return with_last_sign(store, resident, acts, lo, now_ms)
+
+
+def _moment(a: Activity) -> int:
+    return a.end_ms if a.sensor in OCCUPANCY else a.start_ms
+
+
+def with_last_sign(store: Store, resident: str, acts: list[Activity], lo_ms: int,
+                   now_ms: int) -> list[Activity]:
+    """``acts`` (those ending at or after ``lo_ms``, with no sign of anyone in them) and
+    the last signs before ``lo_ms``, found by index (``latest_activities``): when
+    someone was last at home, and by what, is all the rules ask of older days. When
+    the signs found cannot be sure to hold the last one, the ``ROUTINE_WINDOW_MS``
+    before now are read instead."""
+    older, bound = latest_activities(store, resident, lo_ms)
+    signs = [a for a in older if a.sensor not in ("heartbeat", "heart_rate")]
+    if bound is None or (signs and max(_moment(a) for a in signs) > bound):
+        return merge(as_seen_at(older, now_ms), acts)
     return as_seen_at(recent_activities(store, resident, now_ms - ROUTINE_WINDOW_MS, now_ms),
                       now_ms)
 

@@ -10,8 +10,9 @@ check, ``realtime.next_due`` says when that resident's rules could next find
 something with nothing new arriving, and the resident waits in a priority queue
 until then (``recheck_s`` at the latest; everyone when another connection wrote
 to the store). Each resident's check reads
-only their last ``days.CHECK_WINDOW_MS`` of activities (``WINDOW_MS`` when the
-home has been quiet for longer) and their routine from the stored day summaries.
+only their last ``days.CHECK_WINDOW_MS`` of activities (and, when the home has
+been quiet for longer, when someone was last there: ``days.with_last_sign``) and
+their routine from the stored day summaries.
 
 Findings go through the ``AlertRouter`` (policy, consent, sensitivity,
 throttle). On top of that the watcher raises each real-time condition (for
@@ -47,7 +48,13 @@ from ..learning.routine import Routine
 from ..residents import Activity, as_seen_at, placements, recent_activities, resident_tz
 from ..residents.from_nodes import NodeMarks, events_after, merge, node_marks
 from ..store import Store
-from .days import CHECK_WINDOW_MS, ROUTINE_WINDOW_MS, routine_for, seen_since
+from .days import (
+    CHECK_WINDOW_MS,
+    ROUTINE_WINDOW_MS,
+    routine_for,
+    seen_since,
+    with_last_sign,
+)
 
 log = logging.getLogger(__name__)
 
@@ -205,11 +212,9 @@ class RealtimeWatcher:
         """Run the real-time rules for ``resident`` at ``now_ms``; the alerts raised."""
         self.checks += 1
         tz = resident_tz(self.store, resident)
-        window = self._window(resident, now_ms - CHECK_WINDOW_MS)
-        acts = as_seen_at(window, now_ms)
+        acts = as_seen_at(self._window(resident, now_ms - CHECK_WINDOW_MS), now_ms)
         if not seen_since(acts, now_ms - CHECK_WINDOW_MS):  # a home quiet for days
-            window = self._window(resident, now_ms - WINDOW_MS)
-            acts = as_seen_at(window, now_ms)
+            acts = with_last_sign(self.store, resident, acts, now_ms - CHECK_WINDOW_MS, now_ms)
         today = datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc).astimezone(
             ZoneInfo(tz)).date()
         routine = self._routine(resident, today, tz, now_ms)
