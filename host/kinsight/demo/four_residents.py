@@ -372,8 +372,8 @@ def _summarise(store: Store, ingestor: Ingestor, lived: list[_Lived],
          f"again, rejected: {rejected}")
     imported = store.query("SELECT COUNT(*) FROM activities")[0][0]
     _say(f"  events stored: {stored_total} from the nodes, {imported} imported as history")
-    _say("  alerts (kinsight analyse each morning: each resident's own patterns, and the "
-         "real-time rules):")
+    _say("  alerts (as kinsight serve would have raised them: each resident's own patterns "
+         "each morning, and the real-time rules through the day):")
     for lv in lived:
         r = lv.resident
         found = alerts[r.rid]
