@@ -106,6 +106,7 @@ def test_the_hot_paths_search_by_index_never_scan_the_history(tmp_path):
         analyse(store, router, now_ms, deliver=False)  # a morning
         watcher = RealtimeWatcher(store, router, clock=lambda: now_ms, deliver=lambda _t: [])
         watcher.after_batch(frozenset({1}))  # a tick and a batch
+        router.deliver_due(now_ms)  # a delivery round
         from kinsight.service.days import with_last_sign
 
         for who in (acts[0].resident, "r"):  # a home quiet for days, imported or with a node

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     UNIQUE (alert_id, member, channel)
 );
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state);
+CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state);
 CREATE TABLE IF NOT EXISTS audit (
     ts_ms INTEGER NOT NULL,
     alert_id INTEGER,
@@ -102,13 +103,15 @@ def _record(row: tuple[Any, ...]) -> AlertRecord:
                        outcome, by, ack_ms, snz, str(subject))
 
 
-def list_alerts(store: Store, resident: str | None = None) -> list[AlertRecord]:
+def list_alerts(store: Store, resident: str | None = None, state: str | None = None
+                ) -> list[AlertRecord]:
+    """The alerts (of ``resident``, in ``state``), oldest first."""
     ensure_tables(store)
+    where = [(c, v) for c, v in (("resident", resident), ("state", state)) if v is not None]
     sql = f"SELECT {_COLS} FROM alerts"
-    params: tuple[Any, ...] = ()
-    if resident is not None:
-        sql += " WHERE resident = ?"
-        params = (resident,)
+    if where:
+        sql += " WHERE " + " AND ".join(f"{c} = ?" for c, _v in where)
+    params = tuple(v for _c, v in where)
     return [_record(r) for r in store.conn.execute(sql + " ORDER BY created_ms, id", params)]
 
 

@@ -239,7 +239,8 @@ class AlertRouter:
     def deliver_due(self, now_ms: int) -> list[dict[str, Any]]:
         """Send what is due at ``now_ms``; one dict per delivery attempted."""
         done: list[dict[str, Any]] = []
-        open_alerts = [a for a in list_alerts(self.store) if a.state == "open"]
+        # The open ones only, by index: a round costs what is open, not the alert history.
+        open_alerts = list_alerts(self.store, state="open")
         by_resident: dict[str, list[AlertRecord]] = {}
         for a in open_alerts:
             by_resident.setdefault(a.resident, []).append(a)
