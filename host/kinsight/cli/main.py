@@ -56,6 +56,18 @@ _COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ("kinsight serve --db home.db --udp 0.0.0.0:5683 --http 127.0.0.1:8080",
          "kinsight serve --config /etc/kinsight/kinsight.toml",
          "kinsight serve --db home.db --serial /dev/ttyUSB0 --policy policy.json")),
+    "users": (
+        "the people who sign in to the care team's app, and what each may see",
+        "Add, list or remove the people who sign in, or change a password. A coordinator "
+        "sees every resident, a practitioner those given with --resident, a family member "
+        "only their own resident. The password is read from standard input and kept only "
+        "as an argon2 hash; every change is audited.",
+        ("echo 'a long passphrase' | kinsight users --db home.db add ann --role coordinator "
+         "--password-stdin",
+         "kinsight users --db home.db add bob --role family --resident r-1 --password-stdin",
+         "kinsight users --db home.db list",
+         "kinsight users --db home.db passwd bob --password-stdin",
+         "kinsight users --db home.db remove bob")),
     "ingest": (
         "store the frames of capture files (as recorded by listen --capture)",
         "Replay capture files through the same checks as live frames. Every file is read "
@@ -264,6 +276,18 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--clock", metavar="START[xRATE]",
                     help="run on a simulated clock from START (ISO 8601 with offset), RATE "
                     "times as fast as real time: for demonstrations and tests only")
+
+    sp = command("users")
+    db(sp)
+    sp.add_argument("action", choices=["add", "list", "remove", "passwd"])
+    sp.add_argument("name", nargs="?", help="the user's name (sign-in name)")
+    sp.add_argument("--role", choices=["coordinator", "practitioner", "family"],
+                    help="with add: what they may see")
+    sp.add_argument("--resident", action="append", metavar="ID",
+                    help="with add: a resident they look after (again for more)")
+    sp.add_argument("--password-stdin", action="store_true",
+                    help="read the password from the first line of standard input")
+    sp.add_argument("--json", action="store_true", help="with list: as JSON")
 
     sp = command("ingest")
     db(sp)
