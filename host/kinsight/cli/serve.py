@@ -114,6 +114,7 @@ def do_serve(args: argparse.Namespace) -> int:
             if server_thread is not None:
                 server_thread.join(5)
             server.config.app.state.store.close()
+            server.config.app.state.care.store.close()
         elif http_sock is not None:
             http_sock.close()
         service.stop()

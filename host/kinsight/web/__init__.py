@@ -1,4 +1,6 @@
-"""What the service serves over HTTP: ``/healthz`` and ``/metrics`` today (``app``).
+"""What the service serves over HTTP (``app``): ``/healthz``, ``/metrics``, and the care
+team's pages (``care``: sign-in, the triage board, a resident's alerts acknowledged
+with an outcome), for the people of ``users``.
 
 Routes stay thin: what they say comes from the service and the layers below.
 

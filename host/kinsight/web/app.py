@@ -1,4 +1,5 @@
-"""The service's HTTP app (Starlette): ``GET /healthz`` and ``GET /metrics``.
+"""The service's HTTP app (Starlette): ``GET /healthz``, ``GET /metrics`` and the care
+team's pages (``care``).
 
 ``/healthz`` answers 200 with ``{"status": "ok", ...}`` when all is well and 503 with
 ``"degraded"`` and its ``reasons`` otherwise (see ``Service.health``), so a monitor or
@@ -11,6 +12,7 @@ from __future__ import annotations
 import threading
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -18,6 +20,7 @@ from starlette.routing import Route
 from ..service.metrics import CONTENT_TYPE
 from ..service.serve import Service
 from ..store import Store
+from .care import CareApp, SecurityHeaders
 
 
 def make_app(service: Service) -> Starlette:
@@ -40,6 +43,9 @@ def make_app(service: Service) -> Starlette:
             service.health(store)  # the gauges it sets
         return Response(service.metrics.text(), media_type=CONTENT_TYPE)
 
-    app = Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics)])
+    care = CareApp(service.settings.db, service.policy, clock=service.clock)
+    app = Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics),
+                            *care.routes()], middleware=[Middleware(SecurityHeaders)])
     app.state.store = store  # closed by whoever stops the server
+    app.state.care = care
     return app

@@ -1,0 +1,236 @@
+"""The care team's pages (server-rendered, Jinja2 templates, no JavaScript):
+
+* ``/login``: a form with ``username`` and ``password``; every other page sends a
+  signed-out visitor there. Sign-in is rate-limited (``sessions.SignInLimiter``);
+* ``/``: the triage board (``triage.board``), with a search;
+* ``/residents/{id}``: the resident's alerts with their evidence, acknowledged with an
+  outcome and a note, and the trail of what was done; 403 for a user who may not see
+  that resident;
+* ``POST /alerts/{id}/ack``, ``POST /logout``.
+
+Every form carries the session's CSRF token (the sign-in form a token of its own,
+double-submitted in a cookie); a form without it is refused with 403. Every answer
+has the security headers (``SECURITY_HEADERS``). Routes stay thin: what they show
+and do is ``triage``, ``users``, ``sessions`` and the alert router's.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..alerts import AlertRouter, Policy, get_alert, list_alerts
+from ..errors import ConfigError
+from ..residents import placements, residents
+from ..store import Store
+from .sessions import COOKIE, SESSION_S, SignInLimiter, end_session, session_user, start_session
+from .triage import board, last_heard
+from .users import User, authenticate, get_user
+
+TEMPLATES = Path(__file__).parent / "templates"
+PRE_COOKIE = "kinsight_signin"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return datetime.fromtimestamp(ms / 1000).astimezone().strftime("%d %b %H:%M")
+
+
+class CareApp:
+    """The pages over the database at ``db``; ``secure_cookies`` for HTTPS."""
+
+    def __init__(self, db: str, policy: Policy, *, clock: Callable[[], int] = _wall_ms,
+                 secure_cookies: bool = False, limiter: SignInLimiter | None = None):
+        self.store = Store(db)
+        self.store.conn.execute("PRAGMA busy_timeout = 2000")
+        self.policy = policy
+        self.clock = clock
+        self.secure = secure_cookies
+        self.limiter = limiter or SignInLimiter()
+        self.lock = threading.Lock()  # one request at a time on the connection
+        self.templates = Jinja2Templates(directory=str(TEMPLATES))
+        self.templates.env.globals["when"] = _when
+
+    def routes(self) -> list[Route]:
+        return [Route("/login", self.login, methods=["GET", "POST"]),
+                Route("/logout", self.logout, methods=["POST"]),
+                Route("/", self.board_page),
+                Route("/residents/{rid}", self.resident_page),
+                Route("/alerts/{aid:int}/ack", self.acknowledge, methods=["POST"]),
+                Route("/app.css", self.css)]
+
+    # --- helpers
+
+    def _page(self, request: Request, name: str, status: int = 200, **context: object
+              ) -> Response:
+        return self.templates.TemplateResponse(request, name, context, status_code=status)
+
+    def _signed_in(self, request: Request) -> tuple[User, str] | None:
+        found = session_user(self.store, request.cookies.get(COOKIE), self.clock())
+        if found is None:
+            return None
+        user = get_user(self.store, found[0])
+        return None if user is None else (user, found[1])
+
+    def _to_login(self, request: Request) -> Response:
+        return RedirectResponse("/login?next=" + quote(request.url.path), status_code=303)
+
+    @staticmethod
+    async def _form(request: Request) -> dict[str, str]:
+        form = await request.form()
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+
+    # --- pages
+
+    async def css(self, request: Request) -> Response:
+        del request
+        return Response((TEMPLATES / "app.css").read_text(), media_type="text/css")
+
+    async def login(self, request: Request) -> Response:
+        if request.method == "GET":
+            pre = secrets.token_urlsafe(24)
+            resp = self._page(request, "login.html", csrf=pre, user=None,
+                              next=request.query_params.get("next", "/"), error=None)
+            resp.set_cookie(PRE_COOKIE, pre, httponly=True, samesite="strict",
+                            secure=self.secure, max_age=3600)
+            return resp
+        form = await self._form(request)
+        pre = request.cookies.get(PRE_COOKIE)
+        if not pre or not secrets.compare_digest(form.get("csrf", ""), pre):
+            return PlainTextResponse("the sign-in form has expired: open it again", 403)
+        name, password = form.get("username", "").strip().lower(), form.get("password", "")
+        address = request.client.host if request.client else "?"
+        now = self.clock()
+        nxt = form.get("next", "/")
+        nxt = nxt if nxt.startswith("/") and not nxt.startswith("//") else "/"
+        with self.lock:
+            if not self.limiter.allowed(name, address, now):
+                return self._page(request, "login.html", 429, csrf=pre, user=None, next=nxt,
+                                  error="Too many wrong passwords: try again in 15 minutes.")
+            user = authenticate(self.store, name, password)
+            if user is None:
+                self.limiter.failed(name, address, now)
+                return self._page(request, "login.html", 401, csrf=pre, user=None, next=nxt,
+                                  error="That name and password do not match.")
+            token, _csrf = start_session(self.store, user.name, now)
+        resp = RedirectResponse(nxt, status_code=303)
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=self.secure,
+                        max_age=SESSION_S)
+        resp.delete_cookie(PRE_COOKIE)
+        return resp
+
+    async def logout(self, request: Request) -> Response:
+        form = await self._form(request)
+        with self.lock:
+            found = self._signed_in(request)
+            if found is not None and secrets.compare_digest(form.get("csrf", ""), found[1]):
+                end_session(self.store, request.cookies.get(COOKIE))
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(COOKIE)
+        return resp
+
+    async def board_page(self, request: Request) -> Response:
+        with self.lock:
+            found = self._signed_in(request)
+            if found is None:
+                return self._to_login(request)
+            user, csrf = found
+            q = request.query_params.get("q", "")[:100]
+            rows = board(self.store, user, q)
+        return self._page(request, "board.html", user=user, csrf=csrf, rows=rows, q=q)
+
+    async def resident_page(self, request: Request) -> Response:
+        rid = request.path_params["rid"]
+        with self.lock:
+            found = self._signed_in(request)
+            if found is None:
+                return self._to_login(request)
+            user, csrf = found
+            if not user.may_see(rid) or rid not in residents(self.store):
+                return PlainTextResponse("not a resident you look after", 403)
+            alerts = sorted(list_alerts(self.store, rid), key=lambda a: (a.state != "open",
+                                                                         -a.created_ms))
+            nodes = [n for n, (r, _room) in placements(self.store).items() if r == rid]
+            heard = last_heard(self.store, rid, nodes)
+            trail = self.store.conn.execute(
+                "SELECT ts_ms, who, action, detail FROM audit WHERE resident = ? "
+                "ORDER BY ts_ms DESC LIMIT 50", (rid,)).fetchall()
+        return self._page(request, "resident.html", user=user, csrf=csrf, resident=rid,
+                          alerts=alerts[:100], last_heard_ms=heard, trail=trail)
+
+    async def acknowledge(self, request: Request) -> Response:
+        form = await self._form(request)
+        aid = int(request.path_params["aid"])
+        with self.lock:
+            found = self._signed_in(request)
+            if found is None:
+                return self._to_login(request)
+            user, csrf = found
+            if not secrets.compare_digest(form.get("csrf", ""), csrf):
+                return PlainTextResponse("this form has expired: open the page again", 403)
+            alert = get_alert(self.store, aid)
+            if alert is None or not user.may_see(alert.resident):
+                return PlainTextResponse("not an alert you may answer", 403)
+            router = AlertRouter(self.policy, self.store, clock=self.clock)
+            try:
+                router.acknowledge(aid, user.name, form.get("outcome", ""),
+                                   form.get("note", "")[:500])
+            except ConfigError as exc:
+                return PlainTextResponse(str(exc), 400)
+        return RedirectResponse("/residents/" + quote(alert.resident), status_code=303)
+
+
+class SecurityHeaders:
+    """ASGI middleware: ``SECURITY_HEADERS`` on every answer."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for k, v in SECURITY_HEADERS.items():
+                    headers.setdefault(k, v)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def make_care_app(db: str, policy: Policy, **kw: object) -> Starlette:
+    """The care team's pages alone (for tests and for ``kinsight report``'s kin)."""
+    care = CareApp(db, policy, **kw)  # type: ignore[arg-type]
+    app = Starlette(routes=care.routes(), middleware=[Middleware(SecurityHeaders)])
+    app.state.care = care
+    return app

@@ -1,0 +1,151 @@
+"""The care team's pages through HTTP (Starlette's test client on the real app):
+signed out goes to /login, sign-in with CSRF and rate limits, the triage order,
+acknowledging an alert with an outcome and seeing it in the trail, a family member
+refused another resident (403), a form without its CSRF token refused, security
+headers and a phone viewport on every page."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from starlette.testclient import TestClient
+
+from kinsight.alerts import AlertRouter, Policy, get_alert
+from kinsight.learning import Finding
+from kinsight.residents import place
+from kinsight.store import Store
+from kinsight.web.care import SECURITY_HEADERS, make_care_app
+from kinsight.web.sessions import SignInLimiter
+from kinsight.web.users import add_user
+
+DAY = date(2024, 6, 3)
+NOW = 1_717_400_000_000
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "care.db"
+    with Store(path) as store:
+        for node, resident in enumerate(("ada", "ben", "cy", "dot"), start=1):
+            place(store, node, resident, "hall")
+        router = AlertRouter(Policy(), store, clock=lambda: NOW)
+        router.raise_finding("ben", DAY, Finding("uti", "digest", 3.0,
+                                                 "Toilet visits at night: 4; usually 1"))
+        router.raise_finding("cy", DAY, Finding("not_up", "urgent", 2.0,
+                                                "Not seen up and about yet at 11:00"))
+        router.raise_finding("dot", DAY, Finding("device", "digest", 1.0,
+                                                 "The tap sensor may be stuck", [],
+                                                 subject="tap"))
+        add_user(store, "ann", "coordinator", [], "ann's passphrase", by="t", now_ms=0)
+        add_user(store, "fay", "family", ["ben"], "fay's passphrase", by="t", now_ms=0)
+    return str(path)
+
+
+def client(db: str, **kw: object) -> TestClient:
+    return TestClient(make_care_app(db, Policy(), clock=lambda: NOW, **kw),
+                      follow_redirects=False)
+
+
+def sign_in(c: TestClient, name: str, password: str) -> int:
+    page = c.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    return c.post("/login", data={"username": name, "password": password, "csrf": csrf,
+                                  "next": "/"}).status_code
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def test_signed_out_every_page_goes_to_the_sign_in(db):
+    c = client(db)
+    for path in ("/", "/residents/ben"):
+        r = c.get(path)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+    page = c.get("/login")
+    assert page.status_code == 200
+    assert 'name="username"' in page.text and 'name="password"' in page.text
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page.text
+    for k, v in SECURITY_HEADERS.items():
+        assert page.headers[k] == v
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_the_board_puts_urgent_first_then_health_then_equipment(db):
+    c = client(db)
+    assert sign_in(c, "ann", "ann's passphrase") == 303
+    r = c.get("/")
+    assert r.status_code == 200
+    order = re.findall(r'href="/residents/([^"]+)"', r.text)
+    assert order == ["cy", "ben", "dot", "ada"]
+    assert "Not seen up and about yet at 11:00" in r.text
+    assert re.findall(r'class="rank">([^<]+)<', r.text) == [
+        "urgent", "to look at", "equipment", "calm"]
+    assert client_search(c, "do") == ["dot"]
+
+
+def client_search(c: TestClient, q: str) -> list[str]:
+    return re.findall(r'href="/residents/([^"]+)"', c.get("/", params={"q": q}).text)
+
+
+def test_acknowledging_with_an_outcome_is_recorded_and_shown_in_the_trail(db):
+    c = client(db)
+    sign_in(c, "ann", "ann's passphrase")
+    page = c.get("/residents/cy")
+    assert page.status_code == 200 and "Acknowledge" in page.text
+    aid = int(re.search(r'action="/alerts/(\d+)/ack"', page.text).group(1))
+    r = c.post(f"/alerts/{aid}/ack", data={"csrf": csrf_of(page.text), "outcome": "useful",
+                                           "note": "called her, she had overslept"})
+    assert r.status_code == 303 and r.headers["location"] == "/residents/cy"
+    with Store(db) as store:
+        alert = get_alert(store, aid)
+        assert alert is not None and alert.state == "acknowledged"
+        assert (alert.acknowledged_by, alert.outcome) == ("ann", "useful")
+    page = c.get("/residents/cy")
+    assert "acknowledged by ann" in page.text and "ann" in page.text.split("What was done")[1]
+
+
+def test_a_form_without_its_csrf_token_is_refused(db):
+    c = client(db)
+    sign_in(c, "ann", "ann's passphrase")
+    page = c.get("/residents/cy")
+    aid = int(re.search(r'action="/alerts/(\d+)/ack"', page.text).group(1))
+    for data in ({"outcome": "useful"}, {"outcome": "useful", "csrf": "forged"}):
+        assert c.post(f"/alerts/{aid}/ack", data=data).status_code == 403
+    with Store(db) as store:
+        assert get_alert(store, aid).state == "open"
+    # ... and the sign-in form without the token of its own page
+    fresh = client(db)
+    assert fresh.post("/login", data={"username": "ann", "password": "ann's passphrase",
+                                      "csrf": "x"}).status_code == 403
+
+
+def test_a_family_member_sees_their_resident_and_no_other(db):
+    c = client(db)
+    assert sign_in(c, "fay", "fay's passphrase") == 303
+    assert re.findall(r'href="/residents/([^"]+)"', c.get("/").text) == ["ben"]
+    assert c.get("/residents/ben").status_code == 200
+    assert c.get("/residents/cy").status_code == 403
+    page = c.get("/residents/ben")
+    with Store(db) as store:
+        cy_alert = store.query("SELECT id FROM alerts WHERE resident = 'cy'")[0][0]
+    r = c.post(f"/alerts/{cy_alert}/ack", data={"csrf": csrf_of(page.text),
+                                                "outcome": "useful"})
+    assert r.status_code == 403
+
+
+def test_wrong_passwords_are_limited(db):
+    c = client(db, limiter=SignInLimiter(max_failures=3, window_s=900))
+    assert [sign_in(c, "ann", "wrong one!") for _ in range(3)] == [401] * 3
+    assert sign_in(c, "ann", "ann's passphrase") == 429  # even the right one, for now
+    assert sign_in(c, "nobody", "whatever it is") == 401
+
+
+def test_signing_out_ends_the_session(db):
+    c = client(db)
+    sign_in(c, "ann", "ann's passphrase")
+    page = c.get("/")
+    assert c.post("/logout", data={"csrf": csrf_of(page.text)}).status_code == 303
+    assert c.get("/").status_code == 303
