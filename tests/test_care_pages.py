@@ -149,3 +149,39 @@ def test_signing_out_ends_the_session(db):
     page = c.get("/")
     assert c.post("/logout", data={"csrf": csrf_of(page.text)}).status_code == 303
     assert c.get("/").status_code == 303
+
+
+def test_the_resident_page_draws_the_days_with_units_and_a_sentence_each(db):
+    from datetime import datetime, timedelta
+
+    from kinsight.service.days import keep_days
+
+    today = datetime.fromtimestamp(NOW / 1000).date()
+    days = [today - timedelta(days=i) for i in range(30, 0, -1)]
+    feats = {d: {"water_ml": 1500.0 + 10 * i, "toilet_night": float(i % 3)}
+             for i, d in enumerate(days)}
+    with Store(db) as store:
+        keep_days(store, "ben", feats, days)
+    c = client(db)
+    sign_in(c, "ann", "ann's passphrase")
+    page = c.get("/residents/ben").text
+    assert "The last 60 days" in page
+    assert "<strong>Water drawn (L)</strong>" in page and "<polyline points=" in page
+    last = days[-1]
+    assert f"Water drawn: 1.8 L on {last:%d %b}; usually 1.5 to 1.8 L over these 30 days." in page
+    assert 'role="img" aria-label="Toilet visits at night:' in page
+
+
+def test_family_see_only_what_the_residents_consent_shares(db):
+    policy = Policy.from_dict({"residents": {"ben": {"consent": {"family": ["urgent"]}}}})
+    with Store(db) as store:
+        AlertRouter(policy, store, clock=lambda: NOW).raise_finding(
+            "ben", DAY, Finding("prolonged_toilet", "urgent", 2.0,
+                                "Stayed in the bathroom for 80 min"))
+    c = TestClient(make_care_app(db, policy, clock=lambda: NOW), follow_redirects=False)
+    sign_in(c, "fay", "fay's passphrase")
+    page = c.get("/residents/ben").text
+    assert "Stayed in the bathroom for 80 min" in page
+    assert "Toilet visits at night: 4" not in page  # a digest: not shared with family
+    sign_in(c, "ann", "ann's passphrase")
+    assert "Toilet visits at night: 4" in c.get("/residents/ben").text

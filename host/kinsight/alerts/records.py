@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state);
 CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state);
+CREATE INDEX IF NOT EXISTS alerts_resident ON alerts (resident, created_ms);
 CREATE TABLE IF NOT EXISTS audit (
     ts_ms INTEGER NOT NULL,
     alert_id INTEGER,
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS audit (
     action TEXT NOT NULL,
     detail TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS audit_resident ON audit (resident, ts_ms);
 CREATE TABLE IF NOT EXISTS sensitivity (
     resident TEXT NOT NULL,
     condition TEXT NOT NULL,

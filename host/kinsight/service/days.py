@@ -157,6 +157,7 @@ def new_days(store: Store, resident: str, tz: str, first_new: date | None, now_m
 def keep_days(store: Store, resident: str, feats: dict[date, dict[str, float]],
               days: Iterable[date]) -> None:
     """Store the features of ``days`` (complete days: a morning's new ones)."""
+    ensure_days(store)
     rows = [(resident, d.isoformat(), FEATURES_VERSION, _json(feats.get(d, {})))
             for d in days]
     if rows:

@@ -3,9 +3,10 @@
 * ``/login``: a form with ``username`` and ``password``; every other page sends a
   signed-out visitor there. Sign-in is rate-limited (``sessions.SignInLimiter``);
 * ``/``: the triage board (``triage.board``), with a search;
-* ``/residents/{id}``: the resident's alerts with their evidence, acknowledged with an
-  outcome and a note, and the trail of what was done; 403 for a user who may not see
-  that resident;
+* ``/residents/{id}``: the last 60 days as charts with units and a sentence each
+  (``charts``), the resident's alerts with their evidence (for family, only what the
+  resident's consent shares with family), acknowledged with an outcome and a note, and
+  the trail of what was done; 403 for a user who may not see that resident;
 * ``POST /alerts/{id}/ack``, ``POST /logout``.
 
 Every form carries the session's CSRF token (the sign-in form a token of its own,
@@ -20,7 +21,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -36,13 +37,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..alerts import AlertRouter, Policy, get_alert, list_alerts
 from ..errors import ConfigError
 from ..residents import placements, residents
+from ..service.days import stored_days
 from ..store import Store
+from .charts import charts
 from .sessions import COOKIE, SESSION_S, SignInLimiter, end_session, session_user, start_session
 from .triage import board, last_heard
 from .users import User, authenticate, get_user
 
 TEMPLATES = Path(__file__).parent / "templates"
 PRE_COOKIE = "kinsight_signin"
+CHART_DAYS = 60
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -177,13 +181,23 @@ class CareApp:
                 return PlainTextResponse("not a resident you look after", 403)
             alerts = sorted(list_alerts(self.store, rid), key=lambda a: (a.state != "open",
                                                                          -a.created_ms))
+            if user.role == "family":  # only what the resident's consent shares with family
+                rp = self.policy.for_resident(rid)
+                alerts = [a for a in alerts if rp.consents("family", a.condition, a.severity)]
+            today = datetime.fromtimestamp(self.clock() / 1000).date()
+            drawn = charts(stored_days(self.store, rid, today - timedelta(days=CHART_DAYS)))
             nodes = [n for n, (r, _room) in placements(self.store).items() if r == rid]
             heard = last_heard(self.store, rid, nodes)
-            trail = self.store.conn.execute(
-                "SELECT ts_ms, who, action, detail FROM audit WHERE resident = ? "
-                "ORDER BY ts_ms DESC LIMIT 50", (rid,)).fetchall()
+            shown = {a.id for a in alerts}
+            # The trail of what they may see: for family, of the alerts shown only.
+            trail = [(ts, who, action, detail) for ts, aid, who, action, detail in
+                     self.store.conn.execute(
+                         "SELECT ts_ms, alert_id, who, action, detail FROM audit "
+                         "WHERE resident = ? ORDER BY ts_ms DESC LIMIT 200", (rid,))
+                     if user.role != "family" or aid in shown][:50]
         return self._page(request, "resident.html", user=user, csrf=csrf, resident=rid,
-                          alerts=alerts[:100], last_heard_ms=heard, trail=trail)
+                          alerts=alerts[:100], last_heard_ms=heard, trail=trail, charts=drawn,
+                          chart_days=CHART_DAYS)
 
     async def acknowledge(self, request: Request) -> Response:
         form = await self._form(request)
