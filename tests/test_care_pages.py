@@ -185,3 +185,33 @@ def test_family_see_only_what_the_residents_consent_shares(db):
     assert "Toilet visits at night: 4" not in page  # a digest: not shared with family
     sign_in(c, "ann", "ann's passphrase")
     assert "Toilet visits at night: 4" in c.get("/residents/ben").text
+
+
+def test_the_equipment_page_shows_each_homes_nodes_as_their_status_says(db):
+    from kinsight.ingest import Ingestor
+    from kinsight.wire import Header, encode_frame
+
+    key = bytes(range(32))
+    with Store(db) as store:
+        store.set_node_key(2, key, now_ms=0)
+        ingestor = Ingestor(store, clock_ms=lambda: NOW)
+        status = encode_frame(key, "status", Header(node_id=2, boot=1, seq=1,
+                                                    time_s=NOW // 1000 - 60),
+                              {"firmware": "0.9.1", "uptime_s": 3600, "reset_cause": "soft",
+                               "queue_depth": 3, "rssi_dbm": -67, "supply_mv": 3300})
+        forged = encode_frame(bytes(32), "status", Header(node_id=2, boot=1, seq=2,
+                                                          time_s=NOW // 1000),
+                              {"firmware": "x", "uptime_s": 1, "reset_cause": "soft"})
+        results = ingestor.ingest_batch([status, forged])
+        assert [r.status for r in results] == ["accepted", "rejected"]
+    c = client(db)
+    sign_in(c, "ann", "ann's passphrase")
+    page = c.get("/equipment").text
+    ben = page.split('href="/residents/ben"')[1].split("</ol>")[0]
+    assert "node 2" in ben and "firmware 0.9.1" in ben and "3 frames waiting" in ben
+    assert "signal -67 dBm" in ben and "supply 3.30 V" in ben and "alive" in ben
+    assert "refused: bad tag 1" in ben
+    family = client(db)
+    sign_in(family, "fay", "fay's passphrase")
+    page = family.get("/equipment").text
+    assert 'href="/residents/ben"' in page and 'href="/residents/cy"' not in page

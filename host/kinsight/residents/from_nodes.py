@@ -209,11 +209,17 @@ _HEARTBEAT_ROLES = {"seat": "seat", "bed": "bed", "tap": "tap", "toilet": "toile
                     "stairs": "stairs"}
 
 
-def _node_roles(store: Store, resident: str) -> dict[int, list[str]]:
-    """The sensors each of the resident's nodes has (what its status says is alive)."""
+def node_sensors(store: Store, resident: str | None = None) -> dict[int, list[str]]:
+    """The sensors each placed node (of ``resident``, or of everyone) has: what its
+    status says is alive."""
+    return _node_roles(store, resident)
+
+
+def _node_roles(store: Store, resident: str | None) -> dict[int, list[str]]:
     roles: dict[int, list[str]] = {}
-    nodes = [int(n) for (n,) in store.conn.execute(
-        "SELECT node_id FROM placements WHERE resident = ?", (resident,))]
+    nodes = [int(n) for (n,) in (store.conn.execute(
+        "SELECT node_id FROM placements WHERE resident = ?", (resident,)) if resident is not None
+        else store.conn.execute("SELECT node_id FROM placements"))]
     for node in nodes:
         for role, sensor in _HEARTBEAT_ROLES.items():
             # One index probe a role: a node's roles, whatever the length of its history.

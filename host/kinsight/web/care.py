@@ -3,6 +3,7 @@
 * ``/login``: a form with ``username`` and ``password``; every other page sends a
   signed-out visitor there. Sign-in is rate-limited (``sessions.SignInLimiter``);
 * ``/``: the triage board (``triage.board``), with a search;
+* ``/equipment``: each home's nodes, as their last status says (``equipment``);
 * ``/residents/{id}``: the last 60 days as charts with units and a sentence each
   (``charts``), the resident's alerts with their evidence (for family, only what the
   resident's consent shares with family), acknowledged with an outcome and a note, and
@@ -40,6 +41,7 @@ from ..residents import placements, residents
 from ..service.days import stored_days
 from ..store import Store
 from .charts import charts
+from .equipment import equipment
 from .sessions import COOKIE, SESSION_S, SignInLimiter, end_session, session_user, start_session
 from .triage import board, last_heard
 from .users import User, authenticate, get_user
@@ -87,6 +89,7 @@ class CareApp:
                 Route("/logout", self.logout, methods=["POST"]),
                 Route("/", self.board_page),
                 Route("/residents/{rid}", self.resident_page),
+                Route("/equipment", self.equipment_page),
                 Route("/alerts/{aid:int}/ack", self.acknowledge, methods=["POST"]),
                 Route("/app.css", self.css)]
 
@@ -169,6 +172,15 @@ class CareApp:
             q = request.query_params.get("q", "")[:100]
             rows = board(self.store, user, q)
         return self._page(request, "board.html", user=user, csrf=csrf, rows=rows, q=q)
+
+    async def equipment_page(self, request: Request) -> Response:
+        with self.lock:
+            found = self._signed_in(request)
+            if found is None:
+                return self._to_login(request)
+            user, csrf = found
+            homes = equipment(self.store, user, self.clock())
+        return self._page(request, "equipment.html", user=user, csrf=csrf, homes=homes)
 
     async def resident_page(self, request: Request) -> Response:
         rid = request.path_params["rid"]
