@@ -215,3 +215,26 @@ def test_the_equipment_page_shows_each_homes_nodes_as_their_status_says(db):
     sign_in(family, "fay", "fay's passphrase")
     page = family.get("/equipment").text
     assert 'href="/residents/ben"' in page and 'href="/residents/cy"' not in page
+
+
+def test_the_report_writes_the_same_pages_as_static_html(db, tmp_path, capsys):
+    from datetime import datetime, timedelta
+
+    from kinsight.cli import main
+    from kinsight.service.days import keep_days
+
+    last = datetime.fromtimestamp(NOW / 1000).date() - timedelta(days=400)  # a history
+    days = [last - timedelta(days=i) for i in range(9, -1, -1)]
+    with Store(db) as store:
+        keep_days(store, "ben", {d: {"water_ml": 1200.0} for d in days}, days)
+    out = tmp_path / "report"
+    assert main(["report", "--db", db, "--out", str(out)]) == 0
+    index = (out / "index.html").read_text()
+    assert re.findall(r'href="residents/([^"]+)\.html"', index) == ["cy", "ben", "dot", "ada"]
+    ben = (out / "residents" / "ben.html").read_text()
+    assert 'href="../app.css"' in ben and "<form" not in ben and "<form" not in index
+    assert "Toilet visits at night: 4; usually 1" in ben
+    assert f"Water drawn: 1.2 L on {last:%d %b}" in ben  # the history's own last 60 days
+    assert (out / "equipment.html").exists() and (out / "app.css").exists()
+    assert main(["report", "--db", db, "--out", str(out), "--resident", "nobody"]) == 1
+    assert "no resident nobody" in capsys.readouterr().err

@@ -32,6 +32,7 @@ from ..learning import Detector
 from ..store import Store
 from ..wire import CaptureWriter, read_capture
 from .serve import do_serve as do_serve  # the table of commands finds it here
+from .users import do_report as do_report
 from .users import do_users as do_users
 
 if TYPE_CHECKING:

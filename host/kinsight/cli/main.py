@@ -68,6 +68,13 @@ _COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
          "kinsight users --db home.db list",
          "kinsight users --db home.db passwd bob --password-stdin",
          "kinsight users --db home.db remove bob")),
+    "report": (
+        "the care team's pages as static HTML, for a real database",
+        "Write the triage board, a page per resident (the last 60 days as charts, the "
+        "alerts with their evidence, what was done) and the equipment page into a folder "
+        "of plain HTML files, linked to each other, as a coordinator sees them.",
+        ("kinsight report --db home.db --out report",
+         "kinsight report --db home.db --out report --resident r-1")),
     "ingest": (
         "store the frames of capture files (as recorded by listen --capture)",
         "Replay capture files through the same checks as live frames. Every file is read "
@@ -288,6 +295,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--password-stdin", action="store_true",
                     help="read the password from the first line of standard input")
     sp.add_argument("--json", action="store_true", help="with list: as JSON")
+
+    sp = command("report")
+    db(sp)
+    sp.add_argument("--out", required=True, help="the folder to write the pages into")
+    sp.add_argument("--resident", action="append", metavar="ID",
+                    help="only this resident (again for more)")
+    sp.add_argument("--policy", help="the alert policy (JSON): what family may see")
 
     sp = command("ingest")
     db(sp)

@@ -1,4 +1,5 @@
-"""``kinsight users``: the people who sign in to the care team's app (``web.users``)."""
+"""``kinsight users``: the people who sign in to the care team's app (``web.users``);
+``kinsight report``: its pages as static HTML (``web.report``)."""
 
 from __future__ import annotations
 
@@ -54,4 +55,21 @@ def do_users(args: argparse.Namespace) -> int:
                                                    if u.residents else ""))
                 if not found:
                     print("no users yet")
+    return 0
+
+
+def do_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..alerts import Policy
+    from ..residents import residents
+    from ..web.report import write_report
+
+    with Store(args.db, create=False) as store:
+        unknown = sorted(set(args.resident or []) - set(residents(store)))
+        if unknown:
+            raise ConfigError(f"no resident {', '.join(unknown)} in {args.db}")
+        policy = Policy.load(args.policy) if args.policy else Policy()
+        written = write_report(store, Path(args.out), policy, only=args.resident or None)
+    print(f"wrote {len(written)} files to {args.out} (open {Path(args.out) / 'index.html'})")
     return 0

@@ -2,11 +2,12 @@
 
 ``four_residents.run`` simulates the residents, sends their last days through the
 real firmware under MicroPython over a lossy UDP link to the host, imports the
-earlier days, runs the morning analysis each day and writes the care team's report.
+earlier days, lives the days through the service's scheduler and writes the care team's
+report (and ``kinsight report``'s pages of the same database).
 
 May import: kinsight.errors, kinsight.wire, kinsight.store, kinsight.ingest,
 kinsight.residents, kinsight.learning, kinsight.alerts, kinsight.reports,
-kinsight.service, kinsight.simulation.
+kinsight.service, kinsight.web, kinsight.simulation.
 """
 
 from __future__ import annotations

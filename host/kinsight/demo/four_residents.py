@@ -193,6 +193,10 @@ def _run(out: Path, work: Path, loss: float, seed: int, progress: Progress,
                        alerts[lv.resident.rid]) for lv in lived]
         progress.step("writing the reports", 2)
         overview = write_reports(out / "report", pages, today=START + timedelta(days=DAYS - 1))
+        from ..alerts import Policy
+        from ..web.report import write_report
+
+        write_report(store, out / "care", Policy())  # what kinsight report writes
         progress.step("done", 100)
         progress.close()
         return _summarise(store, ingestor, lived, reports, alerts, overview, out,
@@ -386,6 +390,7 @@ def _summarise(store: Store, ingestor: Ingestor, lived: list[_Lived],
             _say(f"             first, {a.day:%d %b} ({a.severity}): {a.text}")
     _say(f"  database: {out / 'kinsight.db'}")
     _say(f"  report:   {overview}")
+    _say(f"  the care team's pages (kinsight report): {out / 'care' / 'index.html'}")
     _say(f"  took {seconds:.0f} s")
     if not ok or sent_total != stored_total:
         _say("  MISMATCH: the host did not store every event the nodes sent")

@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..alerts import AlertRouter, Policy, get_alert, list_alerts
 from ..errors import ConfigError
 from ..residents import placements, residents
-from ..service.days import stored_days
+from ..service.days import ensure_days, stored_days
 from ..store import Store
 from .charts import charts
 from .equipment import equipment
@@ -83,6 +83,7 @@ class CareApp:
         self.lock = threading.Lock()  # one request at a time on the connection
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         self.templates.env.globals["when"] = _when
+        self.templates.env.globals["link"] = lambda path: "/" + path
 
     def routes(self) -> list[Route]:
         return [Route("/login", self.login, methods=["GET", "POST"]),
@@ -191,25 +192,8 @@ class CareApp:
             user, csrf = found
             if not user.may_see(rid) or rid not in residents(self.store):
                 return PlainTextResponse("not a resident you look after", 403)
-            alerts = sorted(list_alerts(self.store, rid), key=lambda a: (a.state != "open",
-                                                                         -a.created_ms))
-            if user.role == "family":  # only what the resident's consent shares with family
-                rp = self.policy.for_resident(rid)
-                alerts = [a for a in alerts if rp.consents("family", a.condition, a.severity)]
-            today = datetime.fromtimestamp(self.clock() / 1000).date()
-            drawn = charts(stored_days(self.store, rid, today - timedelta(days=CHART_DAYS)))
-            nodes = [n for n, (r, _room) in placements(self.store).items() if r == rid]
-            heard = last_heard(self.store, rid, nodes)
-            shown = {a.id for a in alerts}
-            # The trail of what they may see: for family, of the alerts shown only.
-            trail = [(ts, who, action, detail) for ts, aid, who, action, detail in
-                     self.store.conn.execute(
-                         "SELECT ts_ms, alert_id, who, action, detail FROM audit "
-                         "WHERE resident = ? ORDER BY ts_ms DESC LIMIT 200", (rid,))
-                     if user.role != "family" or aid in shown][:50]
-        return self._page(request, "resident.html", user=user, csrf=csrf, resident=rid,
-                          alerts=alerts[:100], last_heard_ms=heard, trail=trail, charts=drawn,
-                          chart_days=CHART_DAYS)
+            page = resident_context(self.store, self.policy, user, rid, self.clock())
+        return self._page(request, "resident.html", user=user, csrf=csrf, **page)
 
     async def acknowledge(self, request: Request) -> Response:
         form = await self._form(request)
@@ -231,6 +215,29 @@ class CareApp:
             except ConfigError as exc:
                 return PlainTextResponse(str(exc), 400)
         return RedirectResponse("/residents/" + quote(alert.resident), status_code=303)
+
+
+def resident_context(store: Store, policy: Policy, user: User, rid: str, now_ms: int
+                     ) -> dict[str, object]:
+    """What the resident page shows ``user`` of ``rid`` (see the module's docstring)."""
+    alerts = sorted(list_alerts(store, rid), key=lambda a: (a.state != "open", -a.created_ms))
+    if user.role == "family":  # only what the resident's consent shares with family
+        rp = policy.for_resident(rid)
+        alerts = [a for a in alerts if rp.consents("family", a.condition, a.severity)]
+    # The 60 days up to the last one stored (today's, live; a history's own last day).
+    ensure_days(store)
+    newest = store.conn.execute("SELECT MAX(day) FROM day_features WHERE resident = ?",
+                                (rid,)).fetchone()[0]
+    end = date.fromisoformat(newest) if newest else datetime.fromtimestamp(now_ms / 1000).date()
+    drawn = charts(stored_days(store, rid, end - timedelta(days=CHART_DAYS - 1)))
+    nodes = [n for n, (r, _room) in placements(store).items() if r == rid]
+    shown = {a.id for a in alerts}
+    # The trail of what they may see: for family, of the alerts shown only.
+    trail = [(ts, who, action, detail) for ts, aid, who, action, detail in store.conn.execute(
+        "SELECT ts_ms, alert_id, who, action, detail FROM audit WHERE resident = ? "
+        "ORDER BY ts_ms DESC LIMIT 200", (rid,)) if user.role != "family" or aid in shown][:50]
+    return {"resident": rid, "alerts": alerts[:100], "last_heard_ms": last_heard(store, rid, nodes),
+            "trail": trail, "charts": drawn, "chart_days": CHART_DAYS}
 
 
 class SecurityHeaders:
