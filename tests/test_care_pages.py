@@ -238,3 +238,43 @@ def test_the_report_writes_the_same_pages_as_static_html(db, tmp_path, capsys):
     assert (out / "equipment.html").exists() and (out / "app.css").exists()
     assert main(["report", "--db", db, "--out", str(out), "--resident", "nobody"]) == 1
     assert "no resident nobody" in capsys.readouterr().err
+
+
+def test_a_messages_signed_link_opens_the_alert_after_sign_in(db, hooks):
+    from kinsight.alerts import WebhookTransport
+    from kinsight.alerts.router import _message
+
+    policy = Policy.from_dict({
+        "organisation": {"app_url": "https://care.example.org"},
+        "residents": {"cy": {"consent": {"carer": "all"}, "circle": [
+            {"name": "one", "role": "carer", "webhook": f"{hooks.url}/one"}]}}})
+    with Store(db) as store:
+        router = AlertRouter(policy, store, lambda ch, url: WebhookTransport(url, retries=1),
+                             clock=lambda: NOW)
+        router.deliver_due(NOW)
+    (payload,) = hooks.to("one")
+    link = payload["alerts"][0]["link"]
+    assert link.startswith("https://care.example.org/a/")
+    path = link.removeprefix("https://care.example.org")
+    aid = payload["alerts"][0]["id"]
+    c = client(db)
+    r = c.get(path)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=" + path
+    sign_in(c, "ann", "ann's passphrase")
+    r = c.get(path)
+    assert r.status_code == 303 and r.headers["location"] == f"/residents/cy#alert-{aid}"
+    assert f'id="alert-{aid}"' in c.get("/residents/cy").text
+    assert c.get(path[:-3] + "xyz").status_code == 404  # not ours
+    later = TestClient(make_care_app(db, policy, clock=lambda: NOW + 8 * 86_400_000),
+                       follow_redirects=False)
+    assert later.get(path).status_code == 410  # a week old
+    fay = client(db)
+    sign_in(fay, "fay", "fay's passphrase")
+    assert fay.get(path).status_code == 403  # not her resident
+    # ... and an e-mail reads it as the way to answer
+    with Store(db) as store:
+        from kinsight.alerts import get_alert
+
+        alert = get_alert(store, aid)
+    _subject, body, _payload = _message("cy", "urgent", [alert], {aid: link})
+    assert f"Open it, and say what you found: {link}" in body and "kinsight ack" not in body

@@ -120,6 +120,11 @@ class Policy:
             return dict(self.organisation)
         return {**self.organisation, **self.residents.get(resident, {})}
 
+    def app_url(self, resident: str) -> str | None:
+        """Where the care team's app is served, for the resident's messages' links."""
+        url = self._settings(resident).get("app_url")
+        return str(url) if url else None
+
     def for_resident(self, resident: str) -> ResidentPolicy:
         try:
             return _resident_policy(self._settings(resident), self.organisation)
@@ -167,7 +172,7 @@ def _resident_policy(d: dict[str, Any], org: dict[str, Any]) -> ResidentPolicy:
     known = {"conditions", "sensitivity", "quiet_hours", "throttle_hours", "follow_up_hours",
              "digest_time",
              "escalation_minutes", "circle", "consent", "holidays", "snooze", "smtp",
-             "webhook_secret"}
+             "webhook_secret", "app_url"}
     if set(d) - known:
         raise ValueError(f"unknown keys {sorted(set(d) - known)}")
     qh = d.get("quiet_hours")

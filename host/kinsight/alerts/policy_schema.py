@@ -102,6 +102,9 @@ _SETTINGS = {
                    "additionalProperties": _DATE},
         "smtp": _SMTP,
         "webhook_secret": _SECRET,
+        # Where the care team's app is served: messages carry a signed link to the alert.
+        "app_url": {"type": "string", "pattern": r"^https?://[^\s/]+(/[^\s]*)?$",
+                    "maxLength": 500},
     },
 }
 

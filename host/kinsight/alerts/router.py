@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..learning import PersonalModel
 from ..residents import resident_tz
 from ..store import Store
+from .links import alert_link
 from .policy import Member, Policy
 from .records import AlertRecord, ensure_tables, get_alert, learned_sensitivity, list_alerts
 from .transports import DeliveryError, Transport, TransportFactory, default_transports
@@ -54,8 +55,8 @@ BASE_SCORE: dict[str, float] = {
 
 
 
-def _message(resident: str, kind: str, alerts: list[AlertRecord]) -> tuple[str, str,
-                                                                              dict[str, Any]]:
+def _message(resident: str, kind: str, alerts: list[AlertRecord],
+             links: dict[int, str] | None = None) -> tuple[str, str, dict[str, Any]]:
     if kind == "digest":
         subject = f"Kinsight daily digest for {resident}: {len(alerts)} item(s)"
     else:
@@ -69,10 +70,18 @@ def _message(resident: str, kind: str, alerts: list[AlertRecord]) -> tuple[str, 
         if a.series:
             lines.append("  Recent values: " + ", ".join(
                 f"{d}: {'-' if v is None else v}" for d, v in a.series))
+        if links and a.id in links:
+            lines.append(f"  Open it, and say what you found: {links[a.id]}")
     lines.append("")
-    lines.append("Kinsight supports your judgement; it does not replace it. Acknowledge with "
-                 "kinsight ack ALERT_ID --outcome useful|not-useful|false-alarm.")
-    payload = {"kind": kind, "resident": resident, "alerts": [a.as_dict() for a in alerts]}
+    if links:
+        lines.append("Kinsight supports your judgement; it does not replace it. The link "
+                     "opens the alert after you sign in, for a week.")
+    else:
+        lines.append("Kinsight supports your judgement; it does not replace it. Acknowledge "
+                     "with kinsight ack ALERT_ID --outcome useful|not-useful|false-alarm.")
+    payload = {"kind": kind, "resident": resident,
+               "alerts": [{**a.as_dict(), **({"link": links[a.id]} if links and a.id in links
+                                            else {})} for a in alerts]}
     return subject, "\n".join(lines) + "\n", payload
 
 
@@ -295,7 +304,10 @@ class AlertRouter:
             if not pending:
                 continue
             transport = self._transport(channel, target)
-            subject, body, payload = _message(resident, kind, pending)
+            app_url = self.policy.app_url(resident)
+            links = ({a.id: alert_link(self.store, app_url, a.id, now_ms) for a in pending}
+                     if app_url else None)
+            subject, body, payload = _message(resident, kind, pending, links)
             payload["member"] = m.name
             if transport is None:
                 state, attempts, error = "failed", 0, f"no transport for {channel}"

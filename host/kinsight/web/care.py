@@ -36,6 +36,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..alerts import AlertRouter, Policy, get_alert, list_alerts
+from ..alerts.links import open_link
 from ..errors import ConfigError
 from ..residents import placements, residents
 from ..service.days import ensure_days, stored_days
@@ -92,6 +93,7 @@ class CareApp:
                 Route("/residents/{rid}", self.resident_page),
                 Route("/equipment", self.equipment_page),
                 Route("/alerts/{aid:int}/ack", self.acknowledge, methods=["POST"]),
+                Route("/a/{token}", self.open_link),
                 Route("/app.css", self.css)]
 
     # --- helpers
@@ -194,6 +196,22 @@ class CareApp:
                 return PlainTextResponse("not a resident you look after", 403)
             page = resident_context(self.store, self.policy, user, rid, self.clock())
         return self._page(request, "resident.html", user=user, csrf=csrf, **page)
+
+    async def open_link(self, request: Request) -> Response:
+        """A message's signed link: after sign-in, the alert on its resident's page."""
+        with self.lock:
+            aid, why = open_link(self.store, request.path_params["token"], self.clock())
+            if why is not None or aid is None:
+                return PlainTextResponse(f"This link cannot be opened: {why}. Sign in to "
+                                         "see the alerts.", 410 if why == "expired" else 404)
+            found = self._signed_in(request)
+            if found is None:
+                return self._to_login(request)
+            alert = get_alert(self.store, aid)
+            if alert is None or not found[0].may_see(alert.resident):
+                return PlainTextResponse("not an alert you look after", 403)
+        return RedirectResponse(f"/residents/{quote(alert.resident)}#alert-{aid}",
+                                status_code=303)
 
     async def acknowledge(self, request: Request) -> Response:
         form = await self._form(request)
