@@ -195,7 +195,8 @@ class CareApp:
             if not user.may_see(rid) or rid not in residents(self.store):
                 return PlainTextResponse("not a resident you look after", 403)
             page = resident_context(self.store, self.policy, user, rid, self.clock())
-        return self._page(request, "resident.html", user=user, csrf=csrf, **page)
+        return self.templates.TemplateResponse(request, "resident.html",
+                                               {"user": user, "csrf": csrf, **page})
 
     async def open_link(self, request: Request) -> Response:
         """A message's signed link: after sign-in, the alert on its resident's page."""
