@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from ..alerts.records import ensure_tables
 from ..errors import ConfigError
 from ..residents import residents as residents_of
 from ..store import Store
@@ -53,14 +54,6 @@ CREATE TABLE IF NOT EXISTS user_residents (
     resident TEXT NOT NULL,
     PRIMARY KEY (name, resident)
 );
-CREATE TABLE IF NOT EXISTS audit (
-    ts_ms INTEGER NOT NULL,
-    alert_id INTEGER,
-    resident TEXT,
-    who TEXT NOT NULL,
-    action TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
 """
 
 
@@ -80,6 +73,7 @@ class User:
 
 
 def ensure_users(store: Store) -> None:
+    ensure_tables(store)  # the alerts' audit trail, which user changes go into too
     store.ensure_schema(_SCHEMA)
 
 
