@@ -5,6 +5,7 @@ quiet-hours hold released, an escalation when nobody acknowledges, a restart mid
 
 from __future__ import annotations
 
+import time as time_module
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -210,3 +211,36 @@ def test_a_restart_before_the_morning_waits_for_it_and_one_after_a_gap_does_not(
         m = Mornings(store, morning_min=7 * 60 + 30)
         m.add(["r"], at(day, "03:00"))
         assert m.next_ms() == at(day, "03:00")  # caught up at once
+
+
+def test_a_failing_scheduler_step_is_retried_and_said_by_the_health(tmp_path, monkeypatch):
+    from kinsight.service.serve import Service, ServiceSettings
+
+    failures = [1]
+    real_step = Scheduler.step
+
+    def flaky(self, nodes=frozenset()):  # the store locked once, say
+        if failures:
+            failures.pop()
+            raise RuntimeError("database is locked")
+        return real_step(self, nodes)
+
+    monkeypatch.setattr(Scheduler, "step", flaky)
+    service = Service(ServiceSettings(db=str(tmp_path / "s.db"), udp=("127.0.0.1", 0)),
+                      Policy())
+    service.start()
+    try:
+        with Store(tmp_path / "s.db") as store:
+            deadline = time_module.monotonic() + 5
+            seen_failure = False
+            while time_module.monotonic() < deadline:
+                health = service.health(store)
+                seen_failure |= any("last step failed" in r for r in health["reasons"])
+                if seen_failure and health["status"] == "ok":
+                    break
+                time_module.sleep(0.05)
+            assert seen_failure, "the failed step was never said"
+            assert health["status"] == "ok", health  # ... and the next steps went on
+            assert health["threads"]["scheduler"] == "up"
+    finally:
+        service.stop()

@@ -109,6 +109,7 @@ class Service:
         self._scheduler_failed: str | None = None
         self._ready = threading.Event()
         self._accepted_seen = 0
+        self.step_error: str | None = None  # the last scheduler step's failure, if it failed
 
     # --- starting and stopping ------------------------------------------------------------
 
@@ -209,7 +210,16 @@ class Service:
                 while not self._stop.is_set():
                     nodes = self._wait_for_nodes(0.2)
                     checks = scheduler.watcher.checks
-                    scheduler.step(nodes)
+                    try:
+                        scheduler.step(nodes)
+                    except Exception as exc:  # a locked or full store: the next step retries
+                        self.step_error = f"{type(exc).__name__}: {exc}"
+                        log.exception("a scheduler step failed; the next one tries again")
+                        for n in nodes:  # their residents are checked at the next step
+                            self._nodes.put(frozenset({n}))
+                        self._stop.wait(1.0)
+                        continue
+                    self.step_error = None
                     self.metrics.checks.inc(scheduler.watcher.checks - checks)
                     self._note_frames()
         except Exception as exc:
@@ -277,6 +287,8 @@ class Service:
                 reasons.append(f"the {name} thread is not running"
                                + (f" ({self._scheduler_failed})" if name == "scheduler"
                                   and self._scheduler_failed else ""))
+        if self.step_error is not None:
+            reasons.append(f"the scheduler's last step failed ({self.step_error})")
         age_s = None if self.last_frame_ms is None else (now - self.last_frame_ms) / 1000
         if age_s is not None and age_s > self.settings.stale_after_s:
             reasons.append(f"no frame for {age_s / 3600:.1f} h")
