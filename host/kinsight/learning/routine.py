@@ -264,12 +264,11 @@ def summary_is_final(acts: Sequence[Activity], day: date, now_ms: int, tz: str) 
                                     for a in acts)
 
 
-def learn_routine(acts: Sequence[Activity], today: date, tz: str = "Europe/London",
-                  feats: dict[date, dict[str, float]] | None = None) -> Routine:
+def learn_routine(acts: Sequence[Activity], today: date, tz: str = "Europe/London"
+                  ) -> Routine:
     """The resident's routine from the fortnight before ``today``: each day's
     ``day_summary`` (from ``acts``, which must reach back to the day before the
-    fortnight), put together by ``routine_from``. ``feats`` is not needed any more."""
-    del feats
+    fortnight), put together by ``routine_from``."""
     days = [today - timedelta(days=i) for i in range(HISTORY_DAYS, 0, -1)]
     return routine_from({d: day_summary(acts, d, tz) for d in days}, today, tz)
 
