@@ -4,6 +4,8 @@ TLS with a throwaway certificate), signed webhooks, acknowledgements."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import hmac
 import json
@@ -14,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -277,8 +280,42 @@ def test_email_reaches_a_real_smtp_server_in_plaintext_only_when_the_policy_says
     (env,) = box.got
     assert env.rcpt_tos == ["gp@example.org"]
     text = env.content.decode()
-    assert "not_up evidence in words" in text and f"alert {rec.id}" in text
-    assert "Subject: Kinsight urgent: not up for r" in text
+    assert "not_up evidence in words" in text and f"Alert {rec.id}" in text
+    assert "Subject: Urgent: Not up, r" in text
+
+
+def test_a_family_email_reads_as_a_person_wrote_it(store, smtp_server):
+    """The member by name, the resident as they call her, the values with units, what
+    to do, and no command to type."""
+    port, box = smtp_server()
+    policy = Policy.from_dict({
+        "organisation": {"smtp": {"host": "127.0.0.1", "sender": "kinsight@example.org",
+                                  "port": port, "tls": "none"},
+                         "app_url": "https://care.example.org"},
+        "residents": {"r": {"name": "Margaret Hill", "consent": ALL, "circle": [
+            {"name": "Anna", "role": "family", "email": "anna@example.org",
+             "known_as": "Mum"},
+            {"name": "Dr Shah", "role": "practitioner", "email": "gp@example.org"}]}}})
+    r = AlertRouter(policy, store, None, Clock(at("10:00")))
+    water = Finding("dehydration", "digest", 3 * BASE_SCORE["dehydration"],
+                    "Drinking less: water drawn today 0.4 L; usually 1.1 to 1.6 L",
+                    [1200.0, 1350.0, 900.0, 400.0], series_of="water_ml")
+    assert r.raise_finding("r", DAY, water) is not None
+    sent = r.deliver_due(at("10:00"))
+    assert {d["member"] for d in sent} == {"Anna", "Dr Shah"}
+    by_to = {}
+    for env in box.got:
+        msg = email.message_from_bytes(env.content, policy=email.policy.default)
+        body = msg.get_body()
+        assert isinstance(msg, EmailMessage) and isinstance(body, EmailMessage)
+        by_to[env.rcpt_tos[0]] = f"Subject: {msg['Subject']}\n{body.get_content()}"
+    anna, gp = by_to["anna@example.org"], by_to["gp@example.org"]
+    assert "Subject: Kinsight: 1 change to look at for Mum" in anna
+    assert "Hello Anna," in anna and "in Mum's days" in anna
+    assert "Mon 17 Jun 1.2 L, Tue 18 Jun 1.4 L, Wed 19 Jun 0.9 L, Thu 20 Jun 0.4 L" in anna
+    assert "Please make sure Mum drinks enough" in anna
+    assert "https://care.example.org/a/" in anna and "kinsight ack" not in anna
+    assert "Hello Dr Shah," in gp and "for Margaret Hill" in gp
 
 
 def test_acknowledgements_are_audited_and_false_alarms_lower_sensitivity(store):

@@ -242,7 +242,7 @@ def test_the_report_writes_the_same_pages_as_static_html(db, tmp_path, capsys):
 
 def test_a_messages_signed_link_opens_the_alert_after_sign_in(db, hooks):
     from kinsight.alerts import WebhookTransport
-    from kinsight.alerts.router import _message
+    from kinsight.alerts.messages import compose
 
     policy = Policy.from_dict({
         "organisation": {"app_url": "https://care.example.org"},
@@ -276,5 +276,85 @@ def test_a_messages_signed_link_opens_the_alert_after_sign_in(db, hooks):
         from kinsight.alerts import get_alert
 
         alert = get_alert(store, aid)
-    _subject, body, _payload = _message("cy", "urgent", [alert], {aid: link})
+    _subject, body, _payload = compose("cy", "urgent", [alert], links={aid: link})
     assert f"Open it, and say what you found: {link}" in body and "kinsight ack" not in body
+
+
+TEAM_POLICY = Policy.from_dict({"residents": {
+    "ada": {"team": "North", "name": "Ada Lovell"},
+    "ben": {"team": "South", "name": "Ben Ortiz", "consent": {"family": "digest"},
+            "circle": [{"name": "Fay", "role": "family", "email": "fay@example.org"},
+                       {"name": "Dr Shah", "role": "practitioner",
+                        "webhook": "https://gp.example.org/hook"}]},
+    "cy": {"team": "North"}, "dot": {"team": "South"}}})
+
+
+def team_client(db: str) -> TestClient:
+    return TestClient(make_care_app(db, TEAM_POLICY, clock=lambda: NOW),
+                      follow_redirects=False)
+
+
+def test_the_board_filters_by_team_and_finds_by_name(db):
+    c = team_client(db)
+    sign_in(c, "ann", "ann's passphrase")
+    page = c.get("/")
+    assert '<option value="North">North</option>' in page.text
+    north = re.findall(r'href="/residents/([^"]+)"', c.get("/", params={"team": "North"}).text)
+    assert north == ["cy", "ada"]  # still in the order of attention
+    assert client_search(c, "ortiz") == ["ben"]
+    assert "<strong>Ada Lovell</strong>" in page.text
+
+
+def test_snooze_and_away_from_the_page_are_audited_and_hold_alerts(db):
+    c = team_client(db)
+    sign_in(c, "ann", "ann's passphrase")
+    page = c.get("/residents/cy")
+    aid = int(re.search(r'action="/alerts/(\d+)/snooze"', page.text).group(1))
+    csrf = csrf_of(page.text)
+    assert c.post(f"/alerts/{aid}/snooze", data={"csrf": csrf, "days": "30"}).status_code == 400
+    assert c.post(f"/alerts/{aid}/snooze", data={"days": "3"}).status_code == 403  # no token
+    assert c.post(f"/alerts/{aid}/snooze", data={"csrf": csrf, "days": "3"}).status_code == 303
+    with Store(db) as store:
+        alert = get_alert(store, aid)
+        assert alert.state == "snoozed" and alert.snoozed_until_ms == NOW + 3 * 86_400_000
+    assert "snoozed until" in c.get("/residents/cy").text
+    # Away for a week: the days in it raise nothing, the day after does.
+    r = c.post("/residents/ada/away", data={"csrf": csrf, "from": "2024-06-03",
+                                            "to": "2024-06-09"})
+    assert r.status_code == 303
+    assert c.post("/residents/ada/away", data={"csrf": csrf, "from": "2024-06-09",
+                                               "to": "2024-06-03"}).status_code == 400
+    page = c.get("/residents/ada").text
+    assert "Away from home 2024-06-03 to 2024-06-09 (set by ann)" in page
+    with Store(db) as store:
+        router = AlertRouter(TEAM_POLICY, store, clock=lambda: NOW)
+        uti = Finding("uti", "digest", 3.0, "Toilet visits at night: 4; usually 1")
+        assert router.raise_finding("ada", date(2024, 6, 5), uti) is None
+        assert router.raise_finding("ada", date(2024, 6, 10), uti) is not None
+        trail = store.query("SELECT who, action, detail FROM audit WHERE resident IN "
+                            "('ada', 'cy') AND who = 'ann' ORDER BY ts_ms, rowid")
+    assert [t[1] for t in trail] == ["snoozed", "away set"]
+    assert c.post("/residents/ada/away/end", data={"csrf": csrf, "from": "2024-06-03"}
+                  ).status_code == 303
+    assert "Away from home 2024" not in c.get("/residents/ada").text
+    assert "away ended" in c.get("/residents/ada").text
+
+
+def test_family_see_the_circle_without_addresses_and_cannot_hold_alerts(db):
+    ann = team_client(db)
+    sign_in(ann, "ann", "ann's passphrase")
+    page = ann.get("/residents/ben").text
+    assert "Fay (family): hears of urgent, digest, by e-mail fay@example.org" in page
+    assert "Dr Shah (practitioner): hears of urgent, digest, by webhook" in page
+    assert "gp.example.org" not in page  # a webhook's URL may carry a secret
+    assert "family: digest; practitioner: nothing" in page
+    fay = team_client(db)
+    sign_in(fay, "fay", "fay's passphrase")
+    page = fay.get("/residents/ben").text
+    assert "Fay (family): hears of urgent, digest</li>" in page
+    assert "fay@example.org" not in page and "Snooze" not in page and "Set away" not in page
+    aid = int(re.search(r'action="/alerts/(\d+)/ack"', page).group(1))
+    assert fay.post(f"/alerts/{aid}/snooze", data={"csrf": csrf_of(page), "days": "1"}
+                    ).status_code == 403
+    assert fay.post("/residents/ben/away", data={"csrf": csrf_of(page), "from": "2024-06-03",
+                                                 "to": "2024-06-04"}).status_code == 403

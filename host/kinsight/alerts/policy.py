@@ -29,6 +29,7 @@ class Member:
     receives: tuple[str, ...] = ("urgent", "digest")
     urgent_in_quiet_hours: bool = False
     webhook_secret: str | None = None  # signs what goes to ``webhook`` (transports)
+    known_as: str | None = None  # what this member calls the resident ("Mum")
 
     def channels(self) -> list[tuple[str, str]]:
         return [(c, t) for c, t in (("webhook", self.webhook), ("email", self.email)) if t]
@@ -53,6 +54,12 @@ class ResidentPolicy:
     consent: dict[str, tuple[str, ...]]  # role -> conditions, "urgent", "digest" or "all"
     holidays: tuple[tuple[date, date], ...]
     snooze: dict[str, date]  # condition -> until (inclusive)
+    name: str | None = None  # the resident's name, as the care team writes it
+    team: str | None = None  # the care team that looks after the resident
+
+    def called(self, m: Member | None, fallback: str) -> str:
+        """What ``m`` calls the resident: their own word, else the name, else ``fallback``."""
+        return (m.known_as if m is not None and m.known_as else None) or self.name or fallback
 
     def enabled(self, condition: str) -> bool:
         return self.conditions is None or condition in self.conditions
@@ -172,7 +179,7 @@ def _resident_policy(d: dict[str, Any], org: dict[str, Any]) -> ResidentPolicy:
     known = {"conditions", "sensitivity", "quiet_hours", "throttle_hours", "follow_up_hours",
              "digest_time",
              "escalation_minutes", "circle", "consent", "holidays", "snooze", "smtp",
-             "webhook_secret", "app_url"}
+             "webhook_secret", "app_url", "name", "team"}
     if set(d) - known:
         raise ValueError(f"unknown keys {sorted(set(d) - known)}")
     qh = d.get("quiet_hours")
@@ -185,7 +192,8 @@ def _resident_policy(d: dict[str, Any], org: dict[str, Any]) -> ResidentPolicy:
         circle.append(Member(str(m["name"]), m["role"], m.get("webhook"), m.get("email"),
                              tuple([rec] if isinstance(rec, str) else rec),
                              bool(m.get("urgent_in_quiet_hours", False)),
-                             m.get("webhook_secret", d.get("webhook_secret"))))
+                             m.get("webhook_secret", d.get("webhook_secret")),
+                             m.get("known_as")))
     consent = {role: tuple([v] if isinstance(v, str) else v)
                for role, v in d.get("consent", {}).items()}
     sens = {**org.get("sensitivity", {}), **d.get("sensitivity", {})}
@@ -201,6 +209,7 @@ def _resident_policy(d: dict[str, Any], org: dict[str, Any]) -> ResidentPolicy:
         escalation_minutes=None if esc is None else float(esc), circle=tuple(circle),
         consent=consent,
         holidays=_holidays(d.get("holidays", [])),
-        snooze={c: _day(u, f"snooze.{c}") for c, u in d.get("snooze", {}).items()})
+        snooze={c: _day(u, f"snooze.{c}") for c, u in d.get("snooze", {}).items()},
+        name=d.get("name"), team=d.get("team"))
 
 

@@ -58,6 +58,7 @@ _MEMBER = {
                   "description": "an e-mail address", "maxLength": 254},
         "receives": _SHARED_LIST,
         "urgent_in_quiet_hours": {"type": "boolean"},
+        "known_as": _NAME,
     },
 }
 
@@ -103,6 +104,8 @@ _SETTINGS = {
         "smtp": _SMTP,
         "webhook_secret": _SECRET,
         # Where the care team's app is served: messages carry a signed link to the alert.
+        "name": _NAME,
+        "team": _NAME,
         "app_url": {"type": "string", "pattern": r"^https?://[^\s/]+(/[^\s]*)?$",
                     "maxLength": 500},
     },

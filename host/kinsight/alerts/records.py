@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     acknowledged_by TEXT,
     acknowledged_ms INTEGER,
     snoozed_until_ms INTEGER,
-    subject TEXT NOT NULL DEFAULT ''
+    subject TEXT NOT NULL DEFAULT '',
+    series_of TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     alert_id INTEGER NOT NULL REFERENCES alerts (id),
@@ -55,6 +56,14 @@ CREATE TABLE IF NOT EXISTS audit (
     detail TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_resident ON audit (resident, ts_ms);
+CREATE TABLE IF NOT EXISTS away (
+    resident TEXT NOT NULL,
+    from_day TEXT NOT NULL,
+    to_day TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    set_ms INTEGER NOT NULL,
+    PRIMARY KEY (resident, from_day)
+);
 CREATE TABLE IF NOT EXISTS sensitivity (
     resident TEXT NOT NULL,
     condition TEXT NOT NULL,
@@ -70,6 +79,9 @@ def ensure_tables(store: Store) -> None:
         cols = {str(r[1]) for r in store.conn.execute("PRAGMA table_info(alerts)")}
         if "subject" not in cols:  # a store from before alerts had a subject
             store.conn.execute("ALTER TABLE alerts ADD COLUMN subject TEXT NOT NULL DEFAULT ''")
+        if "series_of" not in cols:  # ... or said what their series were of
+            store.conn.execute("ALTER TABLE alerts ADD COLUMN series_of TEXT NOT NULL "
+                               "DEFAULT ''")
 
 
 @dataclass(frozen=True)
@@ -89,20 +101,21 @@ class AlertRecord:
     acknowledged_ms: int | None = None
     snoozed_until_ms: int | None = None
     subject: str = ""  # what it is about, where a condition has several (a sensor)
+    series_of: str = ""  # the feature ``series`` is of (its unit), "" where unknown
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 _COLS = ("id, resident, condition, severity, day, created_ms, text, series, state, score, "
-         "outcome, acknowledged_by, acknowledged_ms, snoozed_until_ms, subject")
+         "outcome, acknowledged_by, acknowledged_ms, snoozed_until_ms, subject, series_of")
 
 
 def _record(row: tuple[Any, ...]) -> AlertRecord:
     (i, r, c, sev, day, created, text, series, state, score, outcome, by, ack_ms,
-     snz, subject) = row
+     snz, subject, series_of) = row
     return AlertRecord(i, r, c, sev, day, created, text, json.loads(series), state, score,
-                       outcome, by, ack_ms, snz, str(subject))
+                       outcome, by, ack_ms, snz, str(subject), str(series_of))
 
 
 def list_alerts(store: Store, resident: str | None = None, state: str | None = None
@@ -130,9 +143,32 @@ def copy_alerts(store: Store, alerts: list[AlertRecord], state: str | None = Non
     ensure_tables(store)
     store.conn.executemany(
         "INSERT INTO alerts (resident, condition, severity, day, created_ms, score, text, "
-        "series, state, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "series, state, subject, series_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(a.resident, a.condition, a.severity, a.day, a.created_ms, a.score, a.text,
-          json.dumps(a.series), state or a.state, a.subject) for a in alerts])
+          json.dumps(a.series), state or a.state, a.subject, a.series_of) for a in alerts])
+
+
+@dataclass(frozen=True)
+class Away:
+    """The resident away from home (holiday, hospital) from one day to another,
+    set from the care team's app: nothing is raised about those days."""
+
+    from_day: str
+    to_day: str
+    set_by: str
+    set_ms: int
+
+
+def away_periods(store: Store, resident: str) -> list[Away]:
+    ensure_tables(store)
+    return [Away(*r) for r in store.conn.execute(
+        "SELECT from_day, to_day, set_by, set_ms FROM away WHERE resident = ? "
+        "ORDER BY from_day", (resident,))]
+
+
+def is_away(store: Store, resident: str, day: str) -> bool:
+    return store.conn.execute("SELECT 1 FROM away WHERE resident = ? AND from_day <= ? AND "
+                              "to_day >= ? LIMIT 1", (resident, day, day)).fetchone() is not None
 
 
 def learned_sensitivity(store: Store, resident: str, condition: str) -> float:

@@ -28,8 +28,16 @@ from ..learning import PersonalModel
 from ..residents import resident_tz
 from ..store import Store
 from .links import alert_link
+from .messages import compose
 from .policy import Member, Policy
-from .records import AlertRecord, ensure_tables, get_alert, learned_sensitivity, list_alerts
+from .records import (
+    AlertRecord,
+    ensure_tables,
+    get_alert,
+    is_away,
+    learned_sensitivity,
+    list_alerts,
+)
 from .transports import DeliveryError, Transport, TransportFactory, default_transports
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,7 @@ FALSE_ALARMS_PER_STEP = 2
 SENSITIVITY_STEP = 0.8
 SENSITIVITY_FLOOR = 0.25
 RETRY_AFTER_MS = 5 * 60_000
+MAX_AWAY_DAYS = 366
 # Changes that go on over days: while an alert of one is open, it is not raised again.
 # Everything else is an incident (a fall, a silent home, a stuck sensor): one left
 # unacknowledged must not hide the next, so only the throttle window holds those.
@@ -53,36 +62,6 @@ BASE_SCORE: dict[str, float] = {
     "not_up": 1.0, "no_water": 1.0, "night_wandering": 1.0, "silent_home": 1.0,
     "out_overnight": 0.0}
 
-
-
-def _message(resident: str, kind: str, alerts: list[AlertRecord],
-             links: dict[int, str] | None = None) -> tuple[str, str, dict[str, Any]]:
-    if kind == "digest":
-        subject = f"Kinsight daily digest for {resident}: {len(alerts)} item(s)"
-    else:
-        a = alerts[0]
-        subject = (f"Kinsight {'ESCALATED ' if kind == 'escalation' else ''}urgent: "
-                   f"{a.condition.replace('_', ' ')} for {resident}")
-    lines = []
-    for a in alerts:
-        lines.append(f"{a.day} {a.condition.replace('_', ' ')} ({a.severity}), alert {a.id}")
-        lines.append(f"  {a.text}")
-        if a.series:
-            lines.append("  Recent values: " + ", ".join(
-                f"{d}: {'-' if v is None else v}" for d, v in a.series))
-        if links and a.id in links:
-            lines.append(f"  Open it, and say what you found: {links[a.id]}")
-    lines.append("")
-    if links:
-        lines.append("Kinsight supports your judgement; it does not replace it. The link "
-                     "opens the alert after you sign in, for a week.")
-    else:
-        lines.append("Kinsight supports your judgement; it does not replace it. Acknowledge "
-                     "with kinsight ack ALERT_ID --outcome useful|not-useful|false-alarm.")
-    payload = {"kind": kind, "resident": resident,
-               "alerts": [{**a.as_dict(), **({"link": links[a.id]} if links and a.id in links
-                                            else {})} for a in alerts]}
-    return subject, "\n".join(lines) + "\n", payload
 
 
 class AlertRouter:
@@ -125,6 +104,8 @@ class AlertRouter:
             reason = "condition not enabled"
         elif rp.on_holiday(date.fromisoformat(day_s)):
             reason = "holiday mode"
+        elif is_away(self.store, resident, day_s):
+            reason = "away (set in the app)"
         elif cond in rp.snooze and date.fromisoformat(day_s) <= rp.snooze[cond]:
             reason = "snoozed by policy"
         elif getattr(finding, "follow_up", False):
@@ -147,9 +128,10 @@ class AlertRouter:
         with self.store.transaction():
             cur = self.store.conn.execute(
                 "INSERT INTO alerts (resident, condition, severity, day, created_ms, score, "
-                "text, series, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "text, series, subject, series_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (resident, cond, finding.severity, day_s, now, float(finding.score),
-                 finding.text, json.dumps(series), getattr(finding, "subject", "")))
+                 finding.text, json.dumps(series), getattr(finding, "subject", ""),
+                 getattr(finding, "series_of", "")))
             alert_id = int(cur.lastrowid or 0)
             self._audit(now, alert_id, resident, "kinsight", "raised", finding.text)
         rec = get_alert(self.store, alert_id)
@@ -237,11 +219,46 @@ class AlertRouter:
         rec = get_alert(self.store, alert_id)
         if rec is None:
             raise ConfigError(f"no alert {alert_id}")
+        if rec.state not in ("open", "snoozed"):
+            raise ConfigError(f"alert {alert_id} is {rec.state}: there is nothing to snooze")
         now = self.clock()
+        if until_ms <= now:
+            raise ConfigError("a snooze must end later than now")
         with self.store.transaction():
             self.store.conn.execute("UPDATE alerts SET state = 'snoozed', snoozed_until_ms = ? "
                                     "WHERE id = ?", (until_ms, alert_id))
             self._audit(now, alert_id, rec.resident, who, "snoozed", str(until_ms))
+
+    def set_away(self, resident: str, from_day: str, to_day: str, who: str) -> None:
+        """The resident away from ``from_day`` to ``to_day`` (inclusive): nothing is
+        raised about those days (a holiday, a stay in hospital)."""
+        try:
+            a, b = date.fromisoformat(from_day), date.fromisoformat(to_day)
+        except ValueError:
+            raise ConfigError(f"away: {from_day!r} to {to_day!r} are not dates YYYY-MM-DD"
+                              ) from None
+        if b < a:
+            raise ConfigError(f"away: the last day {b} is before the first {a}")
+        if (b - a).days > MAX_AWAY_DAYS:
+            raise ConfigError(f"away: {(b - a).days + 1} days is longer than "
+                              f"{MAX_AWAY_DAYS} (set a new period when they are longer away)")
+        now = self.clock()
+        with self.store.transaction():
+            self.store.conn.execute(
+                "INSERT INTO away VALUES (?, ?, ?, ?, ?) ON CONFLICT (resident, from_day) DO "
+                "UPDATE SET to_day = excluded.to_day, set_by = excluded.set_by, "
+                "set_ms = excluded.set_ms", (resident, a.isoformat(), b.isoformat(), who, now))
+            self._audit(now, None, resident, who, "away set", f"{a} to {b}")
+
+    def end_away(self, resident: str, from_day: str, who: str) -> None:
+        """Take away the period that starts on ``from_day``."""
+        now = self.clock()
+        with self.store.transaction():
+            cur = self.store.conn.execute("DELETE FROM away WHERE resident = ? AND "
+                                          "from_day = ?", (resident, from_day))
+            if cur.rowcount == 0:
+                raise ConfigError(f"away: no period of {resident!r} starts on {from_day!r}")
+            self._audit(now, None, resident, who, "away ended", f"from {from_day}")
 
     # --- delivery
 
@@ -307,7 +324,8 @@ class AlertRouter:
             app_url = self.policy.app_url(resident)
             links = ({a.id: alert_link(self.store, app_url, a.id, now_ms) for a in pending}
                      if app_url else None)
-            subject, body, payload = _message(resident, kind, pending, links)
+            subject, body, payload = compose(resident, kind, pending,
+                                             self.policy.for_resident(resident), m, links)
             payload["member"] = m.name
             if transport is None:
                 state, attempts, error = "failed", 0, f"no transport for {channel}"

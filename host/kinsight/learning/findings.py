@@ -73,6 +73,7 @@ class Finding:
     series: list[float | None] = field(default_factory=list)  # recent values, oldest first
     follow_up: bool = False  # the same change, still going on after its alert
     subject: str = ""  # what it is about, where a condition has several (a sensor)
+    series_of: str = ""  # the feature ``series`` is of (a key of ``FEATURES``)
 
 
 

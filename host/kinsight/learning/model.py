@@ -349,7 +349,7 @@ class PersonalModel:
             # water often and regularly.
             out.append(Finding("dehydration", "digest", round(p["h"] + b.median / b.scale, 2),
                                text,
-                               self._series("draws", 0.0)))
+                               self._series("draws", 0.0), series_of="draws"))
         for cond, members in CONDITIONS.items():
             h = self._cusum_params(cond)[1]
             s = cusum.get(cond, 0.0)
@@ -388,7 +388,7 @@ class PersonalModel:
             text = (f"{condition_words(cond)}: " + "; ".join(parts) +
                     f" (a change building for {run} days)")
             out.append(Finding(cond, "digest", round(s, 2), text,
-                               self._series(lead, feats[lead])))
+                               self._series(lead, feats[lead]), series_of=lead))
         first = feats.get("first_activity_min")
         b = base.get("first_activity_min")
         if first is not None and b is not None and not self._quiet("inactivity", day):
@@ -405,7 +405,8 @@ class PersonalModel:
                     "inactivity", "digest", round(late / b.scale, 2),
                     f"Not seen up and about until {fmt('first_activity_min', first)}; usually "
                     f"up by {fmt('first_activity_min', b.high)} ({late / 60:.1f} h later than "
-                    f"usual)", self._series("first_activity_min", first)))
+                    f"usual)", self._series("first_activity_min", first),
+                    series_of="first_activity_min"))
         longest = feats.get("sit_longest_min")
         b = base.get("sit_longest_min")
         if longest is not None and b is not None and not self._quiet("prolonged_sitting", day):
@@ -416,13 +417,15 @@ class PersonalModel:
                     "prolonged_sitting", "digest", round((longest - b.median) / b.scale, 2),
                     f"Sat for {longest / 60:.1f} h without getting up; the longest sit is "
                     f"usually {b.low / 60:.1f} to {b.high / 60:.1f} h",
-                    self._series("sit_longest_min", longest)))
+                    self._series("sit_longest_min", longest),
+                    series_of="sit_longest_min"))
         if (self.poor_night and composite.get("mobility", 0.0) >= 1.5
                 and not self._quiet("bad_day", day)):
             out.append(Finding("bad_day", "digest", round(composite["mobility"], 2),
                                "A poor night followed by a day well below the usual activity "
                                f"(activity score {composite['mobility']:.1f} below usual)",
-                               self._series("rise_s_median", feats.get("rise_s_median"))))
+                               self._series("rise_s_median", feats.get("rise_s_median")),
+                               series_of="rise_s_median"))
         for sensor, n in silent.items():
             if n == 2 and (sensor == "home" or self._expected(sensor)):
                 what = ("No data at all from the home" if sensor == "home"
@@ -461,7 +464,8 @@ class PersonalModel:
                 f"{fmt(lead, b.low).removesuffix(' L')} to {fmt(lead, b.high)}), the "
                 f"{ordinal(run)} day running")
         return Finding(cond, "digest", round(composite, 2), text,
-                       self._series(lead, feats[lead]), follow_up=True)
+                       self._series(lead, feats[lead]), follow_up=True,
+                       series_of=lead)
 
     def _expected(self, sensor: str) -> bool:
         return self.days >= 7 and self.present.get(sensor, 0) >= 0.7 * self.days

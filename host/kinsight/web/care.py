@@ -8,7 +8,12 @@
   (``charts``), the resident's alerts with their evidence (for family, only what the
   resident's consent shares with family), acknowledged with an outcome and a note, and
   the trail of what was done; 403 for a user who may not see that resident;
-* ``POST /alerts/{id}/ack``, ``POST /logout``.
+* ``POST /alerts/{id}/ack`` (an outcome and a note), ``POST /alerts/{id}/snooze``
+  (for 1, 3 or 7 days), ``POST /residents/{id}/away`` and ``.../away/end`` (the
+  resident away from home from one day to another: nothing is raised about those
+  days), ``POST /logout``. Snoozing and away mode hold alerts for the whole care
+  circle, so they are the care team's (coordinators, practitioners), not family's;
+  every answer lands in the resident's trail.
 
 Every form carries the session's CSRF token (the sign-in form a token of its own,
 double-submitted in a cookie); a form without it is refused with 403. Every answer
@@ -37,6 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..alerts import AlertRouter, Policy, get_alert, list_alerts
 from ..alerts.links import open_link
+from ..alerts.records import away_periods
 from ..errors import ConfigError
 from ..residents import placements, residents
 from ..service.days import ensure_days, stored_days
@@ -44,12 +50,13 @@ from ..store import Store
 from .charts import charts
 from .equipment import equipment
 from .sessions import COOKIE, SESSION_S, SignInLimiter, end_session, session_user, start_session
-from .triage import board, last_heard
+from .triage import board, last_heard, teams
 from .users import User, authenticate, get_user
 
 TEMPLATES = Path(__file__).parent / "templates"
 PRE_COOKIE = "kinsight_signin"
 CHART_DAYS = 60
+SNOOZE_DAYS = ("1", "3", "7")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -93,6 +100,9 @@ class CareApp:
                 Route("/residents/{rid}", self.resident_page),
                 Route("/equipment", self.equipment_page),
                 Route("/alerts/{aid:int}/ack", self.acknowledge, methods=["POST"]),
+                Route("/alerts/{aid:int}/snooze", self.snooze, methods=["POST"]),
+                Route("/residents/{rid}/away", self.set_away, methods=["POST"]),
+                Route("/residents/{rid}/away/end", self.end_away, methods=["POST"]),
                 Route("/a/{token}", self.open_link),
                 Route("/app.css", self.css)]
 
@@ -173,8 +183,11 @@ class CareApp:
                 return self._to_login(request)
             user, csrf = found
             q = request.query_params.get("q", "")[:100]
-            rows = board(self.store, user, q)
-        return self._page(request, "board.html", user=user, csrf=csrf, rows=rows, q=q)
+            team = request.query_params.get("team", "")[:100]
+            rows = board(self.store, user, q, team, self.policy)
+            all_teams = teams(self.policy, self.store, user)
+        return self._page(request, "board.html", user=user, csrf=csrf, rows=rows, q=q,
+                          team=team, teams=all_teams)
 
     async def equipment_page(self, request: Request) -> Response:
         with self.lock:
@@ -214,9 +227,12 @@ class CareApp:
         return RedirectResponse(f"/residents/{quote(alert.resident)}#alert-{aid}",
                                 status_code=303)
 
-    async def acknowledge(self, request: Request) -> Response:
+    async def _answer(self, request: Request, resident_of: Callable[[], str | None],
+                      act: Callable[[User, AlertRouter, dict[str, str]], None],
+                      team_only: bool = False) -> Response:
+        """A form's answer: signed in, its CSRF token, a resident the user may act for
+        (``team_only``: not family), then ``act``; back to the resident's page."""
         form = await self._form(request)
-        aid = int(request.path_params["aid"])
         with self.lock:
             found = self._signed_in(request)
             if found is None:
@@ -224,16 +240,52 @@ class CareApp:
             user, csrf = found
             if not secrets.compare_digest(form.get("csrf", ""), csrf):
                 return PlainTextResponse("this form has expired: open the page again", 403)
-            alert = get_alert(self.store, aid)
-            if alert is None or not user.may_see(alert.resident):
-                return PlainTextResponse("not an alert you may answer", 403)
-            router = AlertRouter(self.policy, self.store, clock=self.clock)
+            rid = resident_of()
+            if rid is None or not user.may_see(rid) or (team_only and user.role == "family"):
+                return PlainTextResponse("not something you may answer", 403)
             try:
-                router.acknowledge(aid, user.name, form.get("outcome", ""),
-                                   form.get("note", "")[:500])
+                act(user, AlertRouter(self.policy, self.store, clock=self.clock), form)
             except ConfigError as exc:
                 return PlainTextResponse(str(exc), 400)
-        return RedirectResponse("/residents/" + quote(alert.resident), status_code=303)
+        return RedirectResponse("/residents/" + quote(rid), status_code=303)
+
+    def _alert_resident(self, request: Request) -> Callable[[], str | None]:
+        def resident() -> str | None:
+            alert = get_alert(self.store, int(request.path_params["aid"]))
+            return None if alert is None else alert.resident
+        return resident
+
+    def _resident(self, request: Request) -> Callable[[], str | None]:
+        rid = str(request.path_params["rid"])
+        return lambda: rid if rid in residents(self.store) else None
+
+    async def acknowledge(self, request: Request) -> Response:
+        aid = int(request.path_params["aid"])
+
+        def act(user: User, router: AlertRouter, form: dict[str, str]) -> None:
+            router.acknowledge(aid, user.name, form.get("outcome", ""),
+                               form.get("note", "")[:500])
+        return await self._answer(request, self._alert_resident(request), act)
+
+    async def snooze(self, request: Request) -> Response:
+        aid = int(request.path_params["aid"])
+
+        def act(user: User, router: AlertRouter, form: dict[str, str]) -> None:
+            days = form.get("days", "")
+            if days not in SNOOZE_DAYS:
+                raise ConfigError(f"snooze for {days!r} days: choose 1, 3 or 7")
+            router.snooze(aid, self.clock() + int(days) * 86_400_000, user.name)
+        return await self._answer(request, self._alert_resident(request), act, team_only=True)
+
+    async def set_away(self, request: Request) -> Response:
+        rid = str(request.path_params["rid"])
+        return await self._answer(request, self._resident(request), lambda u, r, f: r.set_away(
+            rid, f.get("from", ""), f.get("to", ""), u.name), team_only=True)
+
+    async def end_away(self, request: Request) -> Response:
+        rid = str(request.path_params["rid"])
+        return await self._answer(request, self._resident(request), lambda u, r, f: r.end_away(
+            rid, f.get("from", ""), u.name), team_only=True)
 
 
 def resident_context(store: Store, policy: Policy, user: User, rid: str, now_ms: int
@@ -255,8 +307,22 @@ def resident_context(store: Store, policy: Policy, user: User, rid: str, now_ms:
     trail = [(ts, who, action, detail) for ts, aid, who, action, detail in store.conn.execute(
         "SELECT ts_ms, alert_id, who, action, detail FROM audit WHERE resident = ? "
         "ORDER BY ts_ms DESC LIMIT 200", (rid,)) if user.role != "family" or aid in shown][:50]
-    return {"resident": rid, "alerts": alerts[:100], "last_heard_ms": last_heard(store, rid, nodes),
-            "trail": trail, "charts": drawn, "chart_days": CHART_DAYS}
+    rp = policy.for_resident(rid)
+    # Who hears of what: family see the circle's names and roles, not their addresses.
+    circle = [{"name": m.name, "role": m.role, "receives": ", ".join(m.receives),
+               "channels": "" if user.role == "family" else ", ".join(
+                   f"e-mail {t}" if c == "email" else "webhook" for c, t in m.channels())}
+              for m in rp.circle]
+    consent = {role: ", ".join(rp.consent.get(role, ())) or "nothing"
+               for role in ("carer", "family", "practitioner")}
+    today = datetime.fromtimestamp(now_ms / 1000).date().isoformat()
+    away = [a for a in away_periods(store, rid) if a.to_day >= today]
+    return {"resident": rid, "name": rp.name, "team": rp.team, "alerts": alerts[:100],
+            "last_heard_ms": last_heard(store, rid, nodes), "trail": trail, "charts": drawn,
+            "chart_days": CHART_DAYS, "circle": circle, "consent": consent, "away": away,
+            "holidays": [(a.isoformat(), b.isoformat()) for a, b in rp.holidays
+                         if b.isoformat() >= today],
+            "may_hold": user.role != "family", "today": today}
 
 
 class SecurityHeaders:

@@ -3,14 +3,16 @@
 ``board`` orders the residents a user may see: open urgent alerts first, then open
 digest findings about health, then equipment notices, then everyone else; within
 each, the longest waiting first. Each row says why (the oldest open alert's words),
-since when, when the home was last heard from, and who acknowledged what.
+since when, when the home was last heard from, and who acknowledged what. A search
+finds a resident by id or by name, and a team (the policy's ``team``) narrows the
+board to the residents that team looks after.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..alerts import AlertRecord, list_alerts
+from ..alerts import AlertRecord, Policy, list_alerts
 from ..residents import placements, residents
 from ..store import Store
 from .users import User
@@ -26,6 +28,8 @@ class Row:
     open: list[AlertRecord] = field(default_factory=list)
     last_heard_ms: int | None = None
     acknowledged: AlertRecord | None = None  # the latest answered one
+    name: str | None = None  # as the policy names the resident
+    team: str | None = None
 
     @property
     def why(self) -> str:
@@ -63,10 +67,27 @@ def last_heard(store: Store, resident: str, nodes: list[int]) -> int | None:
     return max(known) if known else None
 
 
-def board(store: Store, user: User, query: str = "") -> list[Row]:
+def teams(policy: Policy, store: Store, user: User) -> list[str]:
+    """The teams of the residents ``user`` may see, for the board's filter."""
+    return sorted({t for r in residents(store) if user.may_see(r)
+                   and (t := policy.for_resident(r).team)})
+
+
+def board(store: Store, user: User, query: str = "", team: str = "",
+          policy: Policy | None = None) -> list[Row]:
     """The rows ``user`` may see, in the order of attention (see the module)."""
-    who = [r for r in residents(store) if user.may_see(r)
-           and (not query or query.lower() in r.lower())]
+    policy = policy or Policy()
+    q = query.lower()
+    who = []
+    for r in residents(store):
+        if not user.may_see(r):
+            continue
+        rp = policy.for_resident(r)
+        if team and rp.team != team:
+            continue
+        if q and q not in r.lower() and q not in (rp.name or "").lower():
+            continue
+        who.append((r, rp.name, rp.team))
     open_by: dict[str, list[AlertRecord]] = {}
     for a in list_alerts(store, state="open"):
         open_by.setdefault(a.resident, []).append(a)
@@ -74,10 +95,11 @@ def board(store: Store, user: User, query: str = "") -> list[Row]:
     for node, (resident, _room) in placements(store).items():
         nodes.setdefault(resident, []).append(node)
     rows = []
-    for r in who:
+    for r, name, in_team in who:
         alerts = sorted(open_by.get(r, []), key=lambda a: (a.severity != "urgent",
                                                            a.created_ms))
-        row = Row(r, _rank(alerts), alerts, last_heard(store, r, nodes.get(r, [])))
+        row = Row(r, _rank(alerts), alerts, last_heard(store, r, nodes.get(r, [])),
+                  name=name, team=in_team)
         row.acknowledged = max(list_alerts(store, r, "acknowledged"),
                                key=lambda a: a.acknowledged_ms or 0, default=None)
         rows.append(row)
