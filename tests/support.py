@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -101,3 +102,21 @@ class Hooks:
 
     def to(self, member: str) -> list[dict[str, Any]]:
         return [p for path, p in self.got if path == f"/{member}"]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 just now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Mailbox:
+    """What a real SMTP server on 127.0.0.1 (aiosmtpd) received."""
+
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.got.append(envelope)
+        return "250 OK"

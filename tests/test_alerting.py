@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -38,7 +37,7 @@ from kinsight.alerts.router import BASE_SCORE
 from kinsight.learning import Finding
 from kinsight.residents import place
 from kinsight.store import Store
-from support import Hooks
+from support import Hooks, Mailbox, free_port
 
 ZI = ZoneInfo("Europe/London")
 DAY = date(2024, 6, 20)
@@ -199,23 +198,6 @@ def test_webhook_retries_and_failures_are_recorded_not_raised(store, hooks):
     row = store.query("SELECT state, attempts FROM deliveries WHERE alert_id = ?", (rec.id,))
     assert row == [("sent", 6)]
     assert hooks.to("two")[0]["alerts"][0]["text"] == "not_up evidence in words"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Mailbox:
-    """What a real SMTP server on 127.0.0.1 received."""
-
-    def __init__(self) -> None:
-        self.got: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.got.append(envelope)
-        return "250 OK"
 
 
 @pytest.fixture

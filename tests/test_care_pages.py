@@ -358,3 +358,15 @@ def test_family_see_the_circle_without_addresses_and_cannot_hold_alerts(db):
                     ).status_code == 403
     assert fay.post("/residents/ben/away", data={"csrf": csrf_of(page), "from": "2024-06-03",
                                                  "to": "2024-06-04"}).status_code == 403
+
+
+def test_family_see_on_the_board_only_what_consent_shares(db):
+    shy = Policy.from_dict({"residents": {"ben": {"consent": {"family": "urgent"}}}})
+    fay = TestClient(make_care_app(db, shy, clock=lambda: NOW), follow_redirects=False)
+    sign_in(fay, "fay", "fay's passphrase")
+    board = fay.get("/").text
+    assert "Toilet visits at night" not in board and 'class="rank">calm<' in board
+    assert "Toilet visits at night" not in fay.get("/residents/ben").text
+    ann = TestClient(make_care_app(db, shy, clock=lambda: NOW), follow_redirects=False)
+    sign_in(ann, "ann", "ann's passphrase")
+    assert "Toilet visits at night" in ann.get("/").text

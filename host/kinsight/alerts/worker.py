@@ -2,7 +2,8 @@
 
 A ``DeliveryWorker`` runs ``AlertRouter.deliver_due`` on its own thread with its own
 connection to the database: a listener or the service wakes it after raising an
-alert, and it also runs on its own every ``interval_s``.
+alert, and it also runs on its own when it starts (what a stopped service left unsent)
+and every ``interval_s``.
 """
 
 from __future__ import annotations
@@ -80,8 +81,12 @@ class DeliveryWorker:
         with Store(self.db_path) as store:
             router = AlertRouter(self.policy, store, self.transports, clock=self.clock,
                                  log_path=self.log_path)
+            first = True
             while True:
-                self._wake.wait(self.interval_s)
+                # The first round at once: what a stopped service left unsent goes now.
+                if not first:
+                    self._wake.wait(self.interval_s)
+                first = False
                 self._wake.clear()
                 try:
                     done = router.deliver_due(self.clock())

@@ -1,5 +1,5 @@
 """Benchmarks on the real code paths: ``kinsight bench
-ingest|firmware|learn|replay|analyse|realtime|import``.
+ingest|firmware|learn|replay|analyse|realtime|import|pages``.
 
 Each prints its figures, and its last line is ``key=value`` pairs, so a run can
 be compared with the last. The benches sit above every product layer and may
@@ -7,7 +7,7 @@ import any of them; nothing imports the benches.
 
 May import: kinsight.errors, kinsight.wire, kinsight.store, kinsight.ingest,
 kinsight.residents, kinsight.learning, kinsight.alerts, kinsight.service,
-kinsight.simulation, kinsight.evaluation.
+kinsight.simulation, kinsight.evaluation, kinsight.web.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from .firmware import bench_firmware, run_firmware
 from .history import bench_import, run_history
 from .ingest import bench_ingest, run_ingest
 from .learn import bench_learn, run_learn
+from .pages import bench_pages, run_pages
 from .realtime import bench_latency, bench_ticks, run_realtime
 from .replay import bench_replay, run_replay
 
 __all__ = ["bench_analyse", "bench_firmware", "bench_import", "bench_ingest", "bench_learn",
-           "bench_latency", "bench_ticks", "bench_replay", "run"]
+           "bench_latency", "bench_pages", "bench_ticks", "bench_replay", "run"]
 
-BENCHES = ("ingest", "firmware", "learn", "replay", "analyse", "realtime", "import")
+BENCHES = ("ingest", "firmware", "learn", "replay", "analyse", "realtime", "import", "pages")
 
 
 def run(what: str, *, frames: int, db: str | None = None, lines: int = 1_000_000) -> int:
@@ -40,6 +41,8 @@ def run(what: str, *, frames: int, db: str | None = None, lines: int = 1_000_000
         return run_analyse()
     if what == "realtime":
         return run_realtime()
+    if what == "pages":
+        return run_pages()
     if what != "ingest":
         raise ValueError(f"no benchmark {what!r}")
     return run_ingest(frames)

@@ -76,26 +76,38 @@ def build(db: Path, residents: int, history_days: int) -> date:
     # Up to yesterday, as the deployment's mornings left it (the templates only).
     _analyse(db, _morning_ms(last))
     with Store(db) as store:
-        c = store.conn
-        with store.transaction():
-            for i in range(residents - len(templates)):
-                src = templates[i % len(templates)]
-                name = f"{src}-clone-{i}"
-                c.execute("INSERT INTO residents SELECT ?, tz FROM residents WHERE resident = ?",
-                          (name, src))
-                c.execute("INSERT INTO activities SELECT ?, sensor, start_ms, end_ms, value, "
-                          "room, source FROM activities WHERE resident = ?", (name, src))
-                c.execute("INSERT INTO models SELECT ?, detector, state_json, last_day FROM "
-                          "models WHERE resident = ?", (name, src))
-                c.execute("INSERT INTO resident_nights SELECT ?, version, start_min, end_min "
-                          "FROM resident_nights WHERE resident = ?", (name, src))
-                c.execute("INSERT INTO day_features SELECT ?, day, version, features FROM "
-                          "day_features WHERE resident = ?", (name, src))
-                c.execute("INSERT INTO routine_days SELECT ?, day, version, summary FROM "
-                          "routine_days WHERE resident = ?", (name, src))
-        rows = c.execute("SELECT COUNT(*) FROM activities").fetchone()[0]
+        clone_residents(store, templates, residents - len(templates))
+        rows = store.conn.execute("SELECT COUNT(*) FROM activities").fetchone()[0]
     log.info("store of %d residents, %d days, %d activities", residents, history_days, rows)
     return last + timedelta(days=1)
+
+
+def clone_residents(store: Store, templates: list[str], n: int, alerts: bool = False) -> None:
+    """``n`` more residents, each a copy of a template's activities, model, settled
+    night, stored days and day summaries (and, with ``alerts``, its alerts)."""
+    c = store.conn
+    with store.transaction():
+        for i in range(n):
+            src = templates[i % len(templates)]
+            name = f"{src}-clone-{i}"
+            c.execute("INSERT INTO residents SELECT ?, tz FROM residents WHERE resident = ?",
+                      (name, src))
+            c.execute("INSERT INTO activities SELECT ?, sensor, start_ms, end_ms, value, "
+                      "room, source FROM activities WHERE resident = ?", (name, src))
+            c.execute("INSERT INTO models SELECT ?, detector, state_json, last_day FROM "
+                      "models WHERE resident = ?", (name, src))
+            c.execute("INSERT INTO resident_nights SELECT ?, version, start_min, end_min "
+                      "FROM resident_nights WHERE resident = ?", (name, src))
+            c.execute("INSERT INTO day_features SELECT ?, day, version, features FROM "
+                      "day_features WHERE resident = ?", (name, src))
+            c.execute("INSERT INTO routine_days SELECT ?, day, version, summary FROM "
+                      "routine_days WHERE resident = ?", (name, src))
+            if alerts:
+                c.execute("INSERT INTO alerts (resident, condition, severity, day, "
+                          "created_ms, score, text, series, state, subject, series_of) "
+                          "SELECT ?, condition, severity, day, created_ms, score, text, "
+                          "series, state, subject, series_of FROM alerts WHERE resident = ?",
+                          (name, src))
 
 
 def bench_analyse(residents: int = 1000, histories: tuple[int, ...] = (30, 365)

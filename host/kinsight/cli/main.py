@@ -382,7 +382,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
     sp = command("bench")
     sp.add_argument("what", choices=["ingest", "firmware", "learn", "replay", "analyse",
-                                     "realtime", "import"],
+                                     "realtime", "import", "pages"],
                     help="which benchmark")
     sp.add_argument("--frames", type=_whole("frames", 1, 10_000_000), default=20000,
                     help="frames to push through")

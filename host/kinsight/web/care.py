@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
+from jinja2 import Environment
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
@@ -44,6 +45,7 @@ from ..alerts import AlertRouter, Policy, get_alert, list_alerts
 from ..alerts.links import open_link
 from ..alerts.records import away_periods
 from ..errors import ConfigError
+from ..learning import condition_words
 from ..residents import placements, residents
 from ..service.days import ensure_days, stored_days
 from ..store import Store
@@ -71,6 +73,12 @@ def _wall_ms() -> int:
     return int(time.time() * 1000)
 
 
+def add_filters(env: Environment) -> None:
+    """What the templates say of a condition and of a day, live and in reports."""
+    env.filters["condition"] = condition_words
+    env.filters["day"] = lambda iso: f"{date.fromisoformat(iso):%a %d %b %Y}"
+
+
 def _when(ms: int | None) -> str:
     if ms is None:
         return ""
@@ -92,6 +100,7 @@ class CareApp:
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         self.templates.env.globals["when"] = _when
         self.templates.env.globals["link"] = lambda path: "/" + path
+        add_filters(self.templates.env)
 
     def routes(self) -> list[Route]:
         return [Route("/login", self.login, methods=["GET", "POST"]),

@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from ..alerts import Policy
 from ..residents import residents
 from ..store import Store
-from .care import TEMPLATES, _when, resident_context
+from .care import TEMPLATES, _when, add_filters, resident_context
 from .equipment import equipment
 from .triage import board
 from .users import User
@@ -46,6 +46,7 @@ def write_report(store: Store, out: Path, policy: Policy, *,
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                       autoescape=select_autoescape(["html"]))
     env.globals["when"] = _when
+    add_filters(env)
     out.mkdir(parents=True, exist_ok=True)
     (out / "residents").mkdir(exist_ok=True)
     written = []

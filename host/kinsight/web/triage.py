@@ -3,7 +3,8 @@
 ``board`` orders the residents a user may see: open urgent alerts first, then open
 digest findings about health, then equipment notices, then everyone else; within
 each, the longest waiting first. Each row says why (the oldest open alert's words),
-since when, when the home was last heard from, and who acknowledged what. A search
+since when, when the home was last heard from, and who acknowledged what; a family
+member sees only the alerts the resident's consent shares with family. A search
 finds a resident by id or by name, and a team (the policy's ``team``) narrows the
 board to the residents that team looks after.
 """
@@ -98,10 +99,16 @@ def board(store: Store, user: User, query: str = "", team: str = "",
     for r, name, in_team in who:
         alerts = sorted(open_by.get(r, []), key=lambda a: (a.severity != "urgent",
                                                            a.created_ms))
+        if user.role == "family":  # only what the resident's consent shares with family
+            rp = policy.for_resident(r)
+            alerts = [a for a in alerts if rp.consents("family", a.condition, a.severity)]
         row = Row(r, _rank(alerts), alerts, last_heard(store, r, nodes.get(r, [])),
                   name=name, team=in_team)
-        row.acknowledged = max(list_alerts(store, r, "acknowledged"),
-                               key=lambda a: a.acknowledged_ms or 0, default=None)
+        answered = list_alerts(store, r, "acknowledged")
+        if user.role == "family":
+            rp = policy.for_resident(r)
+            answered = [a for a in answered if rp.consents("family", a.condition, a.severity)]
+        row.acknowledged = max(answered, key=lambda a: a.acknowledged_ms or 0, default=None)
         rows.append(row)
     return sorted(rows, key=lambda x: (x.rank, x.since_ms if x.since_ms is not None else 0,
                                        x.resident))
