@@ -244,6 +244,10 @@ def test_acknowledge_with_an_outcome_then_the_trail_says_so(site, chrome):
     assert chrome.find_element(_by("css"), "h1").text == "John Parry"
     chrome.set_window_size(1280, 1700)  # the charts and the first alerts
     chrome.save_screenshot(str(site.shots / "resident-desktop.png"))
+    form = f"form[action='/alerts/{aid}/ack']"
+    # No outcome chosen yet: the browser itself holds the form back.
+    assert chrome.execute_script(f"return document.querySelector(\"{form}\").checkValidity()"
+                                 ) is False
     from selenium.webdriver.support.ui import Select
     Select(chrome.find_element(_by("id"), f"outcome-{aid}")).select_by_value("useful")
     chrome.find_element(_by("id"), f"note-{aid}").send_keys("Visited; GP informed")
@@ -274,6 +278,8 @@ def test_a_form_whose_csrf_token_was_taken_out_is_refused(site, chrome):
         alert = next(a for a in list_alerts(store, "margaret", "open")
                      if a.id != site.urgent_id)
     sign_in(chrome, site, "ann", "/residents/margaret")
+    from selenium.webdriver.support.ui import Select
+    Select(chrome.find_element(_by("id"), f"outcome-{alert.id}")).select_by_value("useful")
     chrome.execute_script(
         f"document.querySelector(\"form[action='/alerts/{alert.id}/ack'] "
         "input[name=csrf]\").remove()")

@@ -386,7 +386,7 @@ class PersonalModel:
             lead = ranked[0][1]
             said[cond] = [lead, feats[lead]]
             text = (f"{condition_words(cond)}: " + "; ".join(parts) +
-                    f" (a change building for {run} days)")
+                    f" (a change building for {run} day{'s' if run != 1 else ''})")
             out.append(Finding(cond, "digest", round(s, 2), text,
                                self._series(lead, feats[lead]), series_of=lead))
         first = feats.get("first_activity_min")

@@ -43,7 +43,10 @@ def make_app(service: Service) -> Starlette:
             service.health(store)  # the gauges it sets
         return Response(service.metrics.text(), media_type=CONTENT_TYPE)
 
-    care = CareApp(service.settings.db, service.policy, clock=service.clock)
+    # Served behind HTTPS (as the policy's app_url says): cookies only over HTTPS.
+    https = str(service.policy.organisation.get("app_url", "")).startswith("https://")
+    care = CareApp(service.settings.db, service.policy, clock=service.clock,
+                   secure_cookies=https)
     app = Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics),
                             *care.routes()], middleware=[Middleware(SecurityHeaders)])
     app.state.store = store  # closed by whoever stops the server
