@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -120,3 +123,60 @@ class Mailbox:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.got.append(envelope)
         return "250 OK"
+
+
+class Broker:
+    """A real Mosquitto on 127.0.0.1 with a config and a password file of its own in
+    ``folder``; ``restart`` stops it and starts it again on the same port."""
+
+    USER, PASSWORD = "kinsight", "a broker passphrase"
+
+    def __init__(self, folder: Path):
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(exe).exists():
+            raise FileNotFoundError("mosquitto is not installed (./run test installs it: "
+                                    "apt-get install mosquitto)")
+        self.exe = exe
+        self.folder = folder
+        self.port = free_port()
+        passwd = folder / "passwd"
+        subprocess.run([shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd",
+                        "-c", "-b", str(passwd), self.USER, self.PASSWORD], check=True,
+                       capture_output=True)
+        passwd.chmod(0o600)
+        self.conf = folder / "mosquitto.conf"
+        # Run as whoever runs the tests (as root it would switch to the "mosquitto"
+        # user, who cannot read a test's private folder).
+        self.conf.write_text(f"user {getpass.getuser()}\n"
+                             f"listener {self.port} 127.0.0.1\nallow_anonymous false\n"
+                             f"password_file {passwd}\npersistence false\n"
+                             "log_dest stderr\nlog_type error\nlog_type warning\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.USER}:{self.PASSWORD.replace(' ', '%20')}@127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=(self.folder / "mosquitto.log").open("ab"))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start: "
+                           + (self.folder / "mosquitto.log").read_text())
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()

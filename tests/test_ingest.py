@@ -383,3 +383,54 @@ def test_the_store_knows_which_reasons_are_quarantine():
     from kinsight.store import QUARANTINE_REASONS
 
     assert IMPLAUSIBLE_TIME in QUARANTINE_REASONS
+
+
+def test_shared_ingestors_on_one_store_never_store_twice_nor_ack_what_is_not_stored(
+        tmp_path):
+    """Workers sharing a broker's stream: any may get any node's frame, resends land
+    anywhere, a message's fragments split between them."""
+    path = tmp_path / "shared.db"
+    with Store(path) as setup:
+        setup.set_node_key(7, KEY, now_ms=0)
+    a_store, b_store = Store(path), Store(path)
+    try:
+        a, b = Ingestor(a_store, shared=True), Ingestor(b_store, shared=True)
+        for seq in range(10):
+            (a if seq % 2 else b).ingest_batch([events_frame(seq)])
+        # b stored 0, 2, ... and a 1, 3, ...: each knows the other's now
+        [r] = a.ingest_batch([events_frame(4)])  # b's, sent again to a
+        assert r.status == "duplicate"
+        assert acks_of(a)[-1] == (4, 9)  # everything 0..9 is stored, whoever stored it
+        [r] = b.ingest_batch([events_frame(10)])
+        assert r.status == "accepted" and acks_of(b) == [(10, 10)]
+        whole = events_frame(11, n=40)
+        parts = fragment_frame(KEY, whole, node_id=7, boot=1, time_s=T0, first_seq=12)
+        assert len(parts) >= 3
+        a.ingest_batch(parts[:1])
+        b.ingest_batch(parts[1:2])
+        results = a.ingest_batch(parts[2:])
+        assert results[-1].inner is not None and results[-1].inner.status == "accepted"
+        assert b.ingest_batch(parts[2:3])[0].status == "duplicate"
+        assert a_store.query("SELECT COUNT(*) FROM events")[0][0] == 11 * 2 + 40
+        assert a_store.query("SELECT COUNT(*) FROM frames WHERE seq = 11") == [(1,)]
+    finally:
+        a_store.close()
+        b_store.close()
+
+
+def test_unshared_ingestors_are_the_stores_only_writer(tmp_path):
+    """Without ``shared``, an ingestor trusts what it has seen: the reason workers
+    sharing a store must say so (the test above)."""
+    path = tmp_path / "alone.db"
+    with Store(path) as setup:
+        setup.set_node_key(7, KEY, now_ms=0)
+    a_store, b_store = Store(path), Store(path)
+    try:
+        a, b = Ingestor(a_store), Ingestor(b_store)
+        a.ingest_batch([events_frame(0)])
+        b.ingest_batch([events_frame(1)])
+        a.ingest_batch([events_frame(2)])
+        assert acks_of(a)[-1] == (2, 0)  # a never heard of seq 1
+    finally:
+        a_store.close()
+        b_store.close()

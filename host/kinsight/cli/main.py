@@ -269,6 +269,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     sp.add_argument("--serial", metavar="PORT", help="and/or on this serial port (SLIP)")
     sp.add_argument("--baud", type=_whole("baud rate", 1, 10_000_000), default=None,
                     help="baud rate of --serial (default 115200)")
+    sp.add_argument("--mqtt", metavar="URL", help="and/or from an MQTT broker: "
+                    "mqtt://[USER[:PASSWORD]@]HOST[:PORT][?group=NAME] (mqtts:// for TLS; "
+                    "a password is better kept in --config)")
+    sp.add_argument("--mqtt-ca-file", metavar="FILE", help="with mqtts://: trust this "
+                    "authority's certificates instead of the system's")
     sp.add_argument("--http", metavar="HOST:PORT", help="serve /healthz and /metrics here "
                     "(port 0: a free one)")
     sp.add_argument("--policy", help="alert policy (JSON); default: send nothing, store all")

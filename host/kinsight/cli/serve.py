@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import ConfigError
+from ..ingest.mqtt import parse_mqtt_url
 from ..ingest.udp import parse_hostport
 
 
@@ -37,6 +38,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
     merged: dict[str, Any] = config.load(args.config) if args.config else {}
     flags = {"db": args.db, "udp": args.udp, "serial": args.serial, "baudrate": args.baud,
+             "mqtt": args.mqtt, "mqtt_ca_file": args.mqtt_ca_file,
              "http": args.http, "policy": args.policy, "tick_s": args.tick,
              "alert_log": args.alert_log, "log_format": args.log_format}
     if args.morning is not None:
@@ -44,8 +46,11 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     merged.update({k: v for k, v in flags.items() if v is not None})
     if not merged.get("db"):
         raise ConfigError("serve needs --db (or db in the --config file)")
-    if not merged.get("udp") and not merged.get("serial"):
-        raise ConfigError("serve needs a transport: --udp HOST:PORT and/or --serial PORT")
+    if not merged.get("udp") and not merged.get("serial") and not merged.get("mqtt"):
+        raise ConfigError("serve needs a transport: --udp HOST:PORT, --serial PORT and/or "
+                          "--mqtt URL")
+    if merged.get("mqtt"):
+        parse_mqtt_url(merged["mqtt"])
     for key in ("udp", "http"):
         if merged.get(key):
             parse_hostport(merged[key])
@@ -82,6 +87,8 @@ def do_serve(args: argparse.Namespace) -> int:
     settings = ServiceSettings(
         db=merged["db"], udp=parse_hostport(merged["udp"]) if merged.get("udp") else None,
         serial=merged.get("serial"), baudrate=int(merged.get("baudrate", 115200)),
+        mqtt=parse_mqtt_url(merged["mqtt"], ca_file=merged.get("mqtt_ca_file"))
+        if merged.get("mqtt") else None,
         morning_min=int(merged.get("morning_min", 7 * 60 + 30)),
         tick_s=float(merged.get("tick_s", 60.0)), alert_log=merged.get("alert_log"),
         stale_after_s=float(merged.get("stale_after_s", 4 * 3600.0)))

@@ -4,8 +4,9 @@
 in one transaction and then holds the acks for the nodes; refusals are counted by
 reason; frames stamped implausibly are quarantined (``stamps``). The transports
 feed it and send the acks back only after the batch has committed:
-``udp.UdpListener`` (to each node's own address) and ``serial_port.SerialListener``
-(SLIP-framed).
+``udp.UdpListener`` (to each node's own address), ``serial_port.SerialListener``
+(SLIP-framed) and ``mqtt.MqttListener`` (from a broker, shared among workers; the
+broker's message acknowledged after the commit too).
 
 May import: kinsight.errors, kinsight.wire, kinsight.store.
 """

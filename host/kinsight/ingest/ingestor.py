@@ -182,14 +182,21 @@ _SUMMARY_AGO = SUMMARY_NAMES.index("ago_s")
 class Ingestor:
     """Turns frames into stored records, counting what it refuses and why.
 
-    One Ingestor per database: it keeps which sequence numbers are stored in memory
-    (loaded from the store the first time a node's boot is seen), so it must be the
-    store's only writer.
+    It keeps which sequence numbers are stored in memory (loaded from the store the
+    first time a node's boot is seen). With ``shared`` False it must be the store's only
+    writer. With ``shared`` True (ingest workers that share a broker's stream, so any of
+    them may get any node's frames), each batch first reads, inside its write
+    transaction, what the others stored of each (node, boot) it meets above what it
+    knows, and always joins a message's fragments with those archived: nothing is
+    stored twice and no ack claims what is not stored, whoever stored it.
     """
 
     def __init__(self, store: Store, *, limits: IngestLimits | None = None,
-                 clock_ms: Callable[[], int] = _now_ms, make_acks: bool = True):
+                 clock_ms: Callable[[], int] = _now_ms, make_acks: bool = True,
+                 shared: bool = False):
         self.store = store
+        self.shared = shared
+        self._fresh: set[tuple[int, int]] = set()  # (node, boot) read this batch (shared)
         self.limits = limits or IngestLimits()
         self.clock_ms = clock_ms
         self.make_acks = make_acks
@@ -230,6 +237,7 @@ class Ingestor:
         try:
             with self.store.transaction():
                 self._to_ack.clear()
+                self._fresh.clear()
                 for item in items:
                     raw, received_ms = item if isinstance(item, tuple) else (item, None)
                     results.append(self._one(raw, received_ms))
@@ -323,6 +331,11 @@ class Ingestor:
                 f"fragments of message {whole[2]} of node {whole[0]} boot {whole[1]} joined into "
                 f"a {kind} frame of node {node} boot {boot} seq {seq}", node_id=node)
         track = self._tracks.get((node, boot)) or self._track(node, boot)
+        if self.shared and (node, boot) not in self._fresh:
+            # Another worker may have stored some since: the write lock is ours now.
+            for stored in self.store.seqs_above(node, boot, track.contiguous):
+                track.add(stored)
+            self._fresh.add((node, boot))
         if track.has(seq):
             earlier = self._unwritten.get(ident) or self.store.archived_raw(*ident)
             if earlier != rf.raw:
@@ -388,14 +401,16 @@ class Ingestor:
         track = self._tracks.get((node_id, boot))
         if track is None:
             track = self._tracks[(node_id, boot)] = _BootTrack(self.store.boot_seqs(node_id, boot))
+            self._fresh.add((node_id, boot))
         return track
 
     def _reassemble(self, h: Header, frag: Fragment, received_ms: int) -> FrameResult | None:
         if self._track(h.node_id, h.boot).has(frag.msg):
             return None  # completed before; this piece is a late copy
         pieces = [frag]
-        if not self.reassembler.is_pending(h.node_id, h.boot, frag.msg):
-            # Pieces archived earlier (before a restart or a timeout) still count.
+        if self.shared or not self.reassembler.is_pending(h.node_id, h.boot, frag.msg):
+            # Pieces archived earlier (before a restart or a timeout, or by another
+            # worker) still count.
             self._flush()
             for old in self.store.fragment_raws(h.node_id, h.boot, frag.msg):
                 _, row = body_rows(decode_frame(old))

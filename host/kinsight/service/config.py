@@ -8,6 +8,8 @@ override it); an unknown key, a wrong type or a value out of range is a
     udp = "0.0.0.0:5683"
     serial = "/dev/ttyUSB0"
     baudrate = 115200
+    mqtt = "mqtt://ingest:PASSWORD@127.0.0.1:1883"   # frames from a broker (mqtts:// for TLS)
+    mqtt_ca_file = "/etc/kinsight/broker-ca.pem"       # with mqtts://, a private authority
     http = "127.0.0.1:8080"
     policy = "/etc/kinsight/policy.json"
     morning = "07:30"          # each resident's morning analysis, their local time
@@ -44,6 +46,9 @@ SCHEMA: dict[str, Any] = {
         "udp": {"type": "string", "pattern": _HOSTPORT},
         "serial": {"type": "string", "minLength": 1},
         "baudrate": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
+        "mqtt": {"type": "string", "pattern": r"^mqtts?://[^\s]+$",
+                 "description": "mqtt://[USER[:PASSWORD]@]HOST[:PORT][?group=NAME]"},
+        "mqtt_ca_file": {"type": "string", "minLength": 1},
         "http": {"type": "string", "pattern": _HOSTPORT},
         "policy": {"type": "string", "minLength": 1},
         "morning": {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"},

@@ -3,8 +3,9 @@
 A ``Service`` runs, each on a thread of its own with its own connection to the
 store:
 
-* one receiver per transport (UDP, serial): frames stored in one transaction a batch
-  and acked after the commit, exactly as ``kinsight listen`` does; each batch's nodes
+* one receiver per transport (UDP, serial, MQTT): frames stored in one transaction a
+  batch and acked after the commit, exactly as ``kinsight listen`` does (over MQTT the
+  broker's message is acknowledged after the commit too); each batch's nodes
   are handed to the scheduler, never waited for, so checks never hold up the acks;
 * the ``Scheduler``: the real-time rules on each batch's residents and, on its tick,
   on those whose deadline has come; each resident's morning analysis at their own
@@ -32,6 +33,7 @@ from typing import Any
 from ..alerts import AlertRecord, AlertRouter, DeliveryWorker, Policy
 from ..alerts.transports import TransportFactory
 from ..ingest import IngestLimits, Ingestor, IngestStats
+from ..ingest.mqtt import MqttListener, MqttSettings
 from ..ingest.serial_port import SerialListener
 from ..ingest.udp import UdpListener
 from ..store import Store
@@ -58,6 +60,7 @@ class ServiceSettings:
     udp: tuple[str, int] | None = None
     serial: str | None = None
     baudrate: int = 115200
+    mqtt: MqttSettings | None = None
     morning_min: int = DEFAULT_MORNING_MIN
     tick_s: float = TICK_S
     alert_log: str | None = None
@@ -68,7 +71,7 @@ class _Receiver:
     """One transport's thread: its listener, ingestor and store connection."""
 
     def __init__(self, kind: str, store: Store, ingestor: Ingestor,
-                 listener: UdpListener | SerialListener, where: str):
+                 listener: UdpListener | SerialListener | MqttListener, where: str):
         self.kind = kind
         self.store = store
         self.ingestor = ingestor
@@ -123,6 +126,8 @@ class Service:
                 self.receivers.append(self._udp(*self.settings.udp))
             if self.settings.serial is not None:
                 self.receivers.append(self._serial(self.settings.serial))
+            if self.settings.mqtt is not None:
+                self.receivers.append(self._mqtt(self.settings.mqtt))
         except BaseException:
             for r in self.receivers:
                 r.listener.close()
@@ -144,9 +149,17 @@ class Service:
         self._ready.wait(10)
         return [f"{r.kind} {r.where}" for r in self.receivers]
 
+    @property
+    def _shared_ingest(self) -> bool:
+        """Whether this service's ingestors share the store with other writers: several
+        transports here, or a broker's stream shared with other workers."""
+        s = self.settings
+        return s.mqtt is not None or (s.udp is not None and s.serial is not None)
+
     def _udp(self, host: str, port: int) -> _Receiver:
         store = Store(self.settings.db)
-        ingestor = Ingestor(store, limits=self.limits, clock_ms=self.clock)
+        ingestor = Ingestor(store, limits=self.limits, clock_ms=self.clock,
+                            shared=self._shared_ingest)
         try:
             listener = UdpListener(ingestor, host, port, after_batch=self._announce)
         except BaseException:
@@ -157,7 +170,8 @@ class Service:
 
     def _serial(self, device: str) -> _Receiver:
         store = Store(self.settings.db)
-        ingestor = Ingestor(store, limits=self.limits, clock_ms=self.clock)
+        ingestor = Ingestor(store, limits=self.limits, clock_ms=self.clock,
+                            shared=self._shared_ingest)
         try:
             listener = SerialListener(ingestor, device, self.settings.baudrate,
                                       after_batch=self._announce)
@@ -165,6 +179,17 @@ class Service:
             store.close()
             raise
         return _Receiver("serial", store, ingestor, listener, device)
+
+    def _mqtt(self, settings: MqttSettings) -> _Receiver:
+        store = Store(self.settings.db)
+        ingestor = Ingestor(store, limits=self.limits, clock_ms=self.clock,
+                            shared=self._shared_ingest)
+        try:
+            listener = MqttListener(ingestor, settings, after_batch=self._announce)
+        except BaseException:
+            store.close()
+            raise
+        return _Receiver("mqtt", store, ingestor, listener, settings.where)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop every thread after what it has in hand, waiting ``timeout_s`` at most."""
@@ -276,7 +301,10 @@ class Service:
         transports = {}
         for r in self.receivers:
             up = r.thread is not None and r.thread.is_alive() and r.failed is None
-            transports[f"{r.kind} {r.where}"] = "up" if up else f"down ({r.failed or 'stopped'})"
+            why = r.failed or "stopped"
+            if up and isinstance(r.listener, MqttListener) and not r.listener.connected:
+                up, why = False, "the broker is not connected; reconnecting"
+            transports[f"{r.kind} {r.where}"] = "up" if up else f"down ({why})"
             if not up:
                 reasons.append(f"{r.kind} transport {r.where} is down")
         threads = {"scheduler": self._scheduler_thread is not None

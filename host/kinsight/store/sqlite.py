@@ -430,6 +430,12 @@ class Store:
         return [r[0] for r in self.conn.execute(
             "SELECT seq FROM frames WHERE node_id=? AND boot=? ORDER BY seq", (node_id, boot))]
 
+    def seqs_above(self, node_id: int, boot: int, after: int) -> list[int]:
+        """The sequence numbers of (node, boot) stored above ``after``, in order."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT seq FROM frames WHERE node_id=? AND boot=? AND seq > ? ORDER BY seq",
+            (node_id, boot, after))]
+
     def fragment_raws(self, node_id: int, boot: int, msg: int) -> list[bytes]:
         """The archived pieces of a message, in order (by the pieces' index)."""
         return [bytes(r[0]) for r in self.conn.execute(FRAGMENT_RAWS_SQL,
