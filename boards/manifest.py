@@ -6,6 +6,8 @@
 # (BOARD=ESP32_GENERIC_C3 or ESP32_GENERIC_S3 for the other boards.) The board's
 # pin map (boards/<board>.json) and the node's config.json go to the filesystem.
 include("$(PORT_DIR)/boards/manifest.py")
+# micropython-lib's MQTT client, for the mqtt uplink.
+require("umqtt.simple")
 
 module("kinsight_wire.py", base_path="../shared")
 for name in (
@@ -28,6 +30,7 @@ for name in (
     "sequence",
     "slip",
     "uplink",
+    "uplink_mqtt",
     "uplink_serial",
     "vl53l0x",
     "wirecbor",

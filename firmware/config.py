@@ -27,7 +27,7 @@ SENSORS = {
     "toilet": ("pir", "ld2410", "vl53l0x"),
     "stairs": ("pir", "ld2410", "vl53l0x"),
 }
-UPLINKS = ("udp", "serial", "espnow")
+UPLINKS = ("udp", "serial", "espnow", "mqtt")
 
 # Tunables a role may set: name -> (lowest, highest). Defaults live with the extractors.
 _TUNABLES = {
@@ -103,8 +103,8 @@ def check_core(raw, board_dir):
             raise ConfigError("espnow_gateway: must be an object like {\"channel\": 1}")
         cfg["gateway_channel"] = _int(gateway, "channel", 1, 13, where="espnow_gateway")
         if cfg["uplink"]["type"] == "espnow":
-            raise ConfigError("espnow_gateway: a gateway needs a udp or serial uplink to the "
-                              "host, not espnow")
+            raise ConfigError("espnow_gateway: a gateway needs a udp, serial or mqtt uplink "
+                              "to the host, not espnow")
     return cfg
 
 
@@ -228,6 +228,19 @@ def _uplink(raw, board):
         out["password"] = raw.get("password", "")
         if not isinstance(out["password"], str) or len(out["password"]) > 64:
             raise ConfigError("uplink.password: must be text of at most 64 characters")
+    elif kind == "mqtt":
+        # Over Wi-Fi to a broker; the frames go on <prefix>/<household>/<node>/up.
+        out["host"] = _text(raw, "host")
+        out["port"] = _int(raw, "port", 1, 65535, 1883, where="uplink")
+        out["ssid"] = _text(raw, "ssid", "")
+        out["household"] = _text(raw, "household")
+        for field in ("password", "user", "mqtt_password"):
+            out[field] = raw.get(field, "")
+            if not isinstance(out[field], str) or len(out[field]) > 64:
+                raise ConfigError("uplink.%s: must be text of at most 64 characters" % field)
+        if "/" in out["household"] or "+" in out["household"] or "#" in out["household"]:
+            raise ConfigError("uplink.household: %r may not hold '/', '+' or '#'"
+                              % out["household"])
     elif kind == "serial":
         out["uart"] = _int(raw, "uart", 0, 2, 0, where="uplink")
         out["baud"] = _int(raw, "baud", 9600, 921600, 115200, where="uplink")

@@ -31,13 +31,27 @@ _FLASH = "/kinsight"
 _WATCHDOG_MS = const(30000)
 _HEALTHY_AFTER_MS = const(600000)  # ten minutes up: the boot counts as a good one
 _TICK_MS = const(20)
-def make_uplink(uplink_cfg, board):
+def make_uplink(uplink_cfg, board, node_id=0, gateway=False):
     kind = uplink_cfg["type"]
     if kind == "udp":
         import socket
 
         hal.wlan_connect(uplink_cfg["ssid"], uplink_cfg["password"])
         return UdpUplink(socket, uplink_cfg["host"], uplink_cfg["port"])
+    if kind == "mqtt":
+        from umqtt.simple import MQTTClient  # micropython-lib, installed with mip
+
+        from uplink_mqtt import MqttUplink
+
+        hal.wlan_connect(uplink_cfg["ssid"], uplink_cfg["password"])
+        client_id = b"kinsight-node-%d" % node_id
+        user = uplink_cfg["user"] or None
+
+        def client():
+            return MQTTClient(client_id, uplink_cfg["host"], uplink_cfg["port"], user,
+                              uplink_cfg["mqtt_password"] if user else None, 60)
+        return MqttUplink(client, uplink_cfg["household"].encode(),
+                          None if gateway else node_id)
     if kind == "serial":
         from uplink_serial import SerialUplink
 
@@ -57,7 +71,7 @@ def build(cfg, error, safe_mode, reset_cause):
     counter = SequenceCounter(_FLASH + "/boot")
     builder = FrameBuilder(signer, cfg["node_id"], counter, cfg["mtu"])
     outbox = Outbox(_FLASH + "/outbox")
-    uplink = make_uplink(cfg["uplink"], cfg["board"])
+    uplink = make_uplink(cfg["uplink"], cfg["board"], cfg["node_id"])
     forwarder = Forwarder(outbox, uplink, signer, cfg["node_id"], backoff=Backoff(),
                           boot=counter.boot)
     sink = Sink()
@@ -135,7 +149,8 @@ def main():
         from gateway import Gateway
 
         radio = hal.espnow(cfg["gateway_channel"])
-        asyncio.run(run_gateway(Gateway(radio, make_uplink(cfg["uplink"], cfg["board"])), guard))
+        asyncio.run(run_gateway(Gateway(radio, make_uplink(cfg["uplink"], cfg["board"],
+                                                         cfg["node_id"], True)), guard))
         return
     node = build(cfg, error, guard.safe_mode, hal.reset_cause())
     try:

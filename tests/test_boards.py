@@ -13,10 +13,14 @@ FIRMWARE = sorted(p.name for p in (REPO / "firmware").glob("*.py") if p.name != 
 def test_freeze_manifest_names_every_firmware_module():
     frozen: list[tuple[str, str]] = []
     included: list[str] = []
+    required: list[str] = []
     code = (REPO / "boards" / "manifest.py").read_text()
     exec(code, {"module": lambda name, base_path=".": frozen.append((base_path, name)),  # noqa: S102
-                "include": included.append})
+                "include": included.append, "require": required.append})
     assert included == ["$(PORT_DIR)/boards/manifest.py"]
+    # micropython-lib's packages, the same as mip installs from package.json
+    package = json.loads((REPO / "boards" / "package.json").read_text())
+    assert required == [name for name, _version in package["deps"]] == ["umqtt.simple"]
     assert ("../shared", "kinsight_wire.py") in frozen
     assert sorted(name for base, name in frozen if base == "../firmware") == FIRMWARE
     for base, name in frozen:

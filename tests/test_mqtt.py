@@ -8,6 +8,7 @@ stored, and the nodes' resends fill the gap."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -24,9 +25,10 @@ from kinsight.errors import ConfigError
 from kinsight.ingest import Ingestor
 from kinsight.ingest.mqtt import MqttListener, down_topic, parse_mqtt_url, up_topic
 from kinsight.residents import place
+from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
 from kinsight.wire import Header, encode_frame, open_frame
-from support import Broker
+from support import REPO, Broker
 
 KEYS = {n: hashlib.sha256(b"node %d" % n).digest() for n in range(1, 9)}
 HOUSEHOLD = "h-7"
@@ -269,3 +271,73 @@ def test_bad_broker_settings_are_refused_with_what_is_wrong(db, broker):
         wrong = parse_mqtt_url(f"mqtt://kinsight:wrong@127.0.0.1:{broker.port}")
         with pytest.raises(ConfigError, match="refused"):
             MqttListener(Ingestor(store), wrong, connect_timeout_s=3)
+
+
+def _mpy_lib() -> Path:
+    lib = Path(os.environ.get("KINSIGHT_MPY_LIB") or REPO / ".venv" / "mpy-lib")
+    if not (lib / "umqtt" / "simple.py").is_file():
+        if os.environ.get("KINSIGHT_SYSTEM_PARTS") == "installed":
+            pytest.fail(f"umqtt.simple is not installed in {lib}")
+        pytest.skip("umqtt.simple is not installed (./run installs it: tools/mpy_packages.py)")
+    return lib
+
+
+@pytest.mark.slow
+def test_a_micropython_node_over_mqtt_survives_a_broker_restart(db, broker, tmp_path):
+    """The firmware's Outbox, Forwarder and MqttUplink on micropython-lib's umqtt.simple,
+    under the unix port with an ESP32-sized heap, against the real broker and an ingest
+    worker; the broker restarted mid-way. Every frame is stored once, the outbox empties."""
+    node, count = 5, 60
+    worker = Worker(db, broker)
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
+        [*(str(REPO / d) for d in ("firmware", "shared", "tests/firmware")), str(_mpy_lib())]))
+    proc = subprocess.Popen(
+        [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}",
+         str(REPO / "tests" / "firmware" / "link_node.py"), "mqtt", "127.0.0.1",
+         str(broker.port), Broker.USER, Broker.PASSWORD, HOUSEHOLD, str(node),
+         KEYS[node].hex(), str(tmp_path / "flash"), str(count), "50"],
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            if line.startswith("acked ") and int(line.split()[1]) >= 15:
+                break
+        else:
+            pytest.fail(f"node ended early: {proc.communicate()[1]}")
+        broker.restart()
+        rest = proc.stdout.read()
+        proc.wait(timeout=90)
+        assert proc.returncode == 0, rest + (proc.stderr.read() if proc.stderr else "")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        worker.close()
+    summary = json.loads(rest.strip().splitlines()[-1])
+    assert summary["acked"] == count and summary["depth"] == 0, summary
+    assert summary["reconnects"] >= 1, summary  # the restart was felt, and got over
+    with Store(db) as store:
+        rows = store.query("SELECT seq FROM frames WHERE node_id = ? ORDER BY seq", (node,))
+    assert [r[0] for r in rows] == list(range(count))
+
+
+@pytest.mark.slow
+def test_an_espnow_gateway_forwards_two_nodes_to_mqtt(db, broker, tmp_path):
+    worker = Worker(db, broker)
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
+        [*(str(REPO / d) for d in ("firmware", "shared", "tests/firmware")), str(_mpy_lib())]))
+    try:
+        done = subprocess.run(
+            [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}",
+             str(REPO / "tests" / "firmware" / "gateway_mqtt_node.py"), "127.0.0.1",
+             str(broker.port), Broker.USER, Broker.PASSWORD, HOUSEHOLD, str(tmp_path / "f"),
+             "30", f"1:{KEYS[1].hex()}", f"2:{KEYS[2].hex()}"],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    finally:
+        worker.close()
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    for node in ("1", "2"):
+        assert summary["nodes"][node]["acked"] == 30, summary
+        assert summary["nodes"][node]["depth"] == 0, summary
+    assert stored(db) == [(n, s) for n in (1, 2) for s in range(30)]
+    assert worker.listener.node_households == {1: HOUSEHOLD, 2: HOUSEHOLD}

@@ -3,6 +3,8 @@
 #
 #   micropython link_node.py udp HOST PORT NODE KEY_HEX FOLDER COUNT PERIOD_MS
 #   micropython link_node.py serial TTY_PATH NODE KEY_HEX FOLDER COUNT PERIOD_MS
+#   micropython link_node.py mqtt HOST PORT USER PASSWORD HOUSEHOLD NODE KEY_HEX FOLDER COUNT
+#       PERIOD_MS    (umqtt.simple, from micropython-lib, on MICROPYPATH)
 #
 # It makes COUNT event frames, one every PERIOD_MS, pushes each to an Outbox in
 # FOLDER and forwards them until all are acked (or 60 s pass). It prints
@@ -58,6 +60,19 @@ def main(argv):
     if argv[1] == "udp":
         uplink = UdpUplink(socket, argv[2], int(argv[3]), timeout_ms=0)
         rest = argv[4:]
+    elif argv[1] == "mqtt":
+        from umqtt.simple import MQTTClient
+
+        from uplink_mqtt import MqttUplink
+
+        host, port, user, password, household = argv[2:7]
+        client_id = b"link-node-" + argv[7].encode()
+
+        def client():
+            return MQTTClient(client_id, host, int(port), user.encode(), password.encode(), 30)
+
+        uplink = MqttUplink(client, household.encode(), int(argv[7]))
+        rest = argv[7:]
     else:
         uplink = SerialUplink(PtyUart(argv[2]))
         rest = argv[3:]
@@ -102,7 +117,8 @@ def main(argv):
     uplink.close()
     print(json.dumps({"node": node, "boot": counter.boot, "made": made, "sent": fwd.sent,
                       "acked": fwd.acked, "bad_acks": fwd.bad_acks, "depth": box.depth,
-                      "dropped": box.dropped, "host_time_s": fwd.last_host_time_s}))
+                      "dropped": box.dropped, "host_time_s": fwd.last_host_time_s,
+                      "reconnects": getattr(uplink, "reconnects", 0)}))
 
 
 main(sys.argv)

@@ -155,5 +155,21 @@ def test_a_gateway_needs_no_sensors_but_an_uplink_to_the_host():
     mentions(ValueError(load_dict(cfg)[1]), "espnow_gateway.channel", "1 to 13")
     cfg["espnow_gateway"] = {"channel": 1}
     cfg["uplink"] = {"type": "espnow", "gateway": "24:6f:28:aa:bb:cc"}
-    mentions(ValueError(load_dict(cfg)[1]), "espnow_gateway", "udp or serial")
+    mentions(ValueError(load_dict(cfg)[1]), "espnow_gateway", "udp, serial or mqtt")
     eq(load_dict(good())[0]["gateway_channel"], 0)
+
+
+def test_an_mqtt_uplink_names_its_broker_and_household():
+    cfg = good()
+    cfg["uplink"] = {"type": "mqtt", "host": "192.168.1.10", "ssid": "home",
+                     "password": "wifi secret", "household": "h-1", "user": "n101",
+                     "mqtt_password": "broker secret"}
+    result, error = load_dict(cfg)
+    eq(error, None)
+    up = result["uplink"]
+    eq((up["type"], up["port"], up["household"], up["user"]), ("mqtt", 1883, "h-1", "n101"))
+    cfg["uplink"]["household"] = "h/1"
+    mentions(ValueError(load_dict(cfg)[1]), "uplink.household", "'/'")
+    cfg["uplink"]["household"] = "h-1"
+    cfg["uplink"]["port"] = 0
+    mentions(ValueError(load_dict(cfg)[1]), "uplink.port")
