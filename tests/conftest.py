@@ -3,20 +3,39 @@ runner (tests/test_firmware_mpy.py) runs them, never CPython's pytest."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
-from support import Hooks
+from support import Hooks, PgCluster
 
 collect_ignore_glob = ["firmware/*"]
 
 
-@pytest.fixture
-def store():
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
+    """One throwaway PostgreSQL cluster for the session, started on first use."""
+    try:
+        cluster = PgCluster(tmp_path_factory.mktemp("postgres"))
+    except FileNotFoundError as exc:
+        if os.environ.get("KINSIGHT_SYSTEM_PARTS") == "installed":
+            raise
+        pytest.skip(str(exc))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest):
+    """The store on each backend: the same tests, SQLite's in-memory database and a
+    fresh PostgreSQL database."""
     from kinsight.store import Store
 
-    s = Store(":memory:")
+    if request.param == "sqlite":
+        s = Store(":memory:")
+    else:
+        s = Store(request.getfixturevalue("pg_cluster").fresh_database())
     yield s
     s.close()
 

@@ -180,3 +180,69 @@ class Broker:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def _pg_bin() -> Path | None:
+    for found in sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True):
+        return found.parent
+    exe = shutil.which("initdb")
+    return Path(exe).parent if exe else None
+
+
+class PgCluster:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 in ``folder`` (Debian's
+    ``postgresql``: ``initdb`` and ``pg_ctl``), run as an unprivileged user: as
+    ``postgres`` when the tests run as root, else as whoever runs them."""
+
+    USER = "kinsight"
+
+    def __init__(self, folder: Path):
+        bindir = _pg_bin()
+        if bindir is None:
+            raise FileNotFoundError("PostgreSQL is not installed (./run test installs it: "
+                                    "apt-get install postgresql)")
+        self.bin = bindir
+        self.port = free_port()
+        self._as: list[str] = []
+        self._own: Path | None = None
+        if os.geteuid() == 0:  # initdb refuses root: the server runs as postgres, in a
+            import pwd  # folder of its own that it can reach (pytest's are root's)
+            import tempfile
+
+            pw = pwd.getpwnam("postgres")
+            folder = self._own = Path(tempfile.mkdtemp(prefix="kinsight-pg-"))
+            os.chown(folder, pw.pw_uid, pw.pw_gid)
+            self._as = ["runuser", "-u", "postgres", "--"]
+        self.folder = folder
+        self.data = folder / "data"
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", self.USER,
+                  "-E", "UTF8", "--no-sync")
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(folder / "server.log"), "-w",
+                  "-o", f"-p {self.port} -k {folder} -c listen_addresses=127.0.0.1 "
+                  "-c fsync=off -c synchronous_commit=off -c max_connections=200",
+                  "start")
+        self._n = 0
+
+    def _run(self, tool: str, *args: str) -> None:
+        done = subprocess.run([*self._as, str(self.bin / tool), *args], capture_output=True,
+                              text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"{tool} failed: {done.stderr or done.stdout}")
+
+    def url(self, db: str = "postgres") -> str:
+        return f"postgresql://{self.USER}@127.0.0.1:{self.port}/{db}"
+
+    def fresh_database(self) -> str:
+        """A new, empty database's URL."""
+        import psycopg
+
+        self._n += 1
+        name = f"t{os.getpid()}_{self._n}"
+        with psycopg.connect(self.url(), autocommit=True) as c:
+            c.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        return self.url(name)
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        if self._own is not None:
+            shutil.rmtree(self._own, ignore_errors=True)

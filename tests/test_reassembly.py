@@ -276,6 +276,14 @@ def test_eviction_and_expiry_cost_the_same_with_few_or_many_held():
 def test_the_first_piece_finds_earlier_pieces_by_index_not_by_the_boots_scan(store):
     from kinsight.store.sqlite import FRAGMENT_RAWS_SQL
 
+    if store.backend == "postgresql":
+        # An empty table is read whole whatever its indexes: ask for the index's plan.
+        store.conn.execute("SET enable_seqscan = off")
+        plan = " | ".join(r[0] for r in store.query("EXPLAIN " + FRAGMENT_RAWS_SQL,
+                                                    (7, 1, 3)))
+        assert "Index Scan using frames_msg_seq" in plan, plan
+        assert "Sort" not in plan, plan
+        return
     plan = " | ".join(r[3] for r in store.query("EXPLAIN QUERY PLAN " + FRAGMENT_RAWS_SQL,
                                                (7, 1, 3)))
     assert "USING INDEX frames_msg_seq (node_id=? AND boot=? AND msg=?)" in plan, plan

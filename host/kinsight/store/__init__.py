@@ -1,7 +1,9 @@
 """The store: node keys, the archive of accepted frames, and the decoded records.
 
-``Store`` is the embedded SQLite store (one file, WAL mode); every write happens
-inside ``Store.transaction()``, so a batch is stored whole or not at all (a full
+``Store`` is the embedded SQLite store (one file, WAL mode), or, given a
+``postgresql://`` URL, the same store on PostgreSQL (``postgres``: the layers' SQL
+taken as SQLite's connection takes it); every write happens inside
+``Store.transaction()``, so a batch is stored whole or not at all (a full
 disk is a ``StoreFullError``). Refusals are counted exactly; the refused frames
 kept for diagnosis are a ring per reason (``RejectArchiveLimits``). The layers
 above keep their own tables in the same database.

@@ -15,16 +15,18 @@ the newest of them are kept for diagnosis (``rejected``, a ring per reason withi
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kinsight_wire as wire
 
 from ..errors import StoreError, StoreFullError
+from .postgres import PgConnection, is_postgres_url
 
 SCHEMA_VERSION = 2
 _ENUM_FIELDS = {"type", "role", "reset_cause"}
@@ -235,16 +237,28 @@ class Store:
         # (rows, bytes) kept per reason, read once then kept up to date; a rollback forgets.
         self._kept: dict[str, list[int]] = {}
         self._ensured: set[str] = set()  # the layers' schema scripts already run here
-        if not create and self.path != ":memory:" and not Path(self.path).exists():
+        self.backend = "postgresql" if is_postgres_url(self.path) else "sqlite"
+        if (self.backend == "sqlite" and not create and self.path != ":memory:"
+                and not Path(self.path).exists()):
             raise StoreError(f"no database at {self.path}")
         try:
-            self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
+            if self.backend == "postgresql":
+                # It takes the same statements as sqlite3's connection (store.postgres).
+                self.conn = cast(sqlite3.Connection, PgConnection(self.path))
+            else:
+                self.conn = sqlite3.connect(self.path, isolation_level=None,
+                                            check_same_thread=False)
+                self.conn.execute("PRAGMA journal_mode=WAL")
+                self.conn.execute("PRAGMA synchronous=NORMAL")
+                self.conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a usable Kinsight database ({exc})") from None
+            raise StoreError(f"{self.where}: not a usable Kinsight database ({exc})") from None
+
+    @property
+    def where(self) -> str:
+        """The database, as said in messages (a PostgreSQL URL without its password)."""
+        return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", self.path)
 
     def _migrate(self) -> None:
         row = None
@@ -448,13 +462,13 @@ class Store:
         return dict(self.conn.execute(
             "SELECT reason, SUM(n) FROM (SELECT reason, count AS n FROM refusals UNION ALL "
             "SELECT quarantine, COUNT(*) FROM frames WHERE quarantine IS NOT NULL GROUP BY 1) "
-            "GROUP BY reason ORDER BY reason"))
+            "AS counted GROUP BY reason ORDER BY reason"))
 
     def lost_frames(self) -> dict[int, int]:
         """Per node, sequence numbers never received (gaps and missing tails are not known)."""
         return dict(self.conn.execute(
             "SELECT node_id, SUM(top + 1 - n) FROM (SELECT node_id, MAX(seq) AS top, "
-            "COUNT(*) AS n FROM frames GROUP BY node_id, boot) GROUP BY node_id"))
+            "COUNT(*) AS n FROM frames GROUP BY node_id, boot) AS boots GROUP BY node_id"))
 
     def node_summaries(self) -> list[NodeSummary]:
         lost = self.lost_frames()
