@@ -263,7 +263,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                     "not (default 60)")
 
     sp = command("serve")
-    sp.add_argument("--db", help="the database file (SQLite); or db in --config")
+    sp.add_argument("--db", help="the database: a file (SQLite) or a postgresql:// URL; or "
+                    "db in --config")
     sp.add_argument("--config", metavar="FILE", help="settings (TOML); flags override them")
     sp.add_argument("--udp", metavar="HOST:PORT", help="receive frames over UDP here")
     sp.add_argument("--serial", metavar="PORT", help="and/or on this serial port (SLIP)")
@@ -274,6 +275,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                     "a password is better kept in --config)")
     sp.add_argument("--mqtt-ca-file", metavar="FILE", help="with mqtts://: trust this "
                     "authority's certificates instead of the system's")
+    sp.add_argument("--worker", metavar="NAME", help="one of several serve processes "
+                    "sharing the store (a postgresql:// --db): look after a share of the "
+                    "residents, by leases in the store (docs/operations.md)")
     sp.add_argument("--http", metavar="HOST:PORT", help="serve /healthz and /metrics here "
                     "(port 0: a free one)")
     sp.add_argument("--policy", help="alert policy (JSON); default: send nothing, store all")
@@ -387,7 +391,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
     sp = command("bench")
     sp.add_argument("what", choices=["ingest", "firmware", "learn", "replay", "analyse",
-                                     "realtime", "import", "pages"],
+                                     "realtime", "import", "pages", "cluster"],
                     help="which benchmark")
     sp.add_argument("--frames", type=_whole("frames", 1, 10_000_000), default=20000,
                     help="frames to push through")

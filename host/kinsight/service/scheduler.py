@@ -40,8 +40,10 @@ class Scheduler:
                  history: bool = False,
                  on_morning: Callable[[str, date], None] | None = None,
                  on_analysed: Callable[[str, float], None] | None = None,
-                 on_alert: Callable[[AlertRecord], None] | None = None):
+                 on_alert: Callable[[AlertRecord], None] | None = None,
+                 owns: Callable[[], Collection[str]] | None = None):
         self.store = store
+        self.owns = owns
         self.router = router
         self.clock = clock
         self.detector = detector
@@ -54,18 +56,25 @@ class Scheduler:
         self.watcher = RealtimeWatcher(store, router, clock, tick_s=tick_s,
                                        on_alert=on_alert, deliver=self._deliver,
                                        residents=self._residents, recheck_s=recheck_s,
-                                       history=history)
+                                       history=history, owns=owns)
         self.analysed = 0  # resident-mornings
         self._known: list[str] | None = None
         self._listed_tick = -1
 
     def _residents(self) -> list[str]:
+        """Those looked after: ``only``, or everyone in the store; of them, with
+        ``owns``, those whose lease this worker holds."""
         if self.only is not None:
-            return self.only
-        if self._known is None or self._listed_tick != self.watcher.ticks:
-            self._known = residents(self.store)
-            self._listed_tick = self.watcher.ticks
-        return self._known
+            everyone = self.only
+        else:
+            if self._known is None or self._listed_tick != self.watcher.ticks:
+                self._known = residents(self.store)
+                self._listed_tick = self.watcher.ticks
+            everyone = self._known
+        if self.owns is None:
+            return everyone
+        mine = self.owns()
+        return [r for r in everyone if r in mine]
 
     def _deliver(self, now_ms: int) -> list[dict[str, object]]:
         return self.router.deliver_due(now_ms) if self.deliver else []
@@ -85,7 +94,10 @@ class Scheduler:
 
     def _mornings(self, now_ms: int) -> list[AlertRecord]:
         raised: list[AlertRecord] = []
+        mine = None if self.owns is None else self.owns()
         for resident in self.mornings.due(now_ms):
+            if mine is not None and resident not in mine:
+                continue  # another worker's now: it catches the morning up
             t0 = time.perf_counter()
             try:
                 summary = analyse(self.store, self.router, now_ms, self.detector,

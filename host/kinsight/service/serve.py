@@ -36,11 +36,15 @@ from ..ingest import IngestLimits, Ingestor, IngestStats
 from ..ingest.mqtt import MqttListener, MqttSettings
 from ..ingest.serial_port import SerialListener
 from ..ingest.udp import UdpListener
+from ..residents import residents
 from ..store import Store
+from .leases import Leases
 from .metrics import ServiceMetrics
 from .mornings import DEFAULT_MORNING_MIN
 from .scheduler import Scheduler
 from .watcher import TICK_S
+
+LEASE_REFRESH_S = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +65,7 @@ class ServiceSettings:
     serial: str | None = None
     baudrate: int = 115200
     mqtt: MqttSettings | None = None
+    worker: str | None = None  # one of several sharing the store: look after a share
     morning_min: int = DEFAULT_MORNING_MIN
     tick_s: float = TICK_S
     alert_log: str | None = None
@@ -113,6 +118,7 @@ class Service:
         self._ready = threading.Event()
         self._accepted_seen = 0
         self.step_error: str | None = None  # the last scheduler step's failure, if it failed
+        self.leases: Leases | None = None  # with ``worker``: the residents it looks after
 
     # --- starting and stopping ------------------------------------------------------------
 
@@ -227,13 +233,27 @@ class Service:
             with Store(self.settings.db) as store:
                 router = AlertRouter(self.policy, store, self.transports, clock=self.clock,
                                      log_path=self.settings.alert_log)
+                leases = None
+                if self.settings.worker is not None:
+                    leases = self.leases = Leases(store, self.settings.worker)
+                    leases.refresh(residents(store), self.clock())
                 scheduler = Scheduler(store, router, self.clock, tick_s=self.settings.tick_s,
                                       morning_min=self.settings.morning_min,
                                       on_alert=self._alerted,
-                                      on_analysed=self._analysed)
+                                      on_analysed=self._analysed,
+                                      owns=None if leases is None else lambda: leases.mine)
+                seen = _last_event_rowid(store)
+                refresh_at = time.monotonic() + LEASE_REFRESH_S
                 self._ready.set()
                 while not self._stop.is_set():
                     nodes = self._wait_for_nodes(0.2)
+                    if leases is not None:
+                        # Another worker may have stored our residents' events.
+                        more, seen = _event_nodes_since(store, seen)
+                        nodes |= more
+                        if time.monotonic() >= refresh_at:
+                            refresh_at = time.monotonic() + LEASE_REFRESH_S
+                            leases.refresh(residents(store), self.clock())
                     checks = scheduler.watcher.checks
                     try:
                         scheduler.step(nodes)
@@ -252,6 +272,12 @@ class Service:
             log.exception("the scheduler stopped")
         finally:
             self._ready.set()
+            if self.leases is not None:
+                try:  # a clean stop hands its residents over at once
+                    with Store(self.settings.db) as store:
+                        Leases(store, self.leases.owner).release()
+                except Exception:
+                    log.exception("could not hand the leases back (they run out by themselves)")
 
     def _wait_for_nodes(self, wait_s: float) -> frozenset[int]:
         try:
@@ -330,7 +356,22 @@ class Service:
                 "threads": {k: "up" if v else "down" for k, v in threads.items()},
                 "last_frame_age_s": None if age_s is None else round(age_s, 1),
                 "delivery_backlog": backlog,
+                **({} if self.leases is None else {"worker": self.leases.owner,
+                                                   "residents_owned": len(self.leases.mine)}),
                 "uptime_s": round((now - (self.started_ms or now)) / 1000, 1)}
+
+
+def _last_event_rowid(store: Store) -> int:
+    return int(store.conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM events").fetchone()[0])
+
+
+def _event_nodes_since(store: Store, rowid: int) -> tuple[frozenset[int], int]:
+    """The nodes whose events were stored after ``rowid`` (by anyone), and the new mark."""
+    rows = store.conn.execute("SELECT node_id, MAX(rowid) FROM events WHERE rowid > ? "
+                              "GROUP BY node_id", (rowid,)).fetchall()
+    if not rows:
+        return frozenset(), rowid
+    return frozenset(int(n) for n, _ in rows), max(int(m) for _, m in rows)
 
 
 def _writable(store: Store) -> bool:

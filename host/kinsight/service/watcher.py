@@ -82,7 +82,8 @@ class RealtimeWatcher:
                  on_alert: Callable[[AlertRecord], None] | None = None,
                  deliver: Callable[[int], Any] | None = None,
                  residents: Callable[[], Collection[str]] | None = None,
-                 recheck_s: float | None = RECHECK_S, history: bool = False):
+                 recheck_s: float | None = RECHECK_S, history: bool = False,
+                 owns: Callable[[], Collection[str]] | None = None):
         if tick_s <= 0:
             raise ValueError(f"tick_s must be positive, not {tick_s}")
         if recheck_s is not None and recheck_s <= 0:
@@ -104,6 +105,7 @@ class RealtimeWatcher:
         self._last_tick_ms: int | None = None
         self._unplaced_noted: set[int] = set()
         self._residents = residents
+        self._owns = owns  # the residents this worker looks after (None: all)
         # (resident, local day, activities before that day) -> the routine learnt
         self._routines: dict[str, tuple[date, Routine]] = {}
         # When each resident is next due on a tick, and the same as a heap (stale
@@ -141,6 +143,8 @@ class RealtimeWatcher:
             self._placed, self._imported = placed, imported
             self._outside += 1
         residents = {placed[n][0] for n in node_ids if n in placed}
+        if self._owns is not None:
+            residents &= set(self._owns())
         self._announced |= residents
         for n in set(node_ids) - placed.keys() - self._unplaced_noted:
             self._unplaced_noted.add(n)

@@ -234,9 +234,13 @@ class PgConnection:
             rows = None
         if cur.description is None or returns_id:
             self.total_changes += max(0, cur.rowcount)
-        if _CREATE_TABLE.match(sql):
+        created = _CREATE_TABLE.match(sql)
+        if created:
             self._identity = None
             self._pk.clear()
+            table = created.group(1).lower()
+            if table in ROWID_TABLES:  # read by it: "WHERE rowid > ?"
+                self._run(f"CREATE INDEX IF NOT EXISTS {table}_rowid ON {table} (rowid)", ())
         return PgCursor(rows, cur.rowcount, lastrowid)
 
     def _run(self, statement: str, params: Sequence[Any]) -> None:
