@@ -29,7 +29,7 @@ from typing import Any
 
 from ..residents import place
 from ..store import Store
-from ..wire import Header, encode_frame, open_frame
+from ..wire import Ack, Header, encode_frame, open_frame
 from .engines import Broker, PgCluster
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,12 @@ _RESEND_S = 3.0
 
 def _key(node: int) -> bytes:
     return hashlib.sha256(b"bench node %d" % node).digest()
+
+
+def _subscribe(client: Any, topics: Any, flags: Any, reason: Any, properties: Any) -> None:
+    """On each (re)connection: the nodes' ``down`` topics."""
+    del flags, reason, properties
+    client.subscribe(topics)
 
 
 class _Fleet:
@@ -64,7 +70,8 @@ class _Fleet:
             client.reconnect_delay_set(min_delay=1, max_delay=2)
             client.on_message = self._on_message
             topics = [(f"kinsight/{HOUSEHOLD}/{n}/down", 1) for n in mine]
-            client.on_connect = (lambda t: lambda c, *a: c.subscribe(t))(topics)
+            client.user_data_set(topics)
+            client.on_connect = _subscribe
             client.connect("127.0.0.1", broker.port)
             client.loop_start()
             self.clients.append((client, set(mine)))
@@ -74,6 +81,8 @@ class _Fleet:
         try:
             body = open_frame(bytes(msg.payload), _key(node)).body
         except Exception:  # not ours to judge here: a node ignores what does not verify
+            return
+        if not isinstance(body, Ack):
             return
         with self.lock:
             if body.contiguous_seq is not None:
