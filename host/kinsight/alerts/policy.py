@@ -56,6 +56,7 @@ class ResidentPolicy:
     snooze: dict[str, date]  # condition -> until (inclusive)
     name: str | None = None  # the resident's name, as the care team writes it
     team: str | None = None  # the care team that looks after the resident
+    home_assistant: bool = False  # status and open alerts to the household's Home Assistant
 
     def called(self, m: Member | None, fallback: str) -> str:
         """What ``m`` calls the resident: their own word, else the name, else ``fallback``."""
@@ -179,7 +180,7 @@ def _resident_policy(d: dict[str, Any], org: dict[str, Any]) -> ResidentPolicy:
     known = {"conditions", "sensitivity", "quiet_hours", "throttle_hours", "follow_up_hours",
              "digest_time",
              "escalation_minutes", "circle", "consent", "holidays", "snooze", "smtp",
-             "webhook_secret", "app_url", "name", "team"}
+             "webhook_secret", "app_url", "name", "team", "home_assistant"}
     if set(d) - known:
         raise ValueError(f"unknown keys {sorted(set(d) - known)}")
     qh = d.get("quiet_hours")
@@ -210,6 +211,7 @@ def _resident_policy(d: dict[str, Any], org: dict[str, Any]) -> ResidentPolicy:
         consent=consent,
         holidays=_holidays(d.get("holidays", [])),
         snooze={c: _day(u, f"snooze.{c}") for c, u in d.get("snooze", {}).items()},
-        name=d.get("name"), team=d.get("team"))
+        name=d.get("name"), team=d.get("team"),
+        home_assistant=bool(d.get("home_assistant", False)))
 
 

@@ -106,6 +106,7 @@ _SETTINGS = {
         # Where the care team's app is served: messages carry a signed link to the alert.
         "name": _NAME,
         "team": _NAME,
+        "home_assistant": {"type": "boolean"},
         "app_url": {"type": "string", "pattern": r"^https?://[^\s/]+(/[^\s]*)?$",
                     "maxLength": 500},
     },

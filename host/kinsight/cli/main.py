@@ -275,6 +275,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                     "a password is better kept in --config)")
     sp.add_argument("--mqtt-ca-file", metavar="FILE", help="with mqtts://: trust this "
                     "authority's certificates instead of the system's")
+    sp.add_argument("--home-assistant", action="store_true", help="with --mqtt: publish "
+                    "the status and open alerts of the residents whose policy says "
+                    "home_assistant as Home Assistant entities (MQTT discovery)")
     sp.add_argument("--worker", metavar="NAME", help="one of several serve processes "
                     "sharing the store (a postgresql:// --db): look after a share of the "
                     "residents, by leases in the store (docs/operations.md)")

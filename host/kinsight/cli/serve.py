@@ -39,6 +39,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     merged: dict[str, Any] = config.load(args.config) if args.config else {}
     flags = {"db": args.db, "udp": args.udp, "serial": args.serial, "baudrate": args.baud,
              "mqtt": args.mqtt, "mqtt_ca_file": args.mqtt_ca_file, "worker": args.worker,
+             "home_assistant": True if args.home_assistant else None,
              "http": args.http, "policy": args.policy, "tick_s": args.tick,
              "alert_log": args.alert_log, "log_format": args.log_format}
     if args.morning is not None:
@@ -89,6 +90,7 @@ def do_serve(args: argparse.Namespace) -> int:
         serial=merged.get("serial"), baudrate=int(merged.get("baudrate", 115200)),
         mqtt=parse_mqtt_url(merged["mqtt"], ca_file=merged.get("mqtt_ca_file"))
         if merged.get("mqtt") else None, worker=merged.get("worker"),
+        home_assistant=bool(merged.get("home_assistant", False)),
         morning_min=int(merged.get("morning_min", 7 * 60 + 30)),
         tick_s=float(merged.get("tick_s", 60.0)), alert_log=merged.get("alert_log"),
         stale_after_s=float(merged.get("stale_after_s", 4 * 3600.0)))

@@ -11,6 +11,7 @@ override it); an unknown key, a wrong type or a value out of range is a
     mqtt = "mqtt://ingest:PASSWORD@127.0.0.1:1883"   # frames from a broker (mqtts:// for TLS)
     mqtt_ca_file = "/etc/kinsight/broker-ca.pem"       # with mqtts://, a private authority
     worker = "host-a"          # one of several serve sharing the store (leases)
+    home_assistant = true      # with mqtt: opted-in residents' status as HA entities
     http = "127.0.0.1:8080"
     policy = "/etc/kinsight/policy.json"
     morning = "07:30"          # each resident's morning analysis, their local time
@@ -51,6 +52,7 @@ SCHEMA: dict[str, Any] = {
                  "description": "mqtt://[USER[:PASSWORD]@]HOST[:PORT][?group=NAME]"},
         "mqtt_ca_file": {"type": "string", "minLength": 1},
         "worker": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+        "home_assistant": {"type": "boolean"},
         "http": {"type": "string", "pattern": _HOSTPORT},
         "policy": {"type": "string", "minLength": 1},
         "morning": {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"},

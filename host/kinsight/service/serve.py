@@ -38,6 +38,7 @@ from ..ingest.serial_port import SerialListener
 from ..ingest.udp import UdpListener
 from ..residents import residents
 from ..store import Store
+from .homeassistant import HomeAssistant
 from .leases import Leases
 from .metrics import ServiceMetrics
 from .mornings import DEFAULT_MORNING_MIN
@@ -45,6 +46,7 @@ from .scheduler import Scheduler
 from .watcher import TICK_S
 
 LEASE_REFRESH_S = 5.0
+HOME_ASSISTANT_S = 10.0  # how often the entities' states are brought up to date
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ class ServiceSettings:
     baudrate: int = 115200
     mqtt: MqttSettings | None = None
     worker: str | None = None  # one of several sharing the store: look after a share
+    home_assistant: bool = False  # with mqtt: residents' status as Home Assistant entities
     morning_min: int = DEFAULT_MORNING_MIN
     tick_s: float = TICK_S
     alert_log: str | None = None
@@ -119,6 +122,7 @@ class Service:
         self._accepted_seen = 0
         self.step_error: str | None = None  # the last scheduler step's failure, if it failed
         self.leases: Leases | None = None  # with ``worker``: the residents it looks after
+        self.home_assistant: HomeAssistant | None = None
 
     # --- starting and stopping ------------------------------------------------------------
 
@@ -243,6 +247,10 @@ class Service:
                                       on_analysed=self._analysed,
                                       owns=None if leases is None else lambda: leases.mine)
                 seen = _last_event_rowid(store)
+                ha = None
+                if self.settings.home_assistant and self.settings.mqtt is not None:
+                    ha = self.home_assistant = HomeAssistant(self.settings.mqtt, self.policy)
+                ha_at = time.monotonic()
                 refresh_at = time.monotonic() + LEASE_REFRESH_S
                 self._ready.set()
                 while not self._stop.is_set():
@@ -266,12 +274,20 @@ class Service:
                         continue
                     self.step_error = None
                     self.metrics.checks.inc(scheduler.watcher.checks - checks)
+                    if ha is not None and time.monotonic() >= ha_at:
+                        ha_at = time.monotonic() + HOME_ASSISTANT_S
+                        try:
+                            ha.publish(store)
+                        except Exception:  # the household's display must not stop the service
+                            log.exception("publishing to Home Assistant failed")
                     self._note_frames()
         except Exception as exc:
             self._scheduler_failed = f"{type(exc).__name__}: {exc}"
             log.exception("the scheduler stopped")
         finally:
             self._ready.set()
+            if self.home_assistant is not None:
+                self.home_assistant.close()
             if self.leases is not None:
                 try:  # a clean stop hands its residents over at once
                     with Store(self.settings.db) as store:
