@@ -46,3 +46,13 @@ def hooks() -> Iterator[Hooks]:
     yield h
     h.server.shutdown()
     h.server.server_close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_db(request: pytest.FixtureRequest, tmp_path):
+    """Makes new, empty stores' locations on each backend: ``fresh_db("home")`` is a
+    file in the test's folder, or a new PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return lambda name="home": str(tmp_path / f"{name}.db")
+    cluster = request.getfixturevalue("pg_cluster")
+    return lambda name="home": cluster.fresh_database()

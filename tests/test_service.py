@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time as time_module
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from kinsight.alerts import AlertRouter, Policy, WebhookTransport, list_alerts
@@ -47,8 +46,8 @@ class Home:
     """A store with a resident's 20 days of history and a toilet node placed; a clock;
     a scheduler that can be dropped (a kill) and made again (a restart)."""
 
-    def __init__(self, tmp_path: Any, hooks: Hooks):
-        self.db = tmp_path / "home.db"
+    def __init__(self, db: str, hooks: Hooks):
+        self.db = db
         self.now = at(DAY, "06:00")
         # Lived on through the days the service runs (it sees them as they happen), but
         # for the two long toilet visits, when nothing else moved at home.
@@ -108,8 +107,8 @@ class Home:
         return None if row is None else row[0]
 
 
-def test_days_of_service_on_a_simulated_clock(tmp_path, hooks):
-    home = Home(tmp_path, hooks)
+def test_days_of_service_on_a_simulated_clock(fresh_db, hooks):
+    home = Home(fresh_db(), hooks)
     # 07:30, the resident's morning: the days before today are analysed, once.
     home.run_until(at(DAY, "07:29"))
     assert home.last_day() is None
@@ -172,8 +171,8 @@ def test_days_of_service_on_a_simulated_clock(tmp_path, hooks):
     assert conditions.count("dehydration") == 1  # the morning's, not again after the restarts
 
 
-def test_the_mornings_are_each_residents_local_time(tmp_path):
-    with Store(tmp_path / "m.db") as store:
+def test_the_mornings_are_each_residents_local_time(fresh_db):
+    with Store(fresh_db("m")) as store:
         for resident, tz in (("london", "Europe/London"), ("madrid", "Europe/Madrid"),
                              ("new-york", "America/New_York")):
             place(store, len(resident), resident, None, tz)
@@ -194,10 +193,10 @@ def test_the_mornings_are_each_residents_local_time(tmp_path):
                         "new-york": ["03 00:01", "03 11:30", "04 11:30"]}
 
 
-def test_a_restart_before_the_morning_waits_for_it_and_one_after_a_gap_does_not(tmp_path):
+def test_a_restart_before_the_morning_waits_for_it_and_one_after_a_gap_does_not(fresh_db):
     from kinsight.service.analysis import ensure_models
 
-    with Store(tmp_path / "m.db") as store:
+    with Store(fresh_db("m")) as store:
         place(store, 1, "r", None, TZ)
         ensure_models(store)
         day = date(2024, 6, 3)
@@ -213,29 +212,29 @@ def test_a_restart_before_the_morning_waits_for_it_and_one_after_a_gap_does_not(
         assert m.next_ms() == at(day, "03:00")  # caught up at once
 
 
-def test_a_failing_scheduler_step_is_retried_and_said_by_the_health(tmp_path, monkeypatch):
+def test_a_failing_scheduler_step_is_retried_and_said_by_the_health(fresh_db, monkeypatch):
     from kinsight.service.serve import Service, ServiceSettings
 
-    failures = [1]
+    failing = [True]  # until the health has been seen saying so
     real_step = Scheduler.step
 
-    def flaky(self, nodes=frozenset()):  # the store locked once, say
-        if failures:
-            failures.pop()
+    def flaky(self, nodes=frozenset()):  # the store locked for a while, say
+        if failing[0]:
             raise RuntimeError("database is locked")
         return real_step(self, nodes)
 
     monkeypatch.setattr(Scheduler, "step", flaky)
-    service = Service(ServiceSettings(db=str(tmp_path / "s.db"), udp=("127.0.0.1", 0)),
-                      Policy())
+    db = fresh_db("s")
+    service = Service(ServiceSettings(db=db, udp=("127.0.0.1", 0)), Policy())
     service.start()
     try:
-        with Store(tmp_path / "s.db") as store:
-            deadline = time_module.monotonic() + 5
+        with Store(db) as store:
+            deadline = time_module.monotonic() + 15
             seen_failure = False
             while time_module.monotonic() < deadline:
                 health = service.health(store)
                 seen_failure |= any("last step failed" in r for r in health["reasons"])
+                failing[0] = not seen_failure
                 if seen_failure and health["status"] == "ok":
                     break
                 time_module.sleep(0.05)

@@ -16,12 +16,12 @@ from kinsight.web.users import UserError, add_user, authenticate, ensure_users, 
 
 
 @pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "home.db"
+def db(fresh_db):
+    path = fresh_db()
     with Store(path) as store:
         place(store, 1, "r-1", "hall")
         place(store, 2, "r-2", "hall")
-    return str(path)
+    return path
 
 
 def users(db: str, *args: str, password: str | None = None, monkeypatch=None) -> int:

@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 # Tables whose rows the layers read back in insertion order, by SQLite's rowid.
-ROWID_TABLES = frozenset({"events", "activities", "rejected"})
+ROWID_TABLES = frozenset({"events", "activities", "rejected", "audit"})
 _WRITE_LOCK = 0x6B696E73  # "kins": the one advisory lock every writer takes
 _CREATE_TABLE = re.compile(r"^\s*CREATE TABLE (?:IF NOT EXISTS )?(\w+)\s*\(", re.I | re.S)
 _INSERT = re.compile(r"^\s*INSERT\s+(?:OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)", re.I | re.S)
@@ -223,6 +223,9 @@ class PgConnection:
             self._run("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
             return PgCursor(None, -1)
         statement, returns_id = self._translate(sql)
+        if sql.lstrip()[:6].upper() == "CREATE" and not self.in_transaction:
+            self.executescript(sql)  # under the write lock (see executescript)
+            return PgCursor(None, -1)
         try:
             cur = self._pg.execute(statement, [_param(p) for p in params])  # type: ignore[arg-type]
         except psycopg.Error as exc:
@@ -268,8 +271,22 @@ class PgConnection:
         return PgCursor(None, n)
 
     def executescript(self, script: str) -> None:
-        for statement in _split_script(script):
-            self.execute(statement)
+        statements = _split_script(script)
+        # "CREATE ... IF NOT EXISTS" is not safe against another connection doing the
+        # same at once here: a script runs under the write lock, in one transaction.
+        own = not self.in_transaction and not any(
+            st.upper().startswith(("BEGIN", "COMMIT")) for st in statements)
+        if own:
+            self.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in statements:
+                self.execute(statement)
+        except BaseException:
+            if own and self.in_transaction:
+                self._run("ROLLBACK", ())
+            raise
+        if own:
+            self._run("COMMIT", ())
 
     def _pragma(self, name: str, table: str | None) -> PgCursor:
         if name == "table_info" and table:
