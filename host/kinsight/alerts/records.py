@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..store import Store
+from ..store import Migration, Store, add_column
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -73,15 +73,17 @@ CREATE TABLE IF NOT EXISTS sensitivity (
 """
 
 
+MIGRATIONS = (
+    Migration(1, "alerts, deliveries, audit, away and sensitivity tables", _SCHEMA),
+    Migration(2, "alerts say what they are about (a sensor)",
+              add_column("alerts", "subject", "TEXT NOT NULL DEFAULT ''")),
+    Migration(3, "alerts say what their series is of (its unit)",
+              add_column("alerts", "series_of", "TEXT NOT NULL DEFAULT ''")),
+)
+
+
 def ensure_tables(store: Store) -> None:
-    if not store.conn.in_transaction:  # executescript would commit an open transaction
-        store.conn.executescript(_SCHEMA)
-        cols = {str(r[1]) for r in store.conn.execute("PRAGMA table_info(alerts)")}
-        if "subject" not in cols:  # a store from before alerts had a subject
-            store.conn.execute("ALTER TABLE alerts ADD COLUMN subject TEXT NOT NULL DEFAULT ''")
-        if "series_of" not in cols:  # ... or said what their series were of
-            store.conn.execute("ALTER TABLE alerts ADD COLUMN series_of TEXT NOT NULL "
-                               "DEFAULT ''")
+    store.migrate("alerts", MIGRATIONS)
 
 
 @dataclass(frozen=True)

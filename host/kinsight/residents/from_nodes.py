@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from sys import intern
 
-from ..store import Store
+from ..store import Migration, Store
 from .activity import Activity
 from .history_import import DEFAULT_TZ, check_name, ensure_tables, load_activities, zone
 
@@ -51,11 +51,13 @@ CREATE INDEX IF NOT EXISTS events_node_role ON events (node_id, role);
 CREATE INDEX IF NOT EXISTS events_node ON events (node_id);
 CREATE INDEX IF NOT EXISTS statuses_node_time ON statuses (node_id, time_s);
 """
+MIGRATIONS = (Migration(1, 'nodes placed with residents', _SCHEMA),)
+
 
 
 def ensure_placements(store: Store) -> None:
     ensure_tables(store)
-    store.ensure_schema(_SCHEMA)
+    store.migrate('placements', MIGRATIONS)
 
 
 def place(store: Store, node_id: int, resident: str, room: str | None = None,

@@ -36,7 +36,7 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import KinsightError
-from ..store import Store
+from ..store import Migration, Store
 from .activity import Activity
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS activities (
     UNIQUE (resident, sensor, start_ms, end_ms)
 );
 """
+MIGRATIONS = (Migration(1, 'residents and their activities', _SCHEMA),)
+
 
 
 class HistoryError(KinsightError, ValueError):
@@ -392,7 +394,7 @@ def _lines(f: BinaryIO) -> Iterator[bytes]:
 
 def ensure_tables(store: Store) -> None:
     """Create the history tables if they are missing (the store's schema is untouched)."""
-    store.ensure_schema(_SCHEMA)
+    store.migrate('residents', MIGRATIONS)
 
 
 def resident_zones(store: Store) -> dict[str, str]:

@@ -33,7 +33,7 @@ from ..learning import (
     realtime,
 )
 from ..residents import activities_of, as_seen_at, resident_tz, residents
-from ..store import Store
+from ..store import Migration, Store
 from .days import (
     CHECK_WINDOW_MS,
     days_window_start,
@@ -55,11 +55,13 @@ CREATE TABLE IF NOT EXISTS models (
     PRIMARY KEY (resident, detector)
 );
 """
+MIGRATIONS = (Migration(1, "each resident's learnt model and last day analysed", _SCHEMA),)
+
 
 
 def ensure_models(store: Store) -> None:
     """Create the table of each resident's learnt model if it is missing."""
-    store.ensure_schema(_SCHEMA)
+    store.migrate('models', MIGRATIONS)
 
 
 @dataclass

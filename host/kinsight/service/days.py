@@ -45,7 +45,7 @@ from ..learning.routine import (
 )
 from ..residents import Activity, activities_of, as_seen_at, recent_activities
 from ..residents.from_nodes import latest_activities, merge
-from ..store import Store
+from ..store import Migration, Store
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS resident_nights (
     end_min REAL NOT NULL
 );
 """
+MIGRATIONS = (Migration(1, 'stored day features, day summaries and settled nights', _SCHEMA),)
+
 
 
 def _json(value: object) -> str:
@@ -82,7 +84,7 @@ def _json(value: object) -> str:
 
 
 def ensure_days(store: Store) -> None:
-    store.ensure_schema(_SCHEMA)
+    store.migrate('days', MIGRATIONS)
 
 
 def stored_night(store: Store, resident: str) -> tuple[float, float] | None:

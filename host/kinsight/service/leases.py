@@ -32,7 +32,7 @@ import logging
 import math
 from collections.abc import Collection
 
-from ..store import Store
+from ..store import Migration, Store
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 CREATE INDEX IF NOT EXISTS leases_owner ON leases (owner);
 """
+MIGRATIONS = (Migration(1, 'workers and their leases on residents', _SCHEMA),)
+
 
 
 class Leases:
@@ -57,7 +59,7 @@ class Leases:
         self.ttl_ms = int(ttl_s * 1000)
         self.mine: frozenset[str] = frozenset()
         self.taken = 0  # leases taken over from a worker whose lease ran out
-        store.ensure_schema(_SCHEMA)
+        store.migrate('leases', MIGRATIONS)
 
     def refresh(self, residents: Collection[str], now_ms: int) -> frozenset[str]:
         """Renew, hand back and take leases; the residents this worker owns now."""

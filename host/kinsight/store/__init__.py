@@ -2,17 +2,19 @@
 
 ``Store`` is the embedded SQLite store (one file, WAL mode), or, given a
 ``postgresql://`` URL, the same store on PostgreSQL (``postgres``: the layers' SQL
-taken as SQLite's connection takes it); every write happens inside
-``Store.transaction()``, so a batch is stored whole or not at all (a full
-disk is a ``StoreFullError``). Refusals are counted exactly; the refused frames
-kept for diagnosis are a ring per reason (``RejectArchiveLimits``). The layers
-above keep their own tables in the same database.
+taken as SQLite's connection takes it). Every write happens inside
+``Store.transaction()``, so a batch is stored whole or not at all (a full disk is a
+``StoreFullError``). Refusals are counted exactly; the refused frames kept for
+diagnosis are a ring per reason (``RejectArchiveLimits``). The layers above keep
+their own tables in the same database, under versioned migrations
+(``migrations``: ``Store.migrate(layer, steps)``).
 
 May import: kinsight.errors.
 """
 
 from __future__ import annotations
 
+from .migrations import Migration, add_column, current_versions
 from .sqlite import (
     EVENT_COLUMNS,
     QUARANTINE_REASONS,
@@ -27,5 +29,5 @@ from .sqlite import (
 )
 
 __all__ = ["EVENT_COLUMNS", "QUARANTINE_REASONS", "SCHEMA_VERSION", "STATUS_COLUMNS",
-           "SUMMARY_COLUMNS", "BatchRows", "NodeSummary", "RejectArchiveLimits", "Store",
-           "rejected_row"]
+           "SUMMARY_COLUMNS", "BatchRows", "Migration", "NodeSummary", "RejectArchiveLimits",
+           "Store", "add_column", "current_versions", "rejected_row"]

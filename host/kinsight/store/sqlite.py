@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any, cast
 import kinsight_wire as wire
 
 from ..errors import StoreError, StoreFullError
+from .migrations import Migration, migrate
 from .postgres import PgConnection, is_postgres_url
 
 SCHEMA_VERSION = 2
@@ -278,6 +279,18 @@ class Store:
                 for (reason,) in self.conn.execute(
                         "SELECT DISTINCT reason FROM rejected").fetchall():
                     self._trim_rejected(reason)
+
+    def migrate(self, layer: str, steps: Sequence[Migration]) -> int:
+        """Bring ``layer``'s tables to the last of ``steps`` (``migrations``), once per
+        connection; the layer's version."""
+        key = "migrate:" + layer
+        if key in self._ensured:
+            return max((s.version for s in steps), default=0)
+        import time
+
+        version = migrate(self, layer, steps, int(time.time() * 1000))
+        self._ensured.add(key)
+        return version
 
     def ensure_schema(self, script: str) -> bool:
         """Run a layer's ``CREATE ... IF NOT EXISTS`` script, once per connection: the

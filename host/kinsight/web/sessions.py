@@ -22,7 +22,7 @@ import secrets
 import threading
 from collections import defaultdict, deque
 
-from ..store import Store
+from ..store import Migration, Store
 
 SESSION_S = 12 * 3600
 COOKIE = "kinsight_session"
@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires_ms);
 """
+MIGRATIONS = (Migration(1, 'sign-in sessions', _SCHEMA),)
+
 
 
 def _digest(token: str) -> str:
@@ -45,7 +47,7 @@ def _digest(token: str) -> str:
 
 def start_session(store: Store, name: str, now_ms: int) -> tuple[str, str]:
     """A new session for ``name``: (the cookie's token, the session's CSRF token)."""
-    store.ensure_schema(_SCHEMA)
+    store.migrate('sessions', MIGRATIONS)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     with store.transaction():
         store.conn.execute("DELETE FROM sessions WHERE expires_ms < ?", (now_ms,))
@@ -58,7 +60,7 @@ def session_user(store: Store, token: str | None, now_ms: int) -> tuple[str, str
     """(user name, CSRF token) of a live session, else None."""
     if not token:
         return None
-    store.ensure_schema(_SCHEMA)
+    store.migrate('sessions', MIGRATIONS)
     row = store.conn.execute("SELECT name, csrf, expires_ms FROM sessions WHERE "
                              "token_sha256 = ?", (_digest(token),)).fetchone()
     if row is None or int(row[2]) < now_ms:
@@ -68,7 +70,7 @@ def session_user(store: Store, token: str | None, now_ms: int) -> tuple[str, str
 
 def end_session(store: Store, token: str | None) -> None:
     if token:
-        store.ensure_schema(_SCHEMA)
+        store.migrate('sessions', MIGRATIONS)
         with store.transaction():
             store.conn.execute("DELETE FROM sessions WHERE token_sha256 = ?",
                                (_digest(token),))

@@ -31,7 +31,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from ..alerts.records import ensure_tables
 from ..errors import ConfigError
 from ..residents import residents as residents_of
-from ..store import Store
+from ..store import Migration, Store
 
 ROLES = ("coordinator", "practitioner", "family")
 MIN_PASSWORD = 10
@@ -55,6 +55,8 @@ CREATE TABLE IF NOT EXISTS user_residents (
     PRIMARY KEY (name, resident)
 );
 """
+MIGRATIONS = (Migration(1, 'the people who sign in and the residents they look after', _SCHEMA),)
+
 
 
 class UserError(ConfigError):
@@ -74,7 +76,7 @@ class User:
 
 def ensure_users(store: Store) -> None:
     ensure_tables(store)  # the alerts' audit trail, which user changes go into too
-    store.ensure_schema(_SCHEMA)
+    store.migrate('users', MIGRATIONS)
 
 
 def _check_password(password: str) -> None:
