@@ -18,14 +18,22 @@ as the baseline; the later steps change what is there.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from ..errors import StoreError
 
-if TYPE_CHECKING:
-    from .sqlite import Store
+
+class Store(Protocol):
+    """What a migration needs of the store (``sqlite.Store``, on either backend)."""
+
+    conn: Any
+
+    @property
+    def where(self) -> str: ...
+
+    def transaction(self) -> AbstractContextManager[None]: ...
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_versions (
