@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from kinsight.residents import placements
 from kinsight.store import Store
 from kinsight_field.cli import main
 from kinsight_field.virtual_node import VirtualNode
@@ -46,7 +47,7 @@ def vnode(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VirtualNod
     assert main(["deploy", "--port", str(pty), "--mpy"]) == 0
     assert main(["provision", "--port", str(pty), "--db", str(db), "--node-id", "101",
                  "--board", "esp32-devkitc", "--household", "h-17", "--resident", "r-1",
-                 "--serial-uplink", "0", "--role", "seat:fsr:pin=34",
+                 "--room", "lounge", "--serial-uplink", "0", "--role", "seat:fsr:pin=34",
                  "--role", "tap:flow:pin=27"]) == 0
     yield node, pty, db
     node.stop()
@@ -64,6 +65,7 @@ def test_provision_writes_a_checked_config_and_registers_the_key(vnode):
     assert cfg["roles"][1]["pulses_per_l"] == 450  # calibration default
     with Store(db) as store:
         assert store.node_keys()[101] == bytes.fromhex(cfg["key"])
+        assert placements(store)[101] == ("r-1", "lounge")  # its events are r-1's
     assert not (node.flash / "config.json.tmp").exists()
 
 

@@ -161,6 +161,7 @@ def do_provision(args: argparse.Namespace) -> int:
 
     # The host library's key store (imported by name: it is installed beside this package).
     store_class: Any = importlib.import_module("kinsight.store").Store
+    place: Any = importlib.import_module("kinsight.residents").place
     key = secrets.token_bytes(32)
     cfg = build_config(args, key)
     text = json.dumps(cfg, indent=1).encode()
@@ -177,6 +178,8 @@ def do_provision(args: argparse.Namespace) -> int:
         try:
             with store_class(args.db) as store:
                 store.set_node_key(args.node_id, key, now_ms())
+                if args.resident:  # its events become the resident's: alerts can come
+                    place(store, args.node_id, args.resident, args.room or None)
         except Exception as exc:  # the store's StoreError, sqlite3's errors, OSError
             link.exec("_rmtree('/config.json.tmp')")
             raise CommandError(f"cannot register the key in {args.db} ({exc}): check the path "
@@ -184,9 +187,12 @@ def do_provision(args: argparse.Namespace) -> int:
         link.exec("_mv('/config.json.tmp', '/config.json')")
         _log(link, f"field: provisioned as node {args.node_id}")
     roles = ", ".join(f"{r['role']} ({r['sensor']})" for r in cfg.get("roles", [])) or "none"
+    placed = (f" and it is placed with {args.resident}"
+              + (f" in the {args.room}" if args.room else "")) if args.resident else \
+        " (no --resident: place it with kinsight place before alerts can come)"
     print(f"{args.port}: provisioned node {args.node_id} on {args.board} for household "
           f"{args.household or '-'}, roles: {roles}, uplink: {cfg['uplink']['type']}; its key "
-          f"is registered in {args.db}. Reboot the node to start it.")
+          f"is registered in {args.db}{placed}. Reboot the node to start it.")
     return 0
 
 
@@ -488,7 +494,9 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
     p.add_argument("--board", required=True, help="esp32-devkitc, esp32-c3-devkitm or "
                    "esp32-s3-devkitc")
     p.add_argument("--household", default="", help="household reference, e.g. h-17")
-    p.add_argument("--resident", default="", help="resident reference, e.g. r-1")
+    p.add_argument("--resident", default="", help="resident reference, e.g. r-1: the node is "
+                   "placed with them in the host's database too")
+    p.add_argument("--room", default="", help="with --resident: the room it is in (kitchen)")
     p.add_argument("--role", action="append", default=[], metavar="ROLE:SENSOR[:k=v,...]",
                    help="a sensor role, repeatable: seat:fsr:pin=34, bed:hx711:dout=16,sck=17, "
                         "tap:flow:pin=27, toilet:ld2410:uart=2/17/16,flush_pin=25, "
