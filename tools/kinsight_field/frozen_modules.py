@@ -68,3 +68,37 @@ def stage(rom: Path) -> None:
             log.warning("mpy-cross rejects %s, staged as source: %s", source.name,
                         err.decode(errors="replace").strip())
             shutil.copyfile(source, rom / source.name)
+
+
+def heap_bytes(text: str) -> int:
+    """``112K``, ``2M`` or a number of bytes."""
+    text = text.strip().upper()
+    scale = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
+    return int(text[:-1] if scale > 1 else text) * scale
+
+
+_COSTS: dict[str, int] = {}
+
+
+def import_cost(rom: Path) -> int:
+    """The heap the staged firmware modules take once imported, on the unix port.
+
+    A board runs them frozen: their bytecode, constants and code objects stay in flash.
+    Under the unix port the same .mpy load into the heap, so the virtual node's heap is
+    the board's free heap plus this, measured (not guessed) for the firmware as it is
+    now: every module a node may import, imported once into a large heap."""
+    files = sorted(p for p in rom.iterdir() if p.suffix in (".mpy", ".py") and p.stem != "agent")
+    digest = hashlib.sha1(b"".join(p.name.encode() + p.read_bytes() for p in files)).hexdigest()
+    if digest in _COSTS:
+        return _COSTS[digest]
+    names = [p.stem for p in files]
+    code = ("import gc\nimport asyncio\ngc.collect()\nbase = gc.mem_alloc()\n"
+            + "".join(f"import {n}\n" for n in names)
+            + "gc.collect()\nprint(gc.mem_alloc() - base)\n")
+    done = subprocess.run([mpy.micropython_binary(), "-X", "heapsize=8M", "-c", code],
+                          env=dict(os.environ, MICROPYPATH=".frozen" + os.pathsep + str(rom)),
+                          capture_output=True, text=True, timeout=60, cwd=str(rom))
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring the firmware's import cost failed: {done.stderr}")
+    _COSTS[digest] = cost = int(done.stdout.split()[-1])
+    return cost

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .agent_process import ESP32_HEAP, Agent
 from .endpoints import Endpoint
-from .frozen_modules import stage
+from .frozen_modules import heap_bytes, import_cost, stage
 from .repl import BANNER, RAW_BANNER, SOFT_REBOOT, OnDone, Repl, cooked
 from .virtual_world import World
 
@@ -51,7 +51,8 @@ class VirtualNode:
                  control_addr: tuple[str, int] | None = None,
                  traces: dict[str, int] | None = None, trace_speed: float = 1.0,
                  heap: str = ESP32_HEAP) -> None:
-        self.heap = heap
+        self.heap = heap  # what a board has free for the firmware (its modules frozen)
+        self.import_cost = 0  # measured at each boot (frozen_modules.import_cost)
         self.flash = flash.resolve()
         self.flash.mkdir(parents=True, exist_ok=True)
         self.pty_path = pty_path
@@ -83,7 +84,8 @@ class VirtualNode:
         self._interrupt_deadline: float | None = None
         self._boot_steps: list[str] = []
         self._repl = Repl(self._out, self._run, self._boot, self._interrupt,
-                          lambda: self._busy is not None)
+                          lambda: self._busy is not None,
+                          hard_reset=lambda: self._boot(hard=True))
         self._agent: Agent | None = None
         self.boots = 0
 
@@ -184,8 +186,9 @@ class VirtualNode:
 
     # the MicroPython process
 
-    def _boot(self, first: bool = False) -> None:
-        """(Re)starts MicroPython on the flash folder: a power-on or a soft reboot."""
+    def _boot(self, first: bool = False, hard: bool = False) -> None:
+        """(Re)starts MicroPython on the flash folder: a power-on, a hard reset (both run
+        main.py, whatever the REPL was in) or a soft reboot."""
         if self._agent is not None:
             self._sel.unregister(self._agent.out)
             self._sel.unregister(self._agent.ctl)
@@ -194,8 +197,13 @@ class VirtualNode:
             self._out(SOFT_REBOOT)
         self.boots += 1
         stage(self.rom)  # the firmware as it is now: a reboot picks up edits
+        # The board's free heap, plus what its frozen modules cost the unix port's heap.
+        self.import_cost = import_cost(self.rom)
+        heap = str(heap_bytes(self.heap) + self.import_cost)
+        if hard:
+            self._repl.mode = "friendly"  # a board comes out of a reset at the friendly REPL
         self._agent = Agent(self.flash, self.rom, _uid_for(self.flash),
-                            "power" if first else "soft", self.heap)
+                            "power" if first else "hard" if hard else "soft", heap)
         self._sel.register(self._agent.out, selectors.EVENT_READ, "agent-out")
         self._sel.register(self._agent.ctl, selectors.EVENT_READ, "agent-ctl")
         self._busy = 0  # the agent's ready reply has seq 0
@@ -219,8 +227,8 @@ class VirtualNode:
 
     def _boot_step_done(self, kind: bytes, text: str) -> None:
         self._out(cooked(text.encode()))
-        if kind == b"R":
-            self._boot()
+        if kind in (b"R", b"H"):
+            self._boot(hard=kind == b"H")
         else:
             self._next_boot_step()
 

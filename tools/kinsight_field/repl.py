@@ -21,7 +21,8 @@ RAW_PASTE_WINDOW = 256
 CTRL_A, CTRL_B, CTRL_C, CTRL_D, CTRL_E = 1, 2, 3, 4, 5
 
 # (kind, text) when a block ends: kind b"D" with the exception as MicroPython prints it
-# (empty when none), or b"R" when it raised SystemExit and the board soft-reboots.
+# (empty when none), b"R" when it raised SystemExit and the board soft-reboots, or b"H"
+# when it asked for a hard reset (machine.reset()).
 OnDone = Callable[[bytes, str], None]
 
 
@@ -46,16 +47,19 @@ class Repl:
     out sends bytes to the client; run(kind, filename, source, on_done) runs a block
     (kind b"x" as a file, b"s" as one friendly-REPL statement) and calls on_done when
     it ends; reboot soft-reboots; interrupt is Ctrl-C for a running program; running
-    tells whether one is (or the board is still booting).
+    tells whether one is (or the board is still booting); hard_reset is a reset the
+    program asked for (machine.reset()), soft by default.
     """
 
     def __init__(self, out: Callable[[bytes], None],
                  run: Callable[[bytes, str, bytes, OnDone], None],
                  reboot: Callable[[], None], interrupt: Callable[[], None],
-                 running: Callable[[], bool]) -> None:
+                 running: Callable[[], bool],
+                 hard_reset: Callable[[], None] | None = None) -> None:
         self._out = out
         self._run = run
         self._reboot = reboot
+        self._hard_reset = hard_reset or reboot
         self._interrupt = interrupt
         self._running = running
         self.mode = "friendly"
@@ -147,7 +151,9 @@ class Repl:
 
     def _raw_done(self, kind: bytes, text: str) -> None:
         self._out(b"\x04" + cooked(text.encode()) + b"\x04")
-        if kind == b"R":
+        if kind == b"H":
+            self._hard_reset()
+        elif kind == b"R":
             self._reboot()
         else:
             self._out(b">")
@@ -213,8 +219,8 @@ class Repl:
 
     def _friendly_done(self, kind: bytes, text: str) -> None:
         self._out(cooked(text.encode()))
-        if kind == b"R":
+        if kind in (b"R", b"H"):
             self._out(b"\r\n")
-            self._reboot()
+            self._hard_reset() if kind == b"H" else self._reboot()
         else:
             self._out(b">>> ")

@@ -104,8 +104,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--control", type=_host_port, metavar="HOST:PORT",
                         help="accept world commands (sit, stand, tap on 6, enter, ...) here")
     parser.add_argument("--heap", type=_heap_arg, default=ESP32_HEAP,
-                        help="MicroPython heap (default %(default)s, an ESP32's; the "
-                             "firmware's .mpy load into it, where a board runs them frozen)")
+                        help="the heap a board has free for the firmware (default "
+                             "%(default)s, an ESP32's with its firmware frozen); the node "
+                             "gets this plus what the firmware's modules take once imported "
+                             "on the unix port, measured at each boot (docs/node.md)")
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser
 

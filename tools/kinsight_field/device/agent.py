@@ -9,7 +9,8 @@ Requests on stdin: kind (1 byte: "x" file input, "s" single, as the friendly REP
 seq (u32 LE), length (u32 LE), then "filename\\0source". Program output goes to
 stdout as it comes; after each block the agent writes to fd KINSIGHT_VNODE_CTL "D", seq, length
 and the exception as MicroPython prints it (empty when none), or "R", seq, 0
-when the block raised SystemExit: the bridge then soft-reboots the node. KeyboardInterrupt
+when the block raised SystemExit: the bridge then soft-reboots the node ("H", seq, 0 when
+it was the virtual hal's reset(): a hard reset, which runs main.py). KeyboardInterrupt
 arrives as SIGINT; one that lands between blocks is ignored.
 """
 
@@ -23,6 +24,7 @@ import struct
 import sys
 
 _ROM = ".frozen"
+_HARD = "\0hard"  # what a block that asked for a hard reset gives back
 _EROFS = 30
 _ENOTDIR = 20
 
@@ -135,15 +137,17 @@ def _run(kind, payload, scope):
         payload = source = None
         exec(code, scope)
         return ""
-    except SystemExit:
-        return None  # sys.exit() (and the virtual hal's reset()) soft-reboot, as on a board
+    except SystemExit as exc:
+        # sys.exit() soft-reboots, as on a board; the virtual hal's reset() is a hard reset
+        return _HARD if exc.args and exc.args[0] == "hard reset" else None
     except BaseException as exc:  # everything the program raises goes back to the REPL
         return _traceback(exc)
 
 
 def _reply(control, seq, text):
-    data = b"" if text is None else text.encode()
-    message = (b"R" if text is None else b"D") + struct.pack("<II", seq, len(data)) + data
+    data = b"" if text is None or text is _HARD else text.encode()
+    kind = b"H" if text is _HARD else b"R" if text is None else b"D"
+    message = kind + struct.pack("<II", seq, len(data)) + data
     while True:
         try:
             control.write(message)

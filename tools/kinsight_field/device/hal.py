@@ -20,7 +20,7 @@ import gc
 import os
 import time
 
-from kinsight_wire import RESET_POWER_ON, RESET_SOFT
+from kinsight_wire import RESET_HARD, RESET_POWER_ON, RESET_SOFT
 
 _WORLD = "/.frozen/world"
 _time_offset_s = 0
@@ -57,7 +57,8 @@ def set_time(unix_s):
 
 
 def reset_cause():
-    return RESET_SOFT if os.getenv("KINSIGHT_VNODE_BOOT") == "soft" else RESET_POWER_ON
+    boot = os.getenv("KINSIGHT_VNODE_BOOT")
+    return RESET_SOFT if boot == "soft" else RESET_HARD if boot == "hard" else RESET_POWER_ON
 
 
 def unique_id():
@@ -184,8 +185,9 @@ def watchdog(timeout_ms):
 
 
 def reset():
-    """A reset on the virtual node is a soft reboot (the bridge restarts MicroPython)."""
-    raise SystemExit
+    """machine.reset(): a hard reset (the bridge restarts MicroPython, and runs main.py
+    as a board does, whatever the REPL was in)."""
+    raise SystemExit("hard reset")
 
 
 class Wlan:

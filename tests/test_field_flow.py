@@ -1,0 +1,55 @@
+"""The field guide, walked on the virtual node at its default heap (an ESP32's free
+heap, its firmware frozen): a blank node, ``deploy --mpy``, ``provision`` with two
+sensors and the host's address, ``reboot``; the node boots, runs ``main.py`` as a board
+does, and the host (a real ``kinsight listen``) stores its status frames, with the
+node placed with its resident."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from kinsight.residents import placements
+from kinsight.store import Store
+from kinsight_field.cli import main
+from kinsight_field.virtual_node import ESP32_HEAP, VirtualNode
+from support import start_listener
+
+pytestmark = pytest.mark.slow
+
+
+def test_from_a_blank_node_to_its_status_frames_stored_on_the_host(tmp_path: Path):
+    db = tmp_path / "host.db"
+    listener, port = start_listener(db)
+    node = VirtualNode(tmp_path / "flash", pty_path=tmp_path / "pty")
+    assert node.heap == ESP32_HEAP == "112K"  # the default, not a larger one
+    node.start()
+    pty = str(tmp_path / "pty")
+    try:
+        assert main(["deploy", "--port", pty, "--mpy"]) == 0
+        assert main(["provision", "--port", pty, "--db", str(db), "--node-id", "101",
+                     "--board", "esp32-devkitc", "--household", "h-17", "--resident", "r-1",
+                     "--room", "lounge", "--udp", f"127.0.0.1:{port}", "--ssid", "home",
+                     "--password", "secret", "--role", "seat:fsr:pin=34",
+                     "--role", "tap:flow:pin=27"]) == 0
+        assert main(["reboot", "--port", pty]) == 0
+        deadline = time.monotonic() + 60
+        statuses = 0
+        while statuses == 0:
+            assert time.monotonic() < deadline, "the host never heard from the node"
+            time.sleep(0.5)
+            with Store(db) as store:
+                statuses = int(store.query("SELECT COUNT(*) FROM statuses WHERE node_id = "
+                                           "101")[0][0])
+        with Store(db) as store:
+            assert placements(store)[101] == ("r-1", "lounge")
+            (reset,) = store.query("SELECT reset_cause FROM statuses WHERE node_id = 101 "
+                                   "ORDER BY time_s LIMIT 1")[0]
+        assert reset == "hard"  # kinsight-field reboot is a reset, as on a board
+        assert node.import_cost > 0  # the frozen modules' credit, measured
+    finally:
+        node.stop()
+        listener.terminate()
+        listener.wait(10)
