@@ -53,3 +53,15 @@ def test_from_a_blank_node_to_its_status_frames_stored_on_the_host(tmp_path: Pat
         node.stop()
         listener.terminate()
         listener.wait(10)
+
+
+def test_a_node_with_four_roles_boots_within_an_esp32s_free_heap(tmp_path: Path):
+    """kinsight bench firmware's boot: beyond what its modules take on the unix port (a
+    board keeps them frozen in flash), the boot of a node with all four roles peaks
+    under the 112 KB an ESP32 has free."""
+    from kinsight.bench.firmware import boot_heap
+    from kinsight.simulation import micropython as mpy
+
+    boot = boot_heap(mpy.compile_modules(tmp_path))
+    assert 50_000 < boot["modules_bytes"]  # measured, every module imported
+    assert 0 < boot["settled_bytes"] <= boot["boot_peak_bytes"] < 112 * 1024, boot

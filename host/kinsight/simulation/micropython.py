@@ -40,12 +40,14 @@ def micropython_binary() -> str:
 
 def micropython_env(compiled: Path | None = None) -> dict[str, str]:
     """The environment for MicroPython: the firmware, shared and tools folders on its
-    path, as /lib would be on a node; the precompiled folder first when given."""
+    path, as /lib would be on a node; the precompiled folder first when given, the
+    port's frozen modules last."""
     root = source_root()
     dirs = [str(root / d) for d in ("firmware", "shared", "tools")]
     if compiled is not None:
         dirs.insert(0, str(compiled))
-    return dict(os.environ, MICROPYPATH=os.pathsep.join(dirs))
+    # Last, the port's own frozen modules (asyncio), which a board has frozen too.
+    return dict(os.environ, MICROPYPATH=os.pathsep.join([*dirs, ".frozen"]))
 
 
 def mpy_cross_binary() -> str:
@@ -79,23 +81,25 @@ def compile_modules(out_dir: Path) -> Path:
 
 
 def popen(script: str | Path, *args: str, stdout: int | None = None,
-          stderr: int | None = None, compiled: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start a MicroPython script with the firmware on its path and an ESP32-sized heap.
+          stderr: int | None = None, compiled: Path | None = None,
+          heap: str = ESP32_HEAP) -> subprocess.Popen[bytes]:
+    """Start a MicroPython script with the firmware on its path and an ESP32-sized heap
+    (or ``heap``).
 
     With compiled (a folder from compile_modules), script names a module there and
     runs precompiled, as ``micropython -m``.
     """
     target = ["-m", str(script)] if compiled is not None else [str(script)]
     return subprocess.Popen(
-        [micropython_binary(), "-X", f"heapsize={ESP32_HEAP}", *target, *args],
+        [micropython_binary(), "-X", f"heapsize={heap}", *target, *args],
         env=micropython_env(compiled), cwd=source_root(), stdout=stdout, stderr=stderr)
 
 
 def run(script: str | Path, *args: str, timeout: float = 600,
-        compiled: Path | None = None) -> str:
+        compiled: Path | None = None, heap: str = ESP32_HEAP) -> str:
     """Run a MicroPython script to its end; its standard output, or ConfigError."""
     proc = popen(script, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                 compiled=compiled)
+                 compiled=compiled, heap=heap)
     out, err = proc.communicate(timeout=timeout)
     if proc.returncode != 0:
         raise ConfigError(f"{script} failed under MicroPython: "
