@@ -98,7 +98,8 @@ def test_status_reports_diagnostics_and_readings(vnode, capsys):
         code, out, _ = run(capsys, "status", "--port", str(pty))
     finally:
         node.world.stand_up()
-    assert code == 0 and "seat (fsr): 1800" in out and "firmware: 0.2.0" in out
+    assert code == 0 and "seat (fsr): 1800 ADC counts of 4095" in out
+    assert "tap (flow): 0 pulses counted" in out and "firmware: 0.2.0" in out
 
 
 def test_status_over_socket(vnode, capsys):

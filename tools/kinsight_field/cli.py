@@ -205,10 +205,22 @@ def _sha(data: bytes) -> str:
 # --- looking at a node ----------------------------------------------------------------------------
 
 
+# What each sensor's raw reading is, said with it.
+_READING_UNITS = {
+    "fsr": "ADC counts of 4095 (higher: more weight)",
+    "hx711": "load cell counts (signed 24-bit, until calibrated to the bed)",
+    "flow": "pulses counted (16-bit, wrapping; pulses_per_l makes litres)",
+}
+
+
 def _reading_text(r: dict[str, Any]) -> str:
     if r.get("error"):
         return f"error {r['error']}"
-    return str(r.get("value"))
+    value, sensor = r.get("value"), r.get("sensor")
+    if sensor in ("pir", "ld2410", "vl53l0x"):
+        return "someone there" if value else "no one there"
+    unit = _READING_UNITS.get(str(sensor))
+    return f"{value} {unit}" if unit else str(value)
 
 
 def do_status(args: argparse.Namespace) -> int:
