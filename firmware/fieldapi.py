@@ -97,8 +97,14 @@ def _log_lines(path):
     return [line for line in text.split("\n") if line]
 
 
+def _crashes():
+    from crashlog import records
+
+    return records(_path("/kinsight/crashes"))
+
+
 def logs(n=_LOG_LINES):
-    _say({"lines": _log_lines(_path("/kinsight/log.txt"))[-n:]})
+    _say({"lines": _log_lines(_path("/kinsight/log.txt"))[-n:], "crashes": _crashes()})
 
 
 # --- diagnostics --------------------------------------------------------------------------------
@@ -199,6 +205,7 @@ def status():
         "queue_depth": _queue_depth(),
         "rssi_dbm": _rssi(),
         "errors": _log_lines(_path("/kinsight/log.txt"))[-5:],
+        "crashes": _crashes(),
         "readings": _readings(cfg),
     })
 

@@ -10,15 +10,18 @@ runs without it, so the field tools can work on the node at length.
 """
 
 import asyncio
+import gc
 import time
 
 from micropython import const
 
+import crashlog  # loaded up front: a crash must not need memory to say why
 import hal
 from bootguard import BootGuard
 from config import load
 from framing import FrameBuilder, Signer
 from journal import Journal, recover_node
+from kinsight_wire import RESET_WATCHDOG
 from node import Node, Sink, default_diagnostics
 from outbox import Outbox
 from sensors import build_sensors
@@ -28,6 +31,7 @@ from uplink import Backoff, Forwarder, UdpUplink
 CONFIG = "/config.json"
 BOARDS = "/boards"
 _FLASH = "/kinsight"
+CRASHES = _FLASH + "/crashes"
 _WATCHDOG_MS = const(30000)
 _HEALTHY_AFTER_MS = const(600000)  # ten minutes up: the boot counts as a good one
 _TICK_MS = const(20)
@@ -135,6 +139,21 @@ def main():
         os.mkdir(_FLASH)
     except OSError:
         pass
+    cause = hal.reset_cause()
+    if cause == RESET_WATCHDOG:  # the loop stalled last time: say so, once
+        crashlog.record(CRASHES, cause, "watchdog reset: the loop stopped feeding it")
+    try:
+        _main(cause)
+    except Exception as exc:  # the program stopped: leave a record of why, then stop
+        gc.collect()  # what the failed boot had built is garbage now: room to say so
+        try:
+            crashlog.record_exception(CRASHES, cause, exc)
+        except Exception:
+            pass  # a full or broken flash: the exception itself still goes up
+        raise
+
+
+def _main(cause):
     cfg, error = load(CONFIG, BOARDS)
     if cfg is None:
         print("kinsight: %s" % error)
@@ -152,7 +171,7 @@ def main():
         asyncio.run(run_gateway(Gateway(radio, make_uplink(cfg["uplink"], cfg["board"],
                                                          cfg["node_id"], True)), guard))
         return
-    node = build(cfg, error, guard.safe_mode, hal.reset_cause())
+    node = build(cfg, error, guard.safe_mode, cause)
     try:
         asyncio.run(run(node, guard))
     finally:

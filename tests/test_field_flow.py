@@ -65,3 +65,33 @@ def test_a_node_with_four_roles_boots_within_an_esp32s_free_heap(tmp_path: Path)
     boot = boot_heap(mpy.compile_modules(tmp_path))
     assert 50_000 < boot["modules_bytes"]  # measured, every module imported
     assert 0 < boot["settled_bytes"] <= boot["boot_peak_bytes"] < 112 * 1024, boot
+
+
+def test_a_boot_that_runs_out_of_memory_says_why_in_status_and_logs(tmp_path: Path, capsys):
+    """A budget too small for the configuration: the boot's MemoryError is recorded in
+    the node's crash ring, and ``status`` and ``logs`` say it."""
+    db = tmp_path / "host.db"
+    node = VirtualNode(tmp_path / "flash", pty_path=tmp_path / "pty", heap="32K")
+    node.start()
+    pty = str(tmp_path / "pty")
+    try:
+        assert main(["deploy", "--port", pty, "--mpy"]) == 0
+        assert main(["provision", "--port", pty, "--db", str(db), "--node-id", "102",
+                     "--board", "esp32-devkitc", "--udp", "127.0.0.1:9", "--ssid", "home",
+                     "--password", "secret", "--role", "seat:fsr:pin=34",
+                     "--role", "bed:hx711:dout=18,sck=19", "--role", "tap:flow:pin=27",
+                     "--role", "toilet:ld2410:uart=2/17/16"]) == 0
+        assert main(["reboot", "--port", pty]) == 0
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "flash" / "kinsight" / "crashes").exists():
+            assert time.monotonic() < deadline, "no crash was recorded"
+            time.sleep(0.2)
+        capsys.readouterr()
+        assert main(["status", "--port", pty]) == 0
+        out = capsys.readouterr().out
+        assert "last crash:" in out and "MemoryError" in out, out
+        assert "after a hard reset" in out
+        assert main(["logs", "--port", pty]) == 0
+        assert "crash: " in capsys.readouterr().out
+    finally:
+        node.stop()

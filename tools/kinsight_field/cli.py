@@ -12,6 +12,7 @@ import argparse
 import json
 import secrets
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -230,6 +231,8 @@ def do_status(args: argparse.Namespace) -> int:
         print(json.dumps(s, sort_keys=True))
         return 0
     safe = "YES (sensors off)" if s.get("safe_mode") else "no"
+    if s.get("safe_mode") and s.get("crashes"):
+        safe += f", after: {s['crashes'][-1].get('what')}"
     rows = [
         ("node", f"{s.get('node_id')} on {s.get('board')}, household {s.get('household')}, "
                  f"resident {s.get('resident')}, uplink {s.get('uplink')}"),
@@ -247,6 +250,8 @@ def do_status(args: argparse.Namespace) -> int:
         rows.append((f"{r.get('role')} ({r.get('sensor')})", _reading_text(r)))
     for line in s.get("errors", []):
         rows.append(("log", line))
+    crashes = s.get("crashes", [])
+    rows.append(("last crash", _crash_text(crashes[-1]) if crashes else "none recorded"))
     for name, value in rows:
         print(f"{name:>16}: {value}")
     return 0
@@ -305,13 +310,22 @@ def do_live(args: argparse.Namespace) -> int:
     return 0
 
 
+def _crash_text(c: dict[str, Any]) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(c.get("time_s") or 0)))
+    trace = f" (at {c['trace']})" if c.get("trace") else ""
+    return f"{when} UTC after a {c.get('reset_cause')} reset: {c.get('what')}{trace}"
+
+
 def do_logs(args: argparse.Namespace) -> int:
     with _connect(args) as link:
-        lines = link.call(f"logs({args.lines})").get("lines", [])
+        found = link.call(f"logs({args.lines})")
+    lines, crashes = found.get("lines", []), found.get("crashes", [])
     for line in lines:
         print(line)
     if not lines:
         print("the node's log is empty")
+    for c in crashes:
+        print(f"crash: {_crash_text(c)}")
     return 0
 
 
