@@ -56,9 +56,12 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
+T0_S = int(time.time())  # one stamp base: a frame sent again is the same bytes, as a node's
+
+
 def visit(node: int, seq: int) -> bytes:
     return encode_frame(KEYS[node], "events", Header(node_id=node, boot=1, seq=seq,
-                                                     time_s=int(time.time())),
+                                                     time_s=T0_S + seq % 60),
                         {"events": [{"type": "visit", "role": "toilet", "ago_ds": 300,
                                      "duration_ds": 2400}]})
 

@@ -12,12 +12,13 @@ import argparse
 import json
 import secrets
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__
 from .link import CommandError, Link, now_ms
+from .said import crash_text as _crash_text
+from .said import reading_text as _reading_text
 
 # USB bridges found on ESP32 boards: (vendor id, product id or None for any).
 ESP32_USB = {
@@ -206,24 +207,6 @@ def _sha(data: bytes) -> str:
 # --- looking at a node ----------------------------------------------------------------------------
 
 
-# What each sensor's raw reading is, said with it.
-_READING_UNITS = {
-    "fsr": "ADC counts of 4095 (higher: more weight)",
-    "hx711": "load cell counts (signed 24-bit, until calibrated to the bed)",
-    "flow": "pulses counted (16-bit, wrapping; pulses_per_l makes litres)",
-}
-
-
-def _reading_text(r: dict[str, Any]) -> str:
-    if r.get("error"):
-        return f"error {r['error']}"
-    value, sensor = r.get("value"), r.get("sensor")
-    if sensor in ("pir", "ld2410", "vl53l0x"):
-        return "someone there" if value else "no one there"
-    unit = _READING_UNITS.get(str(sensor))
-    return f"{value} {unit}" if unit else str(value)
-
-
 def do_status(args: argparse.Namespace) -> int:
     with _connect(args) as link:
         s = link.call("status()", timeout=30)
@@ -308,12 +291,6 @@ def do_live(args: argparse.Namespace) -> int:
     with _connect(args) as link:
         link.stream(f"import fieldapi\nfieldapi.live({args.seconds})", show, timeout=10)
     return 0
-
-
-def _crash_text(c: dict[str, Any]) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(c.get("time_s") or 0)))
-    trace = f" (at {c['trace']})" if c.get("trace") else ""
-    return f"{when} UTC after a {c.get('reset_cause')} reset: {c.get('what')}{trace}"
 
 
 def do_logs(args: argparse.Namespace) -> int:

@@ -1,0 +1,30 @@
+"""How ``kinsight-field`` says what a node reports: readings with what they count in,
+crash records with when and why."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+# What each sensor's raw reading is, said with it.
+_READING_UNITS = {
+    "fsr": "ADC counts of 4095 (higher: more weight)",
+    "hx711": "load cell counts (signed 24-bit, until calibrated to the bed)",
+    "flow": "pulses counted (16-bit, wrapping; pulses_per_l makes litres)",
+}
+
+
+def reading_text(r: dict[str, Any]) -> str:
+    if r.get("error"):
+        return f"error {r['error']}"
+    value, sensor = r.get("value"), r.get("sensor")
+    if sensor in ("pir", "ld2410", "vl53l0x"):
+        return "someone there" if value else "no one there"
+    unit = _READING_UNITS.get(str(sensor))
+    return f"{value} {unit}" if unit else str(value)
+
+
+def crash_text(c: dict[str, Any]) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(c.get("time_s") or 0)))
+    trace = f" (at {c['trace']})" if c.get("trace") else ""
+    return f"{when} UTC after a {c.get('reset_cause')} reset: {c.get('what')}{trace}"
