@@ -8,9 +8,28 @@ from collections.abc import Iterator
 
 import pytest
 
-from support import Hooks, PgCluster
+from support import Broker, Hooks, PgCluster
 
 collect_ignore_glob = ["firmware/*"]
+
+
+def _needed(exc: FileNotFoundError) -> None:
+    """A real part missing: a failure under ./run test (which installs it), else a skip."""
+    if os.environ.get("KINSIGHT_SYSTEM_PARTS") == "installed":
+        raise exc
+    pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A Mosquitto of the module's own on loopback, with a password file."""
+    try:
+        b = Broker(tmp_path_factory.mktemp("mosquitto"))
+    except FileNotFoundError as exc:
+        _needed(exc)
+        raise
+    yield b
+    b.stop()
 
 
 @pytest.fixture(scope="session")
@@ -19,9 +38,8 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgCluster]:
     try:
         cluster = PgCluster(tmp_path_factory.mktemp("postgres"))
     except FileNotFoundError as exc:
-        if os.environ.get("KINSIGHT_SYSTEM_PARTS") == "installed":
-            raise
-        pytest.skip(str(exc))
+        _needed(exc)
+        raise
     yield cluster
     cluster.stop()
 

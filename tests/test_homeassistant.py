@@ -5,14 +5,10 @@ no evidence or values, states published when they change."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
-
-import pytest
 
 from kinsight.alerts import AlertRouter, Policy
 from kinsight.ingest.mqtt import parse_mqtt_url
@@ -25,18 +21,6 @@ from support import Broker
 POLICY = Policy.from_dict({"residents": {
     "ada": {"home_assistant": True, "name": "Ada Lovell", "consent": {"family": "urgent"}},
     "ben": {"consent": {"family": "all"}}}})
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    try:
-        b = Broker(tmp_path_factory.mktemp("mosquitto"))
-    except FileNotFoundError as exc:
-        if os.environ.get("KINSIGHT_SYSTEM_PARTS") == "installed":
-            raise
-        pytest.skip(str(exc))
-    yield b
-    b.stop()
 
 
 class Listener:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +31,6 @@ from support import REPO, Broker
 
 KEYS = {n: hashlib.sha256(b"node %d" % n).digest() for n in range(1, 9)}
 HOUSEHOLD = "h-7"
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    try:
-        b = Broker(tmp_path_factory.mktemp("mosquitto"))
-    except FileNotFoundError as exc:
-        if os.environ.get("KINSIGHT_SYSTEM_PARTS") == "installed":
-            raise
-        pytest.skip(str(exc))
-    yield b
-    b.stop()
 
 
 @pytest.fixture
