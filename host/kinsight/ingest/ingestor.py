@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -115,6 +116,25 @@ def call_after_batch(hook: AfterBatch | None, nodes: frozenset[int]) -> None:
         hook(nodes)
     except Exception:
         log.exception("after-batch hook failed (nodes %s)", sorted(nodes))
+
+
+def serve_until(ingestor: Ingestor, after_batch: AfterBatch | None,
+                step: Callable[[float], bool], *, stop: threading.Event | None = None,
+                idle_exit_s: float | None = None, tick_s: float = 0.2) -> IngestStats:
+    """Every listener's loop: ``step(wait_s)`` ingests what arrives within ``wait_s``
+    (True when something came). A round with nothing gives up on fragmented messages
+    that waited too long and tells the after-batch hook of an idle round. It ends when
+    ``stop`` is set, or when ``idle_exit_s`` pass without anything arriving."""
+    last_rx = time.monotonic()
+    while stop is None or not stop.is_set():
+        if step(tick_s):
+            last_rx = time.monotonic()
+            continue
+        ingestor.expire()
+        call_after_batch(after_batch, frozenset())
+        if idle_exit_s is not None and time.monotonic() - last_rx >= idle_exit_s:
+            break
+    return ingestor.stats
 
 
 @dataclass

@@ -28,7 +28,6 @@ import queue
 import re
 import ssl
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +42,7 @@ from .ingestor import (
     IngestStats,
     call_after_batch,
     event_nodes,
+    serve_until,
 )
 
 log = logging.getLogger(__name__)
@@ -226,16 +226,9 @@ class MqttListener:
     def serve(self, *, stop: threading.Event | None = None, idle_exit_s: float | None = None,
               tick_s: float = 0.2) -> IngestStats:
         """Serve until stop is set, or until idle_exit_s pass without a message."""
-        last_rx = time.monotonic()
-        while stop is None or not stop.is_set():
-            if not self.serve_ready(tick_s):
-                self.ingestor.expire()
-                call_after_batch(self.after_batch, frozenset())
-                if idle_exit_s is not None and time.monotonic() - last_rx >= idle_exit_s:
-                    break
-                continue
-            last_rx = time.monotonic()
-        return self.ingestor.stats
+        return serve_until(self.ingestor, self.after_batch,
+                           lambda wait_s: self.serve_ready(wait_s) > 0, stop=stop,
+                           idle_exit_s=idle_exit_s, tick_s=tick_s)
 
     def serve_ready(self, wait_s: float = 0.0) -> int:
         """Ingest the messages waiting (waiting ``wait_s`` for a first); how many."""

@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import serial
 
 from ..errors import ConfigError, StoreFullError
 from ..wire import CaptureWriter
 from ..wire.slip import SlipDecoder, encode
-from .ingestor import AfterBatch, Ingestor, IngestStats, call_after_batch, event_nodes
+from .ingestor import (
+    AfterBatch,
+    Ingestor,
+    IngestStats,
+    call_after_batch,
+    event_nodes,
+    serve_until,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +74,17 @@ class SerialListener:
     def serve(self, *, stop: threading.Event | None = None, idle_exit_s: float | None = None,
               tick_s: float = 0.2) -> IngestStats:
         """Serve until stop is set, or until idle_exit_s pass without a byte."""
-        last_rx = time.monotonic()
-        while stop is None or not stop.is_set():
-            if not self._read(tick_s):
-                self.ingestor.expire()
-                call_after_batch(self.after_batch, frozenset())
-                if idle_exit_s is not None and time.monotonic() - last_rx >= idle_exit_s:
-                    break
-                continue
-            last_rx = time.monotonic()
-            # A burst: keep reading while bytes keep coming, up to batch_max frames.
-            while len(self._waiting) < self.batch_max and self._read(self.burst_gap_s):
-                pass
-            self.serve_waiting()
-        return self.ingestor.stats
+        return serve_until(self.ingestor, self.after_batch, self._step, stop=stop,
+                           idle_exit_s=idle_exit_s, tick_s=tick_s)
+
+    def _step(self, wait_s: float) -> bool:
+        if not self._read(wait_s):
+            return False
+        # A burst: keep reading while bytes keep coming, up to batch_max frames.
+        while len(self._waiting) < self.batch_max and self._read(self.burst_gap_s):
+            pass
+        self.serve_waiting()
+        return True
 
     def serve_waiting(self) -> int:
         """Ingest the frames read so far in one batch, then send their acks."""

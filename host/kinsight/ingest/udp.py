@@ -22,7 +22,6 @@ import logging
 import select
 import socket
 import threading
-import time
 
 from ..errors import ConfigError, StoreFullError
 from ..wire import CaptureWriter
@@ -34,6 +33,7 @@ from .ingestor import (
     IngestStats,
     call_after_batch,
     event_nodes,
+    serve_until,
 )
 
 log = logging.getLogger(__name__)
@@ -88,18 +88,14 @@ class UdpListener:
     def serve(self, *, stop: threading.Event | None = None, idle_exit_s: float | None = None,
               tick_s: float = 0.2) -> IngestStats:
         """Serve until stop is set, or until idle_exit_s pass without a datagram."""
-        last_rx = time.monotonic()
-        while stop is None or not stop.is_set():
-            ready, _, _ = select.select([self.sock], [], [], tick_s)
-            if not ready:
-                self.ingestor.expire()
-                call_after_batch(self.after_batch, frozenset())
-                if idle_exit_s is not None and time.monotonic() - last_rx >= idle_exit_s:
-                    break
-                continue
-            last_rx = time.monotonic()
+        return serve_until(self.ingestor, self.after_batch, self._step, stop=stop,
+                           idle_exit_s=idle_exit_s, tick_s=tick_s)
+
+    def _step(self, wait_s: float) -> bool:
+        ready, _, _ = select.select([self.sock], [], [], wait_s)
+        if ready:
             self.serve_ready()
-        return self.ingestor.stats
+        return bool(ready)
 
     def serve_ready(self) -> int:
         """Ingest the datagrams waiting now; returns how many."""
