@@ -24,6 +24,8 @@ from kinsight_wire import RESET_CAUSES
 _KEEP = const(4)
 _TRACE_LINES = const(3)
 _FIELD_MAX = const(160)
+# Unix seconds, as the wire's: the ESP32 port's clock counts from 2000.
+_EPOCH_OFFSET_S = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
 
 def _read(path):
@@ -48,7 +50,8 @@ def _cause_name(code):
 
 def record(path, reset_cause, what, trace=""):
     """Add one record (the oldest goes once there are _KEEP)."""
-    line = "%d\t%s\t%s\t%s" % (int(time.time()), _cause_name(reset_cause), _clean(what),
+    line = "%d\t%s\t%s\t%s" % (int(time.time()) + _EPOCH_OFFSET_S, _cause_name(reset_cause),
+                               _clean(what),
                                _clean(trace, tail=True))
     lines = _read(path)[-(_KEEP - 1):]
     lines.append(line)
@@ -72,10 +75,40 @@ def record_exception(path, reset_cause, exc):
     record(path, reset_cause, what, " | ".join(lines[-1 - _TRACE_LINES:-1]))
 
 
+def unreported(path):
+    """The records the host has not been told of (all, once the ring has turned past
+    the last one it was)."""
+    lines = _read(path)
+    told = _read(path + ".told")
+    if told and told[0] in lines:
+        lines = lines[lines.index(told[0]) + 1:]
+    return _parse(lines)
+
+
+def mark_reported(path):
+    """The host has been told of every record there is now."""
+    lines = _read(path)
+    if not lines:
+        return
+    with open(path + ".told", "w") as f:
+        f.write(lines[-1] + "\n")
+
+
+def cause_code(name):
+    for value, known in RESET_CAUSES:
+        if known == name:
+            return value
+    return 0
+
+
 def records(path):
     """The records, oldest first, as dicts (time_s, reset_cause, what, trace)."""
+    return _parse(_read(path))
+
+
+def _parse(lines):
     out = []
-    for line in _read(path):
+    for line in lines:
         parts = line.split("\t")
         if len(parts) == 4:
             try:

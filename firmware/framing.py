@@ -33,16 +33,23 @@ from kinsight_wire import (
     KIND_FRAGMENT,
     KIND_STATUS,
     KIND_SUMMARY,
+    KIND_UPDATE_GET,
+    KIND_UPDATE_PIECE,
     MAX_DEPTH,
     MAX_FRAGMENTS,
     MAX_LIST_ITEMS,
     MAX_MESSAGE_BYTES,
     MTU_DEFAULT,
     PROTOCOL_VERSION,
+    T_UINT,
     TAG_ITEM_HEAD,
     TAG_ITEM_LEN,
     TAG_LEN,
     U32_MAX,
+    UP_BUNDLE,
+    UP_DATA,
+    UP_OFFSET,
+    UPDATE_PIECE_BYTES,
 )
 from wirecbor import MT_ARRAY, MT_BYTES, MT_MAP, MT_UINT, CBORError, Decoder, Encoder, loads
 
@@ -149,7 +156,7 @@ def encode_into(enc, signer, kind, node_id, boot, seq, time_s, body):
     ``enc.view()`` is the frame until the encoder is next used. Frames are
     never longer than MAX_MESSAGE_BYTES, which becomes the encoder's limit.
     """
-    if type(kind) is not int or kind < KIND_EVENTS or kind > KIND_ACK:
+    if type(kind) is not int or kind < KIND_EVENTS or kind > KIND_UPDATE_PIECE:
         raise FrameError("unknown frame kind %r" % (kind,))
     _check_u32("node_id", node_id)
     _check_u32("boot", boot)
@@ -219,7 +226,7 @@ def decode_frame(signer, raw, mtu=None):
     kind, header, body, tag = frame
     if type(kind) is not int:
         raise FrameError("frame kind is a %s, not an integer" % type(kind).__name__)
-    if kind < KIND_EVENTS or kind > KIND_ACK:
+    if kind < KIND_EVENTS or kind > KIND_UPDATE_PIECE:
         raise FrameError("unknown frame kind %d" % kind)
     _check_header(header)
     if type(body) is not dict:
@@ -352,21 +359,43 @@ class FrameBuilder:
     def status(self, body, time_s):
         return self.build(KIND_STATUS, body, time_s)
 
+    def update_get(self, body, time_s):
+        return self.build(KIND_UPDATE_GET, body, time_s)
+
+
+def parse_reply(signer, raw, node_id, mtu=MTU_DEFAULT):
+    """(kind, body) of a frame the host sent this node: an ack, or a piece of a
+    firmware update, checked. Keys an ack body does not define are ignored, so a host
+    that adds one does not cut its nodes off."""
+    kind, header, body = decode_frame(signer, raw, mtu)
+    if kind != KIND_ACK and kind != KIND_UPDATE_PIECE:
+        raise FrameError("expected an ack (kind %d) or an update piece (kind %d), got kind %d"
+                         % (KIND_ACK, KIND_UPDATE_PIECE, kind))
+    if header[H_NODE] != node_id:
+        raise FrameError("%s is for node %d, not for this node %d"
+                         % ("ack" if kind == KIND_ACK else "update piece", header[H_NODE],
+                            node_id))
+    if kind == KIND_ACK:
+        for key, name, vtype, required in ACK_FIELDS:
+            if key in body:
+                if vtype == T_UINT:
+                    _check_u32(name, body[key], "ack ")
+            elif required:
+                raise FrameError("ack lacks %s (key %d)" % (name, key))
+        return kind, body
+    for key in (UP_BUNDLE, UP_OFFSET):
+        if key not in body:
+            raise FrameError("update piece lacks key %d" % key)
+        _check_u32("update piece key %d" % key, body[key])
+    data = body.get(UP_DATA)
+    if type(data) is not bytes or not 0 < len(data) <= UPDATE_PIECE_BYTES:
+        raise FrameError("update piece data must be 1..%d bytes" % UPDATE_PIECE_BYTES)
+    return kind, body
+
 
 def parse_ack(signer, raw, node_id, mtu=MTU_DEFAULT):
-    """(acked_boot, acked_seq, contiguous_seq or None, host_time_s) of an ack.
-
-    Keys the ack body does not define are ignored, so a host that adds one
-    does not cut its nodes off.
-    """
-    kind, header, body = decode_frame(signer, raw, mtu)
+    """(acked_boot, acked_seq, contiguous_seq or None, host_time_s) of an ack."""
+    kind, body = parse_reply(signer, raw, node_id, mtu)
     if kind != KIND_ACK:
         raise FrameError("expected an ack (kind %d), got kind %d" % (KIND_ACK, kind))
-    if header[H_NODE] != node_id:
-        raise FrameError("ack is for node %d, not for this node %d" % (header[H_NODE], node_id))
-    for key, name, _type, required in ACK_FIELDS:
-        if key in body:
-            _check_u32(name, body[key], "ack ")
-        elif required:
-            raise FrameError("ack lacks %s (key %d)" % (name, key))
     return body[ACK_BOOT], body[ACK_SEQ], body.get(ACK_CONTIGUOUS), body[ACK_TIME_S]

@@ -27,7 +27,13 @@ from kinsight_wire import (
     MAX_LIST_ITEMS,
     SM_AGO_S,
     ST_ACKED,
+    ST_BUNDLE,
+    ST_BUNDLE_FAILED,
     ST_CONFIG_ERROR,
+    ST_CRASH_CAUSE,
+    ST_CRASH_TIME_S,
+    ST_CRASH_WHAT,
+    ST_CRASHES,
     ST_DROPPED,
     ST_FIRMWARE,
     ST_FREE_HEAP,
@@ -83,7 +89,8 @@ class Node:
     def __init__(self, builder, outbox, forwarder, sensors, sink, summary_s=900,
                  summary_batch=8, event_wait_s=1800, status_s=10800, clock_base_s=0,
                  reset_cause=0, config_error=None, safe_mode=False, diagnostics=None,
-                 follow_host_clock=True, journal=None, flush_s=5):
+                 follow_host_clock=True, journal=None, flush_s=5, updater=None,
+                 crash_report=None, crash_reported=None):
         self.builder = builder
         self.outbox = outbox
         self.forwarder = forwarder
@@ -113,6 +120,11 @@ class Node:
         self.frames_built = 0
         self.bytes_built = 0
         self.events_sent = 0
+        self.updater = updater  # update.Updater, when the node takes updates over the air
+        # (count, time_s, reset cause, what) of crashes the host has not been told of,
+        # and what to call once a status frame telling of them is on flash.
+        self.crash_report = crash_report
+        self.crash_reported = crash_reported
 
     def unix_s(self, now_ms):
         return self.clock_base_s + now_ms // 1000
@@ -142,6 +154,8 @@ class Node:
             self.next_status_ms = now_ms + self.status_ms
         if self.forwarder is not None:
             self.forwarder.step(now_ms)
+            if self.updater is not None:
+                self.updater.step(now_ms, self)
             host_time_s = getattr(self.forwarder, "last_host_time_s", None)
             if host_time_s and self.follow_host_clock:
                 self.set_clock(host_time_s, now_ms)
@@ -241,11 +255,33 @@ class Node:
             body[ST_CONFIG_ERROR] = _clip(self.config_error)
         if self.safe_mode:
             body[ST_SAFE_MODE] = 1
+        updater = self.updater
+        if updater is not None:
+            if updater.running:
+                body[ST_BUNDLE] = updater.running
+            if updater.failed:
+                body[ST_BUNDLE_FAILED] = updater.failed
+        crash = self.crash_report
+        if crash is not None:
+            body[ST_CRASHES] = crash[0]
+            body[ST_CRASH_TIME_S] = crash[1]
+            body[ST_CRASH_CAUSE] = crash[2]
+            body[ST_CRASH_WHAT] = _clip(crash[3])
         if self.diagnostics is not None:
             for key, value in self.diagnostics().items():
                 if value is not None:
                     body[key] = value
         self._queue(self.builder.status, body, now_ms)
+        if crash is not None:
+            self.outbox.flush()  # told once it is on flash: a reset now still sends it
+            self.crash_report = None
+            if self.crash_reported is not None:
+                self.crash_reported()
+
+    def update_get(self, body, now_ms):
+        """Queue a request for pieces of a firmware update (update.Updater asks)."""
+        self._queue(self.builder.update_get, body, now_ms)
+        self.outbox.flush()
 
     def _queue(self, build, content, now_ms):
         counter = self.builder.counter

@@ -428,7 +428,12 @@ class Outbox:
     def _read_acks(self):
         try:
             with open(self.folder + "/" + _ACKS, "rb") as f:
-                data = f.read(1 + 255 * _ENTRY + _CRC)
+                # The count first, then what it says: a boot allocates what the file
+                # holds, not room for 255 entries.
+                count = f.read(1)
+                if not count:
+                    return
+                data = count + f.read(count[0] * _ENTRY + _CRC + 1)
         except OSError:
             return
         if len(data) < 1 + _CRC or len(data) != 1 + data[0] * _ENTRY + _CRC:

@@ -17,6 +17,7 @@ from micropython import const
 
 import crashlog  # loaded up front: a crash must not need memory to say why
 import hal
+import otaboot
 from bootguard import BootGuard
 from config import load
 from framing import FrameBuilder, Signer
@@ -76,18 +77,34 @@ def build(cfg, error, safe_mode, reset_cause):
     builder = FrameBuilder(signer, cfg["node_id"], counter, cfg["mtu"])
     outbox = Outbox(_FLASH + "/outbox")
     uplink = make_uplink(cfg["uplink"], cfg["board"], cfg["node_id"])
+    updater = None
+    if not safe_mode:  # safe mode is for fixing a node by hand: no update starts there
+        from update import Updater
+
+        updater = Updater(otaboot.OTA, hal.reset)
     forwarder = Forwarder(outbox, uplink, signer, cfg["node_id"], backoff=Backoff(),
-                          boot=counter.boot)
+                          boot=counter.boot, updater=updater)
+    crash_report = None
+    new = crashlog.unreported(CRASHES)
+    if new:
+        last = new[-1]
+        crash_report = (len(new), last["time_s"], crashlog.cause_code(last["reset_cause"]),
+                        last["what"])
     sink = Sink()
     sensors = [] if safe_mode else build_sensors(cfg["roles"], sink)
     node = Node(builder, outbox, forwarder, sensors, sink, summary_s=cfg["summary_s"],
                 summary_batch=cfg["summary_batch"], event_wait_s=cfg["event_wait_s"],
                 status_s=cfg["status_s"], clock_base_s=hal.unix_time(),
                 reset_cause=reset_cause, config_error=error, safe_mode=safe_mode,
-                diagnostics=default_diagnostics(hal), journal=Journal(_FLASH + "/journal"))
+                diagnostics=default_diagnostics(hal), journal=Journal(_FLASH + "/journal"),
+                updater=updater, crash_report=crash_report, crash_reported=_crashes_told)
     # What the last start noticed and never framed (a reset, a power cut) goes first.
     recover_node(node)
     return node
+
+
+def _crashes_told():
+    crashlog.mark_reported(CRASHES)
 
 
 class _NoWatchdog:

@@ -16,7 +16,8 @@ import time
 
 from micropython import const
 
-from framing import FrameError, parse_ack
+from framing import FrameError, parse_reply
+from kinsight_wire import ACK_BOOT, ACK_CONTIGUOUS, ACK_SEQ, ACK_TIME_S, KIND_ACK
 
 _RECV_MAX = const(512)
 _EAGAIN = const(11)
@@ -127,7 +128,8 @@ class Forwarder:
     a week old or from a minute ago, stores nothing new and cannot move the
     node's clock."""
 
-    def __init__(self, outbox, uplink, signer, node_id, window=8, backoff=None, boot=None):
+    def __init__(self, outbox, uplink, signer, node_id, window=8, backoff=None, boot=None,
+                 updater=None):
         self.outbox = outbox
         self.boot = boot
         self.uplink = uplink
@@ -141,6 +143,7 @@ class Forwarder:
         self.send_errors = 0
         self.rounds = 0
         self.last_host_time_s = None
+        self.updater = updater  # update.Updater: offers in acks, and pieces, go to it
         self._next_ms = None
 
     def poll_acks(self):
@@ -151,10 +154,19 @@ class Forwarder:
             if raw is None:
                 break
             try:
-                boot, seq, contiguous, host_time_s = parse_ack(self.signer, raw, self.node_id)
+                kind, body = parse_reply(self.signer, raw, self.node_id)
             except FrameError:
                 self.bad_acks += 1
                 continue
+            updater = self.updater
+            if kind != KIND_ACK:
+                if updater is not None:
+                    updater.piece(body)
+                continue
+            if updater is not None:
+                updater.offer_from(body)
+            boot, seq, host_time_s = body[ACK_BOOT], body[ACK_SEQ], body[ACK_TIME_S]
+            contiguous = body.get(ACK_CONTIGUOUS)
             got = self.outbox.ack(boot, seq, contiguous)
             if got and (self.boot is None or boot == self.boot):
                 self.last_host_time_s = host_time_s

@@ -9,7 +9,8 @@ A frame is the CBOR array ``[kind, header, body, tag]``:
 
 * ``kind``   one of the KIND_* numbers, which fixes the shape of ``body``;
 * ``header`` a map with the H_* keys;
-* ``body``   a map whose keys depend on the kind (EV_*, SM_*, ST_*, FR_*, ACK_*);
+* ``body``   a map whose keys depend on the kind (EV_*, SM_*, ST_*, FR_*, ACK_*, UG_*,
+  UP_*);
 * ``tag``    HMAC-SHA256 under the node's key, truncated to TAG_LEN bytes, of
   every byte of the frame that precedes the tag item.
 
@@ -43,6 +44,17 @@ MAX_DEPTH = const(4)  # frame array > body map > list > item map
 # the last carries exactly mtu - FRAGMENT_OVERHEAD bytes, so both ends cut a
 # message the same way whatever the header values.
 FRAGMENT_OVERHEAD = const(55)
+# Firmware updates: a bundle is fetched in pieces of at most UPDATE_PIECE_BYTES (a
+# piece frame with every integer at its largest then fits MTU_DEFAULT), at most
+# MAX_UPDATE_PIECES of them answering one request.
+UPDATE_PIECE_BYTES = const(192)
+MAX_UPDATE_PIECES = const(8)
+MAX_BUNDLE_BYTES = const(1048576)
+BUNDLE_NAME_MAX = const(32)  # bytes of a module's file name in a bundle
+# A bundle: BUNDLE_MAGIC, then per file: its name's length (1 byte), the name (ASCII),
+# its length (4 bytes, big-endian) and its bytes; nothing after the last file. The
+# whole bundle's SHA-256 is what the host's offer names.
+BUNDLE_MAGIC = b"KSB1"
 
 # Frame kinds.
 KIND_EVENTS = const(1)
@@ -50,6 +62,8 @@ KIND_SUMMARY = const(2)
 KIND_STATUS = const(3)
 KIND_FRAGMENT = const(4)
 KIND_ACK = const(5)
+KIND_UPDATE_GET = const(6)  # node to host: pieces of a firmware bundle, please
+KIND_UPDATE_PIECE = const(7)  # host to node: one piece, under the node's key
 
 # Header keys.
 H_VERSION = const(1)
@@ -96,6 +110,12 @@ ST_RSSI_DBM = const(10)
 ST_SUPPLY_MV = const(11)
 ST_CONFIG_ERROR = const(12)
 ST_SAFE_MODE = const(13)
+ST_CRASHES = const(14)  # crash records since the last status that told of them
+ST_CRASH_TIME_S = const(15)  # the newest of them: when,
+ST_CRASH_CAUSE = const(16)  # the reset cause of the boot it ended,
+ST_CRASH_WHAT = const(17)  # and what (the exception's last line)
+ST_BUNDLE = const(18)  # the firmware bundle running (absent: the board's own)
+ST_BUNDLE_FAILED = const(19)  # the last bundle that failed to boot and was rolled back
 
 # Fragment body: one piece of a frame too large for the MTU. The pieces,
 # joined in index order, are that whole frame; FR_MSG is its sequence number.
@@ -109,6 +129,17 @@ ACK_BOOT = const(1)  # the node's boot count the ack is for
 ACK_SEQ = const(2)  # the frame just stored
 ACK_CONTIGUOUS = const(3)  # every seq 0..this of ACK_BOOT is stored
 ACK_TIME_S = const(4)  # host clock, so a node can set its own
+ACK_UPDATE_BUNDLE = const(5)  # a firmware bundle waits for this node: its id,
+ACK_UPDATE_SIZE = const(6)  # its length in bytes
+ACK_UPDATE_SHA256 = const(7)  # and its SHA-256 (32 bytes)
+
+# Update request body (node to host) and piece body (host to node).
+UG_BUNDLE = const(1)
+UG_OFFSET = const(2)  # the first byte wanted: what the node has stored so far
+UG_PIECES = const(3)  # 1..MAX_UPDATE_PIECES pieces from there
+UP_BUNDLE = const(1)
+UP_OFFSET = const(2)
+UP_DATA = const(3)  # 1..UPDATE_PIECE_BYTES bytes of the bundle from UP_OFFSET
 
 # Event types.
 ET_SIT = const(1)
@@ -197,6 +228,12 @@ STATUS_FIELDS = (
     (ST_SUPPLY_MV, "supply_mv", T_UINT, OPTIONAL),
     (ST_CONFIG_ERROR, "config_error", T_TEXT, OPTIONAL),
     (ST_SAFE_MODE, "safe_mode", T_UINT, OPTIONAL),
+    (ST_CRASHES, "crashes", T_UINT, OPTIONAL),
+    (ST_CRASH_TIME_S, "crash_time_s", T_UINT, OPTIONAL),
+    (ST_CRASH_CAUSE, "crash_cause", T_UINT, OPTIONAL),
+    (ST_CRASH_WHAT, "crash_what", T_TEXT, OPTIONAL),
+    (ST_BUNDLE, "bundle", T_UINT, OPTIONAL),
+    (ST_BUNDLE_FAILED, "bundle_failed", T_UINT, OPTIONAL),
 )
 FRAGMENT_FIELDS = (
     (FR_MSG, "msg", T_UINT, REQUIRED),
@@ -209,6 +246,19 @@ ACK_FIELDS = (
     (ACK_SEQ, "acked_seq", T_UINT, REQUIRED),
     (ACK_CONTIGUOUS, "contiguous_seq", T_UINT, OPTIONAL),
     (ACK_TIME_S, "host_time_s", T_UINT, REQUIRED),
+    (ACK_UPDATE_BUNDLE, "update_bundle", T_UINT, OPTIONAL),
+    (ACK_UPDATE_SIZE, "update_size", T_UINT, OPTIONAL),
+    (ACK_UPDATE_SHA256, "update_sha256", T_BYTES, OPTIONAL),
+)
+UPDATE_GET_FIELDS = (
+    (UG_BUNDLE, "bundle", T_UINT, REQUIRED),
+    (UG_OFFSET, "offset", T_UINT, REQUIRED),
+    (UG_PIECES, "pieces", T_UINT, REQUIRED),
+)
+UPDATE_PIECE_FIELDS = (
+    (UP_BUNDLE, "bundle", T_UINT, REQUIRED),
+    (UP_OFFSET, "offset", T_UINT, REQUIRED),
+    (UP_DATA, "data", T_BYTES, REQUIRED),
 )
 
 # (kind, name, body field table, item table for its T_LIST field or None)
@@ -218,6 +268,8 @@ KINDS = (
     (KIND_STATUS, "status", STATUS_FIELDS, None),
     (KIND_FRAGMENT, "fragment", FRAGMENT_FIELDS, None),
     (KIND_ACK, "ack", ACK_FIELDS, None),
+    (KIND_UPDATE_GET, "update_get", UPDATE_GET_FIELDS, None),
+    (KIND_UPDATE_PIECE, "update_piece", UPDATE_PIECE_FIELDS, None),
 )
 EVENT_TYPES = (
     (ET_SIT, "sit"),

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import random
+import select
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -36,6 +42,28 @@ def run_micropython(script: str | Path, *args: str, stdin: bytes | None = None,
     return subprocess.run(command,
                           input=stdin, capture_output=True, timeout=timeout, env=full_env,
                           cwd=REPO)
+
+
+@functools.cache
+def compiled_firmware() -> Path:
+    """The firmware, shared, tool and firmware-test modules compiled by mpy-cross, once
+    a test run: a node runs its modules frozen or precompiled, never compiling them on
+    its heap."""
+    out = Path(tempfile.mkdtemp(prefix="kinsight-mpy-"))
+    mpy.compile_modules(out)
+    for source in sorted((REPO / "tests" / "firmware").glob("*.py")):
+        subprocess.run([mpy.mpy_cross_binary(), "-o", str(out / f"{source.stem}.mpy"),
+                        str(source)], check=True, capture_output=True)
+    return out
+
+
+def micropython_command(script: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+    """(command, environment) to run a firmware test script precompiled, on an ESP32's
+    free heap plus what its modules take here (mpy.board_heap)."""
+    compiled = compiled_firmware()
+    env = mpy.micropython_env(compiled)
+    return ([mpy.micropython_binary(), "-X", f"heapsize={mpy.board_heap(compiled)}", "-m",
+             script.stem, *args], env)
 
 
 def start_listener(db: Path, port: int = 0) -> tuple[subprocess.Popen[str], int]:
@@ -118,3 +146,71 @@ class Mailbox:
 from kinsight.bench.engines import Broker, PgCluster, free_port  # noqa: E402
 
 __all__ = ["Broker", "PgCluster", "free_port"]
+
+
+class ChaosPath:
+    """A UDP relay between one node and the host that loses, duplicates, reorders
+    (holds a datagram back up to 0.2 s) and corrupts (flips a byte), both ways."""
+
+    def __init__(self, host_port: int, seed: int, loss: float = 0.2, dup: float = 0.05,
+                 reorder: float = 0.1, corrupt: float = 0.01):
+        self.rng = random.Random(seed)
+        self.host = ("127.0.0.1", host_port)
+        self.loss, self.dup, self.reorder, self.corrupt = loss, dup, reorder, corrupt
+        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.front.bind(("127.0.0.1", 0))
+        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.back.bind(("127.0.0.1", 0))
+        self.port = self.front.getsockname()[1]
+        self.node: tuple[str, int] | None = None
+        self.later: list[tuple[float, socket.socket, bytes, tuple[str, int]]] = []
+        self.counts: Counter[str] = Counter()
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _pass(self, out: socket.socket, data: bytes, to: tuple[str, int]) -> None:
+        rng = self.rng
+        if rng.random() < self.loss:
+            self.counts["lost"] += 1
+            return
+        copies = 2 if rng.random() < self.dup else 1
+        self.counts["duplicated"] += copies - 1
+        for _ in range(copies):
+            d = bytearray(data)
+            if rng.random() < self.corrupt:
+                d[rng.randrange(len(d))] ^= 1 << rng.randrange(8)
+                self.counts["corrupted"] += 1
+            if rng.random() < self.reorder:
+                self.counts["held back"] += 1
+                self.later.append((time.monotonic() + rng.uniform(0.01, 0.2), out, bytes(d), to))
+            else:
+                out.sendto(bytes(d), to)
+
+    def _run(self) -> None:
+        while not self.stop:
+            ready, _, _ = select.select([self.front, self.back], [], [], 0.01)
+            for sock in ready:
+                try:
+                    data, addr = sock.recvfrom(2048)
+                except OSError:
+                    continue
+                if sock is self.front:
+                    self.node = addr
+                    self._pass(self.back, data, self.host)
+                elif self.node is not None:
+                    self._pass(self.front, data, self.node)
+            now = time.monotonic()
+            due = [x for x in self.later if x[0] <= now]
+            self.later = [x for x in self.later if x[0] > now]
+            for _, out, data, to in due:
+                try:
+                    out.sendto(data, to)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join(timeout=5)
+        self.front.close()
+        self.back.close()

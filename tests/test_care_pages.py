@@ -217,6 +217,40 @@ def test_the_equipment_page_shows_each_homes_nodes_as_their_status_says(db):
     assert 'href="/residents/ben"' in page and 'href="/residents/cy"' not in page
 
 
+def test_the_equipment_page_says_why_a_node_last_crashed_and_how_its_update_went(db):
+    from kinsight.ingest import Ingestor
+    from kinsight.store import updates
+    from kinsight.wire import Header, encode_frame
+
+    key = bytes(range(32))
+    with Store(db) as store:
+        store.set_node_key(3, key, now_ms=0)
+        first = updates.stage(store, 3, b"KSB1" + bytes(900), "0.9.2", now_ms=NOW - 5000)
+        ingestor = Ingestor(store, clock_ms=lambda: NOW)
+        ask = encode_frame(key, "update_get", Header(node_id=3, boot=4, seq=0,
+                                                     time_s=NOW // 1000 - 90),
+                           {"bundle": first, "offset": 0, "pieces": 3})
+        assert ingestor.ingest_batch([ask])[0].status == "accepted"
+        pieces = [f for n, f in ingestor.acks if n == 3 and f[1] == 7]
+        assert len(pieces) == 3  # kind 7: update pieces, with the ack
+    c = client(db)
+    sign_in(c, "ann", "ann's passphrase")
+    cy = c.get("/equipment").text.split('href="/residents/cy"')[1].split("</ol>")[0]
+    assert "firmware update 1 (0.9.2): waiting for the node, 63% fetched" in cy
+    with Store(db) as store:
+        status = encode_frame(key, "status", Header(node_id=3, boot=5, seq=0,
+                                                    time_s=NOW // 1000 - 60), {
+            "firmware": "0.9.2", "uptime_s": 30, "reset_cause": "hard", "crashes": 1,
+            "crash_time_s": NOW // 1000 - 70, "crash_cause": "power_on",
+            "crash_what": "ImportError: no module named 'sensors'", "bundle_failed": first})
+        assert Ingestor(store, clock_ms=lambda: NOW).ingest_batch([status])[0].status == \
+            "accepted"
+        assert [u.state for u in updates.updates(store, 3)] == ["failed"]
+    cy = c.get("/equipment").text.split('href="/residents/cy"')[1].split("</ol>")[0]
+    assert "Last crash: ImportError: no module named &#39;sensors&#39;" in cy
+    assert "failed to start, the node went back to its firmware before" in cy
+
+
 def test_the_report_writes_the_same_pages_as_static_html(db, tmp_path, capsys):
     from datetime import datetime, timedelta
 

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import os
 import random
-import select
 import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -25,80 +22,12 @@ import pytest
 from kinsight.cli import main
 from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
-from support import REPO, cut_after, start_listener
+from support import REPO, ChaosPath, cut_after, start_listener
 
 NODE = 57
 SCRIPT = REPO / "tests" / "firmware" / "chaos_node.py"
 ENV = dict(os.environ, MICROPYPATH=os.pathsep.join(
     str(REPO / d) for d in ("firmware", "shared", "tests/firmware")))
-
-
-class ChaosPath:
-    """A UDP relay between one node and the host that loses, duplicates, reorders
-    (holds a datagram back up to 0.2 s) and corrupts (flips a byte), both ways."""
-
-    def __init__(self, host_port: int, seed: int, loss: float = 0.2, dup: float = 0.05,
-                 reorder: float = 0.1, corrupt: float = 0.01):
-        self.rng = random.Random(seed)
-        self.host = ("127.0.0.1", host_port)
-        self.loss, self.dup, self.reorder, self.corrupt = loss, dup, reorder, corrupt
-        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.front.bind(("127.0.0.1", 0))
-        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.back.bind(("127.0.0.1", 0))
-        self.port = self.front.getsockname()[1]
-        self.node: tuple[str, int] | None = None
-        self.later: list[tuple[float, socket.socket, bytes, tuple[str, int]]] = []
-        self.counts: Counter[str] = Counter()
-        self.stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _pass(self, out: socket.socket, data: bytes, to: tuple[str, int]) -> None:
-        rng = self.rng
-        if rng.random() < self.loss:
-            self.counts["lost"] += 1
-            return
-        copies = 2 if rng.random() < self.dup else 1
-        self.counts["duplicated"] += copies - 1
-        for _ in range(copies):
-            d = bytearray(data)
-            if rng.random() < self.corrupt:
-                d[rng.randrange(len(d))] ^= 1 << rng.randrange(8)
-                self.counts["corrupted"] += 1
-            if rng.random() < self.reorder:
-                self.counts["held back"] += 1
-                self.later.append((time.monotonic() + rng.uniform(0.01, 0.2), out, bytes(d), to))
-            else:
-                out.sendto(bytes(d), to)
-
-    def _run(self) -> None:
-        while not self.stop:
-            ready, _, _ = select.select([self.front, self.back], [], [], 0.01)
-            for sock in ready:
-                try:
-                    data, addr = sock.recvfrom(2048)
-                except OSError:
-                    continue
-                if sock is self.front:
-                    self.node = addr
-                    self._pass(self.back, data, self.host)
-                elif self.node is not None:
-                    self._pass(self.front, data, self.node)
-            now = time.monotonic()
-            due = [x for x in self.later if x[0] <= now]
-            self.later = [x for x in self.later if x[0] > now]
-            for _, out, data, to in due:
-                try:
-                    out.sendto(data, to)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self.stop = True
-        self.thread.join(timeout=5)
-        self.front.close()
-        self.back.close()
 
 
 def free_port() -> int:

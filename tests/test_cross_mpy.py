@@ -19,7 +19,8 @@ KEY = bytes(range(100, 132))
 EMIT = REPO / "tests" / "firmware" / "emit_frames.py"
 u32 = st.integers(0, wire.U32_MAX)
 ENUM = {"type": [n for _, n in wire.EVENT_TYPES], "role": [n for _, n in wire.ROLES],
-        "reset_cause": [n for _, n in wire.RESET_CAUSES]}
+        "reset_cause": [n for _, n in wire.RESET_CAUSES],
+        "crash_cause": [n for _, n in wire.RESET_CAUSES]}
 
 
 def items(fields) -> st.SearchStrategy[dict]:

@@ -302,12 +302,22 @@ def test_a_schema_1_store_is_upgraded_with_its_counts(tmp_path):
             "DROP TABLE refusals; DROP INDEX frames_msg_seq; DROP INDEX rejected_reason;"
             "ALTER TABLE frames DROP COLUMN quarantine;"
             "CREATE INDEX frames_msg ON frames (node_id, boot, msg) WHERE msg IS NOT NULL;"
-            "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
+            "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+            # ... and before schema 3, status frames told of no crashes and no bundles.
+            + "".join(f"ALTER TABLE statuses DROP COLUMN {c};" for c in (
+                "crashes", "crash_time_s", "crash_cause", "crash_what", "bundle",
+                "bundle_failed")))
     with Store(path) as s:
         assert s.reject_counts() == {"bad_tag": 1, "decode": 2}
-        assert s.query("SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
+        assert s.query("SELECT value FROM meta WHERE key='schema_version'") == [("3",)]
         assert [n.rejected for n in s.node_summaries()] == [1]
         assert Ingestor(s).ingest_batch([events_frame(2)])[0].status == "accepted"
+        status = encode_frame(KEY, "status", Header(node_id=7, boot=1, seq=3, time_s=T0), {
+            "firmware": "0.2.0", "uptime_s": 5, "reset_cause": "watchdog", "crashes": 1,
+            "crash_time_s": T0 - 9, "crash_cause": "power_on", "crash_what": "MemoryError"})
+        assert Ingestor(s).ingest_batch([status])[0].status == "accepted"
+        assert s.query("SELECT crashes, crash_cause, crash_what FROM statuses") == [
+            (1, "power_on", "MemoryError")]
 
 
 def test_a_flood_of_refusals_is_not_a_flood_of_log_lines(ingestor, caplog):

@@ -5,7 +5,6 @@ taken before the cut is in the outbox afterwards, exactly once."""
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 from collections import Counter
@@ -13,19 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from kinsight.simulation import micropython as mpy
-from support import REPO, cut_after
+from support import REPO, cut_after, micropython_command
 
 SCRIPT = REPO / "tests" / "firmware" / "powercut_node.py"
-ENV = dict(os.environ, MICROPYPATH=os.pathsep.join(
-    str(REPO / d) for d in ("firmware", "shared", "tests/firmware")))
 
 
 def start(flash: Path, first_id: int, count: int, period_ms: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}", str(SCRIPT), str(flash),
-         str(first_id), str(count), str(period_ms)],
-        env=ENV, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command, env = micropython_command(SCRIPT, str(flash), str(first_id), str(count),
+                                       str(period_ms))
+    return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 @pytest.mark.slow
@@ -43,9 +39,9 @@ def test_power_cuts_at_random_moments_lose_nothing_and_store_nothing_twice(
         intervals.extend(said.get("interval", []))
         cuts += 1
         next_id = max(noticed, default=0) + 1000  # ids of each life apart
-    final = subprocess.run(
-        [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}", str(SCRIPT), str(flash),
-         "0", "0", "40"], env=ENV, cwd=REPO, capture_output=True, text=True, timeout=60)
+    command, env = micropython_command(SCRIPT, str(flash), "0", "0", "40")
+    final = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True,
+                           timeout=60)
     assert final.returncode == 0, final.stderr
     lines = [line.partition(" ") for line in final.stdout.splitlines()]
     events = Counter(int(v) for w, _, v in lines if w == "queued")

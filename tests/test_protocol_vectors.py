@@ -36,8 +36,8 @@ def test_cddl_constants_agree_with_the_constants_module():
     for name, value in in_cddl.items():
         assert getattr(wire, name) == value, name
     # ... and every protocol number of the module is in the CDDL.
-    prefixes = ("KIND_", "H_", "B_", "EV_", "SM_", "ST_", "FR_", "ACK_", "ET_", "ROLE_",
-                "RESET_")
+    prefixes = ("KIND_", "H_", "B_", "EV_", "SM_", "ST_", "FR_", "ACK_", "UG_", "UP_", "ET_",
+                "ROLE_", "RESET_")
     module_names = {n for n in dir(wire)
                     if n.startswith(prefixes) and type(getattr(wire, n)) is int}
     assert module_names <= set(in_cddl), module_names - set(in_cddl)
@@ -53,7 +53,9 @@ def test_field_tables_match_their_constants_and_records():
             assert len(keys) == len(set(keys)), name
     pairs = [(host_wire.Header, wire.HEADER_FIELDS), (host_wire.Event, wire.EVENT_FIELDS),
              (host_wire.Summary, wire.SUMMARY_FIELDS), (host_wire.Status, wire.STATUS_FIELDS),
-             (host_wire.Fragment, wire.FRAGMENT_FIELDS), (host_wire.Ack, wire.ACK_FIELDS)]
+             (host_wire.Fragment, wire.FRAGMENT_FIELDS), (host_wire.Ack, wire.ACK_FIELDS),
+             (host_wire.UpdateGet, wire.UPDATE_GET_FIELDS),
+             (host_wire.UpdatePiece, wire.UPDATE_PIECE_FIELDS)]
     for cls, spec in pairs:
         assert set(cls.__dataclass_fields__) == {name for _, name, _, _ in spec}, cls
 
@@ -64,6 +66,18 @@ def test_fragment_overhead_is_the_worst_case():
                          {1: u, 2: wire.MAX_FRAGMENTS - 1, 3: wire.MAX_FRAGMENTS,
                           4: b"x" * 1000}, b"t" * 8], canonical=True)
     assert len(worst) - 1000 == wire.FRAGMENT_OVERHEAD
+
+
+def test_update_piece_bytes_fit_the_mtu_at_worst():
+    u = wire.U32_MAX
+    worst = cbor2.dumps([wire.KIND_UPDATE_PIECE, {1: 1, 2: u, 3: u, 4: u, 5: u},
+                         {1: u, 2: u, 3: b"x" * wire.UPDATE_PIECE_BYTES}, b"t" * 8],
+                        canonical=True)
+    assert len(worst) <= wire.MTU_DEFAULT
+    offer = cbor2.dumps([wire.KIND_ACK, {1: 1, 2: u, 3: u, 4: u, 5: u},
+                         {1: u, 2: u, 3: u, 4: u, 5: u, 6: wire.MAX_BUNDLE_BYTES,
+                          7: b"h" * 32}, b"t" * 8], canonical=True)
+    assert len(offer) <= wire.MTU_DEFAULT
 
 
 def test_vectors_are_what_the_host_encoder_makes_now():
@@ -131,6 +145,7 @@ def test_invalid_vector_raises_its_error(v, store):
 _NOT_CDDL = {"unknown-body-key", "non-shortest-integer", "unsorted-keys", "unknown-node",
              "replay-of-events-basic", "bad-tag", "bit-flip-in-body", "over-mtu",
              "fragment-index-past-count", "ack-from-a-node", "trailing-byte",
+             "update-piece-from-a-node", "ack-offer-without-hash",
              "cbor-tag-in-header", "indefinite-array"}
 
 

@@ -24,8 +24,8 @@ import hal  # noqa: E402
 import runtime  # noqa: E402
 from config import load  # noqa: E402
 
-for _name in ("flow", "hx711", "ld2410", "presence", "pressure", "vl53l0x"):
-    __import__(_name)  # the sensors' modules, as a node with every role imports them
+for _name in ("flow", "hx711", "ld2410", "presence", "pressure", "vl53l0x", "update"):
+    __import__(_name)  # the sensors' modules (as a node with every role), the updater
 
 gc.collect()
 _LOADED = micropython.mem_current()

@@ -86,3 +86,9 @@ class ConfigError(KinsightError, ValueError):
     """A command-line or configuration value is not usable."""
 
     reason = "config"
+
+
+class BundleError(KinsightError, ValueError):
+    """A firmware bundle (an update over the air) that cannot be made or installed."""
+
+    reason = "bundle"

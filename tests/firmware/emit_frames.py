@@ -21,7 +21,8 @@ from sequence import SequenceCounter
 
 _ENUMS = {"type": dict((n, k) for k, n in w.EVENT_TYPES),
           "role": dict((n, k) for k, n in w.ROLES),
-          "reset_cause": dict((n, k) for k, n in w.RESET_CAUSES)}
+          "reset_cause": dict((n, k) for k, n in w.RESET_CAUSES),
+          "crash_cause": dict((n, k) for k, n in w.RESET_CAUSES)}
 
 
 def to_wire(values, fields, item_fields):

@@ -220,7 +220,7 @@ def test_encode_refuses_bad_input():
     ok = {ST_FIRMWARE: "v"}
     for args, word in (
         ((0, 7, 3, 1, 0, ok), "kind"),
-        ((6, 7, 3, 1, 0, ok), "kind"),
+        ((8, 7, 3, 1, 0, ok), "kind"),
         ((KIND_STATUS, -1, 3, 1, 0, ok), "node_id"),
         ((KIND_STATUS, 7, 2**32, 1, 0, ok), "boot"),
         ((KIND_STATUS, 7, 3, True, 0, ok), "seq"),

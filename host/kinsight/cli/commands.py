@@ -449,3 +449,9 @@ def do_ack(args: argparse.Namespace) -> int:
                                                         args.note)
     print(f"alert {rec.id} acknowledged by {rec.acknowledged_by}: {rec.outcome}")
     return 0
+
+
+def do_ota(args: argparse.Namespace) -> int:
+    from .ota import do_ota as stage_or_list  # its mpy-cross and bundle code, when asked
+
+    return stage_or_list(args)

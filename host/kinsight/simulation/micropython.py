@@ -80,23 +80,60 @@ def compile_modules(out_dir: Path) -> Path:
     return out_dir
 
 
+_CODE_COSTS: dict[str, int] = {}
+
+
+def code_cost(compiled: Path) -> int:
+    """The heap the firmware's compiled modules take once imported, on the unix port.
+
+    A board runs them frozen: their bytecode, constants and names stay in flash. Under
+    the unix port the same .mpy load into the heap, so a run of them is given an
+    ESP32's free heap plus this, measured for the firmware as it is now (the virtual
+    node does the same: docs/node.md)."""
+    names = sorted(p.stem for p in compiled.glob("*.mpy")
+                   if (source_root() / "firmware" / f"{p.stem}.py").exists()
+                   or p.stem == "kinsight_wire")
+    digest = "".join(f"{n}:{(compiled / f'{n}.mpy').stat().st_size}" for n in names)
+    if digest not in _CODE_COSTS:
+        code = ("import gc\nimport asyncio\ngc.collect()\nbase = gc.mem_alloc()\n"
+                # the modules that need a board's hal cannot be imported here
+                + "".join(f"try:\n    import {n}\nexcept Exception:\n    pass\n"
+                          for n in names)
+                + "gc.collect()\nprint(gc.mem_alloc() - base)\n")
+        done = subprocess.run([micropython_binary(), "-X", "heapsize=8M", "-c", code],
+                              env=micropython_env(compiled), capture_output=True, text=True,
+                              timeout=60, cwd=source_root())
+        if done.returncode != 0:
+            raise ConfigError(f"measuring the firmware's import cost failed: {done.stderr}")
+        _CODE_COSTS[digest] = int(done.stdout.split()[-1])
+    return _CODE_COSTS[digest]
+
+
+def board_heap(compiled: Path) -> str:
+    """An ESP32's free heap for a run of the compiled firmware: see code_cost."""
+    return str(112 * 1024 + code_cost(compiled))
+
+
 def popen(script: str | Path, *args: str, stdout: int | None = None,
           stderr: int | None = None, compiled: Path | None = None,
-          heap: str = ESP32_HEAP) -> subprocess.Popen[bytes]:
+          heap: str | None = None) -> subprocess.Popen[bytes]:
     """Start a MicroPython script with the firmware on its path and an ESP32-sized heap
     (or ``heap``).
 
     With compiled (a folder from compile_modules), script names a module there and
-    runs precompiled, as ``micropython -m``.
+    runs precompiled, as ``micropython -m``, on an ESP32's free heap plus what the
+    firmware's modules take here (``board_heap``: a board keeps them in flash).
     """
     target = ["-m", str(script)] if compiled is not None else [str(script)]
+    if heap is None:
+        heap = board_heap(compiled) if compiled is not None else ESP32_HEAP
     return subprocess.Popen(
         [micropython_binary(), "-X", f"heapsize={heap}", *target, *args],
         env=micropython_env(compiled), cwd=source_root(), stdout=stdout, stderr=stderr)
 
 
 def run(script: str | Path, *args: str, timeout: float = 600,
-        compiled: Path | None = None, heap: str = ESP32_HEAP) -> str:
+        compiled: Path | None = None, heap: str | None = None) -> str:
     """Run a MicroPython script to its end; its standard output, or ConfigError."""
     proc = popen(script, *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                  compiled=compiled, heap=heap)

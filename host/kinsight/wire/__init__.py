@@ -30,6 +30,8 @@ from .frames import (
     Summary,
     SummaryBatch,
     TagKey,
+    UpdateGet,
+    UpdatePiece,
     body_rows,
     check_body,
     decode_frame,
@@ -46,7 +48,8 @@ from .reassembly import Dropped, Reassembler, ReassemblyLimits
 __all__ = [
     "EVENT_NAMES", "STATUS_NAMES", "SUMMARY_NAMES", "Ack", "Body", "CaptureWriter", "Dropped",
     "Event", "EventBatch", "Fragment", "Frame", "Header", "RawFrame", "Reassembler",
-    "ReassemblyLimits", "Status", "Summary", "SummaryBatch", "TagKey", "body_rows", "check_body",
-    "decode_frame", "encode_ack", "encode_frame", "fragment_frame", "frame_tag", "keyed_mac",
-    "open_frame", "parse_capture", "read_capture", "verify_tag", "write_capture",
+    "ReassemblyLimits", "Status", "Summary", "SummaryBatch", "TagKey", "UpdateGet",
+    "UpdatePiece", "body_rows", "check_body", "decode_frame", "encode_ack", "encode_frame",
+    "fragment_frame", "frame_tag", "keyed_mac", "open_frame", "parse_capture", "read_capture",
+    "verify_tag", "write_capture"
 ]

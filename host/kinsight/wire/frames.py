@@ -42,6 +42,8 @@ __all__ = [
     "SummaryBatch",
     "TagKey",
     "RawFrame",
+    "UpdateGet",
+    "UpdatePiece",
     "body_rows",
     "check_body",
     "decode_frame",
@@ -129,6 +131,12 @@ class Status:
     supply_mv: int | None = None
     config_error: str | None = None
     safe_mode: int | None = None
+    crashes: int | None = None
+    crash_time_s: int | None = None
+    crash_cause: str | None = None
+    crash_what: str | None = None
+    bundle: int | None = None
+    bundle_failed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +153,28 @@ class Ack:
     acked_seq: int
     host_time_s: int
     contiguous_seq: int | None = None
+    update_bundle: int | None = None  # a firmware bundle waits for the node (the offer)
+    update_size: int | None = None
+    update_sha256: bytes | None = None
 
 
-Body = EventBatch | SummaryBatch | Status | Fragment | Ack
+@dataclass(frozen=True, slots=True)
+class UpdateGet:
+    """A node asks for pieces of a firmware bundle, from the byte it has up to."""
+
+    bundle: int
+    offset: int
+    pieces: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePiece:
+    bundle: int
+    offset: int
+    data: bytes
+
+
+Body = EventBatch | SummaryBatch | Status | Fragment | Ack | UpdateGet | UpdatePiece
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,10 +195,12 @@ _ENUMS: dict[str, dict[int, str]] = {
     "type": dict(wire.EVENT_TYPES),
     "role": dict(wire.ROLES),
     "reset_cause": dict(wire.RESET_CAUSES),
+    "crash_cause": dict(wire.RESET_CAUSES),
 }
 # Unsigned fields frames.cddl narrows below u32 (the fragment's index and count are
 # checked with each other in _check_fragment).
-_RANGES: dict[str, tuple[int, int]] = {"safe_mode": (0, 1)}
+_RANGES: dict[str, tuple[int, int]] = {"safe_mode": (0, 1),
+                                       "pieces": (1, wire.MAX_UPDATE_PIECES)}
 # More key sets than any table has (status, the widest, allows 2**10): a guard only.
 _MAX_CHECKERS = 4096
 _ENUM_CODES = {name: {v: k for k, v in table.items()} for name, table in _ENUMS.items()}
@@ -183,6 +212,7 @@ _BODY_CLASS: dict[str, type] = {
     "status": Status,
     "fragment": Fragment,
     "ack": Ack,
+    "update_get": UpdateGet, "update_piece": UpdatePiece,
 }
 _ITEM_CLASS: dict[str, type] = {"events": Event, "summary": Summary}
 
@@ -367,6 +397,10 @@ def body_rows(rf: RawFrame) -> tuple[str, Any]:
             return _KIND_NAMES[rf.kind], [table.item.row(x, i) for i, x in enumerate(items)]
         if rf.kind == wire.KIND_FRAGMENT:
             _check_fragment(*row)
+        elif rf.kind == wire.KIND_ACK:
+            _check_offer(*row[4:])
+        elif rf.kind == wire.KIND_UPDATE_PIECE and not 0 < len(row[2]) <= wire.UPDATE_PIECE_BYTES:
+            raise SchemaError(f"update piece of {len(row[2])} bytes: 1..{wire.UPDATE_PIECE_BYTES}")
     except SchemaError as exc:
         exc.node_id = rf.header.node_id
         raise
@@ -393,6 +427,14 @@ def _check_fragment(msg: int, index: int, count: int, chunk: bytes) -> None:
         raise SchemaError(f"fragment index {index} is not below its count {count}")
     if not chunk:
         raise SchemaError("fragment chunk is empty")
+
+
+def _check_offer(bundle: int | None, size: int | None, sha256: bytes | None) -> None:
+    given = (bundle, size, sha256)
+    if given != (None, None, None) and (None in given or not 1 <= size <= wire.MAX_BUNDLE_BYTES
+                                        or len(sha256) != 32):  # type: ignore[arg-type,operator]
+        raise SchemaError("an ack's update offer needs its bundle, a size of 1.."
+                          f"{wire.MAX_BUNDLE_BYTES} bytes and a 32-byte sha256, together")
 
 
 def _check_value(value: Any, vtype: int, name: str, table: _Table, index: int | None) -> Any:
@@ -449,7 +491,7 @@ def _show(value: Any) -> str:
 # --- encoding ----------------------------------------------------------------------------------
 
 
-def encode_frame(key: bytes, kind: str, header: Header, body: Mapping[str, Any] | Body) -> bytes:
+def encode_frame(key: TagKey, kind: str, header: Header, body: Mapping[str, Any] | Body) -> bytes:
     """Build a signed frame from names (the host's side of the encoding, e.g. for acks).
 
     body is a record (Status, EventBatch, ...) or a plain dict keyed by field name; list
@@ -543,6 +585,8 @@ def _uint(v: int) -> bytes:
 def encode_ack(key: TagKey, header: Header, ack: Ack) -> bytes:
     """encode_frame(key, "ack", header, ack), written out by hand: the host sends one
     for every frame it stores, so this is on the ingest path's hot loop."""
+    if ack.update_bundle is not None:  # an offer rides on it: rare, the general path
+        return encode_frame(key, "ack", header, ack)
     # Values over 32 bits make to_bytes raise OverflowError; negative ones too.
     contiguous = ack.contiguous_seq
     parts = [b"\x84\x05\xa5\x01", _uint(header.version), b"\x02", _uint(header.node_id),

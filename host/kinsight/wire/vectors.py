@@ -96,6 +96,20 @@ def frames() -> list[dict[str, Any]]:
                {"acked_boot": 3, "acked_seq": 13, "contiguous_seq": 13, "host_time_s": T0 + 2}),
         _valid("ack-gap", "ack", _hdr(6, boot=1_790_000_100),
                {"acked_boot": 3, "acked_seq": 20, "host_time_s": T0 + 3}),
+        _valid("status-after-crash", "status", _hdr(0, boot=4),
+               {"firmware": "0.2.0", "uptime_s": 12, "reset_cause": "watchdog",
+                "crashes": 2, "crash_time_s": T0 - 60, "crash_cause": "power_on",
+                "crash_what": "MemoryError: memory allocation failed, allocating 4224 bytes",
+                "bundle": 12, "bundle_failed": 13}),
+        _valid("ack-update-offer", "ack", _hdr(7, boot=1_790_000_100),
+               {"acked_boot": 3, "acked_seq": 21, "contiguous_seq": 21, "host_time_s": T0 + 4,
+                "update_bundle": 12, "update_size": 61_440,
+                "update_sha256": bytes(range(100, 132))}),
+        _valid("update-get", "update_get", _hdr(22),
+               {"bundle": 12, "offset": 1536, "pieces": wire.MAX_UPDATE_PIECES}),
+        _valid("update-piece-full", "update_piece", _hdr(8, boot=1_790_000_100),
+               {"bundle": 12, "offset": 1536,
+                "data": bytes(i % 256 for i in range(wire.UPDATE_PIECE_BYTES))}),
     ]
 
 
@@ -191,6 +205,13 @@ def invalid() -> list[dict[str, Any]]:
         ("unsorted-keys", "schema", _signed(1, dict(sorted(_header_map(17).items(),
                                                            reverse=True)), ev, canonical=False),
          "DecodeError", "decode"),
+        ("update-get-nine-pieces", "schema", _signed(6, _header_map(22), {
+            wire.UG_BUNDLE: 1, wire.UG_OFFSET: 0, wire.UG_PIECES: 9}), "SchemaError", "schema"),
+        ("update-piece-empty", "schema", _signed(7, _header_map(23), {
+            wire.UP_BUNDLE: 1, wire.UP_OFFSET: 0, wire.UP_DATA: b""}), "SchemaError", "schema"),
+        ("ack-offer-without-hash", "schema", _signed(5, _header_map(24), {
+            wire.ACK_BOOT: 3, wire.ACK_SEQ: 1, wire.ACK_TIME_S: T0, wire.ACK_UPDATE_BUNDLE: 1,
+            wire.ACK_UPDATE_SIZE: 10}), "SchemaError", "schema"),
         ("safe-mode-2", "schema", _signed(3, _header_map(21), {
             wire.ST_FIRMWARE: "x", wire.ST_UPTIME_S: 1, wire.ST_RESET_CAUSE: 0,
             wire.ST_SAFE_MODE: 2}), "SchemaError", "schema"),
@@ -202,6 +223,8 @@ def invalid() -> list[dict[str, Any]]:
          "SchemaError", "schema"),
         ("ack-from-a-node", "ingest", encode_frame(KEY, "ack", _hdr(20), {
             "acked_boot": 1, "acked_seq": 1, "host_time_s": T0}), "SchemaError", "schema"),
+        ("update-piece-from-a-node", "ingest", encode_frame(KEY, "update_piece", _hdr(25), {
+            "bundle": 1, "offset": 0, "data": b"x"}), "SchemaError", "schema"),
         ("unknown-node", "ingest", encode_frame(KEY, "events", _hdr(1, node=99),
                                                 {"events": _EVENTS}),
          "AuthenticationError", "unknown_node"),
