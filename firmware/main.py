@@ -19,14 +19,14 @@ try:
 except Exception as exc:
     if not otaboot.fail():
         raise
+    import hal
+
     if not _imported:  # runtime.main records what stops it; a failed import is ours to
         try:
             import crashlog
 
-            crashlog.record_exception("/kinsight/crashes", 0, exc)
+            crashlog.record_exception("/kinsight/crashes", hal.reset_cause(), exc)
         except Exception:
             pass
     print("kinsight: the update failed to start: back to the firmware before it")
-    import hal
-
     hal.reset()

@@ -70,18 +70,19 @@ def make_uplink(uplink_cfg, board, node_id=0, gateway=False):
     return EspNowUplink(radio, uplink_cfg["gateway"])
 
 
-def build(cfg, error, safe_mode, reset_cause):
-    """The Node for a checked configuration (its roles may be empty)."""
+def build(cfg, error, safe_mode, reset_cause, reboot=hal.reset):
+    """The Node for a checked configuration (its roles may be empty). ``reboot`` resets
+    the node into an update it has installed."""
     signer = Signer(cfg["key"])
     counter = SequenceCounter(_FLASH + "/boot")
     builder = FrameBuilder(signer, cfg["node_id"], counter, cfg["mtu"])
     outbox = Outbox(_FLASH + "/outbox")
     uplink = make_uplink(cfg["uplink"], cfg["board"], cfg["node_id"])
-    updater = None
-    if not safe_mode:  # safe mode is for fixing a node by hand: no update starts there
-        from update import Updater
+    from update import Updater
 
-        updater = Updater(otaboot.OTA, hal.reset)
+    # Safe mode is for fixing a node by hand: no update starts there (it still says
+    # which bundle runs and which failed).
+    updater = Updater(otaboot.OTA, reboot, enabled=not safe_mode)
     forwarder = Forwarder(outbox, uplink, signer, cfg["node_id"], backoff=Backoff(),
                           boot=counter.boot, updater=updater)
     crash_report = None
@@ -188,7 +189,11 @@ def _main(cause):
         asyncio.run(run_gateway(Gateway(radio, make_uplink(cfg["uplink"], cfg["board"],
                                                          cfg["node_id"], True)), guard))
         return
-    node = build(cfg, error, guard.safe_mode, cause)
+    def reboot():
+        guard.healthy()  # it ran well enough to fetch and install an update
+        hal.reset()
+
+    node = build(cfg, error, guard.safe_mode, cause, reboot)
     try:
         asyncio.run(run(node, guard))
     finally:

@@ -15,7 +15,8 @@ the node resets into it. A boot of it that fails goes back (otaboot).
     node = Node(..., updater=updater)             # node.step runs updater.step(now_ms, node)
 
 Nothing is fetched while an update is on trial, nor a bundle already running or one
-that failed.
+that failed, nor in safe mode. The reset into a new bundle is no failed boot: the
+``reboot`` runtime gives it tells the boot guard the firmware ran well first.
 """
 
 import os
@@ -72,9 +73,12 @@ def rmtree(path):
 
 
 class Updater:
-    def __init__(self, folder, reboot):
+    def __init__(self, folder, reboot, enabled=True):
         self.folder = folder
-        self.reboot = reboot  # () -> reset into the new firmware (does not return)
+        self.reboot = reboot
+        # In safe mode it only says what runs and what failed: nothing is fetched, and a
+        # trial that came to safe mode is not confirmed.
+        self.enabled = enabled  # () -> reset into the new firmware (does not return)
         self._part = folder + "/part"
         self._meta = folder + "/part.meta"
         state = otaboot.read(folder)
@@ -101,7 +105,7 @@ class Updater:
             return
         size = ack_body.get(ACK_UPDATE_SIZE)
         digest = ack_body.get(ACK_UPDATE_SHA256)
-        if (type(size) is not int or not 0 < size <= MAX_BUNDLE_BYTES
+        if (not self.enabled or type(size) is not int or not 0 < size <= MAX_BUNDLE_BYTES
                 or type(digest) is not bytes or len(digest) != 32):
             return
         if self.trial or bundle == self.running or bundle == self.failed:
@@ -138,6 +142,8 @@ class Updater:
         """``node`` (node.Node) queues the requests; its forwarder's acks confirm a trial,
         its outbox says whether the host has taken what was queued."""
         self._now_ms = now_ms
+        if not self.enabled:
+            return
         if self.trial and node.forwarder.acked:
             # The new firmware booted and reached the host: it stays.
             otaboot.confirm(self.folder)

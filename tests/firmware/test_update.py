@@ -258,6 +258,19 @@ def test_an_update_on_trial_is_confirmed_by_the_hosts_ack():
         eq(host.requests, [], "the bundle running is not fetched")
 
 
+def test_in_safe_mode_it_fetches_nothing_and_says_what_runs():
+    with TempDir() as flash:
+        state = otaboot.read(flash + "/ota")
+        state.update({"slot": "a", "bundle": 12, "failed": 13})
+        otaboot.write(state, flash + "/ota")
+        host = UpdateHost(bundle_of(files()), bundle_id=14)
+        node, updater = make_node(flash, host)
+        updater.enabled = False
+        run(node, 0, 20000)
+        eq(host.requests, [], "nothing fetched")
+        eq((host.statuses[0].get(ST_BUNDLE), host.statuses[0].get(ST_BUNDLE_FAILED)), (12, 13))
+
+
 def test_fetching_allocates_little_per_piece():
     with TempDir() as flash:
         big = bundle_of([("runtime.py", b"#" * 2500)])

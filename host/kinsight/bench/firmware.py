@@ -176,8 +176,9 @@ def boot_heap(compiled: Path) -> dict[str, int]:
 
 
 def run_firmware() -> int:
-    print("a simulated day of each role under MicroPython (heap "  # noqa: T201
-          f"{mpy.ESP32_HEAP}, modules precompiled by mpy-cross, 64-bit unix port):")
+    print("a simulated day of each role under MicroPython (an ESP32's free heap, "  # noqa: T201
+          f"{mpy.ESP32_HEAP}, plus what the modules, precompiled by mpy-cross, take on the "
+          "64-bit unix port; a board keeps them frozen in flash):")
     rows = bench_firmware()
     with tempfile.TemporaryDirectory() as tmp:
         boot = boot_heap(mpy.compile_modules(Path(tmp)))

@@ -203,6 +203,8 @@ _SUMMARY_AGO = SUMMARY_NAMES.index("ago_s")
 _STATUS_BUNDLE = STATUS_NAMES.index("bundle")
 _STATUS_BUNDLE_FAILED = STATUS_NAMES.index("bundle_failed")
 _BUNDLES_CACHED = 8
+_ASKED = 1 << 62  # in _announced: the node asked for the bundle; no need to tell it again
+_ANNOUNCE_AGAIN_MS = 30_000
 
 
 class Ingestor:
@@ -243,6 +245,9 @@ class Ingestor:
         self._offers = staged_updates.offers(store)
         self._bundles: dict[int, bytes | None] = {}
         self._requests: list[tuple[int, tuple[int, int, int]]] = []  # (node, (bundle, offset, n))
+        # node -> (the bundle offered to it, when): announced again until it asks for it
+        self._announced: dict[int, tuple[int, int]] = {}
+        self._announce_ms = 0
         self._unwritten: dict[tuple[int, int, int], bytes] = {}
         #: When writing first failed for a full disk, until a batch is stored again: the
         #: health flag the service layer reads (an equipment alert for the host itself).
@@ -444,6 +449,7 @@ class Ingestor:
             return 1
         if kind == "update_get":
             self._requests.append((ident[0], rows))
+            self._announced[ident[0]] = (rows[0], _ASKED)
             bundle, offset, pieces = rows
             staged_updates.note_fetched(self.store, bundle, min(
                 offset + pieces * wire.UPDATE_PIECE_BYTES, wire.MAX_BUNDLE_BYTES))
@@ -506,6 +512,8 @@ class Ingestor:
             above = sorted({s for s in seqs if contiguous is None or s > contiguous})
             last = max(seqs)
             offer = self._offers.get(node_id)
+            if offer is not None and self._announced.get(node_id, (None, 0))[1] != _ASKED:
+                self._announced[node_id] = (offer.bundle, self.clock_ms())
             for seq in above if last in above else [*above, last]:
                 ack = Ack(acked_boot=boot, acked_seq=seq, host_time_s=now_s,
                           contiguous_seq=contiguous)
@@ -528,6 +536,39 @@ class Ingestor:
                 self.acks.append((node_id, encode_frame(
                     mac, "update_piece", self._host_header(node_id, now_s), piece)))
         self._requests.clear()
+
+    def announcements(self, *, every_ms: int = 1000) -> list[tuple[int, bytes]]:
+        """Acks that tell nodes of a bundle staged for them (``kinsight ota``) without
+        waiting for their next frame, which may be hours away: each acks again what is
+        stored of the node's latest boot seen here (a repeated ack is harmless) and
+        carries the offer, again every 30 s until the node asks for the bundle (an ack
+        can be lost). Asked by the listeners as they wait; checks at most every
+        ``every_ms``."""
+        now_ms = self.clock_ms()
+        if now_ms - self._announce_ms < every_ms:
+            return []
+        self._announce_ms = now_ms
+        self._reload_keys_if_changed()
+        out = []
+        now_s = now_ms // 1000
+        for node_id, offer in self._offers.items():
+            told, told_ms = self._announced.get(node_id, (None, 0))
+            if node_id not in self._keys or (told == offer.bundle and (
+                    told_ms == _ASKED or now_ms - told_ms < _ANNOUNCE_AGAIN_MS)):
+                continue
+            boots = [b for (n, b), t in self._tracks.items() if n == node_id
+                     and t.contiguous >= 0 and not t.reused]
+            if not boots:
+                continue  # not heard from since this started: its next frame's ack offers it
+            boot = max(boots)
+            contiguous = self._tracks[(node_id, boot)].contiguous
+            ack = Ack(acked_boot=boot, acked_seq=contiguous, host_time_s=now_s,
+                      contiguous_seq=contiguous, update_bundle=offer.bundle,
+                      update_size=offer.size, update_sha256=offer.sha256)
+            mac = self._macs.get(node_id) or keyed_mac(self._keys[node_id])
+            out.append((node_id, encode_ack(mac, self._host_header(node_id, now_s), ack)))
+            self._announced[node_id] = (offer.bundle, now_ms)
+        return out
 
     def _bundle(self, bundle: int) -> bytes | None:
         if bundle not in self._bundles:

@@ -232,6 +232,11 @@ class MqttListener:
 
     def serve_ready(self, wait_s: float = 0.0) -> int:
         """Ingest the messages waiting (waiting ``wait_s`` for a first); how many."""
+        for node_id, ack in self.ingestor.announcements():  # updates staged since
+            household = self.node_households.get(node_id)
+            if household is not None:
+                self.client.publish(down_topic(household, node_id, self.settings.prefix), ack,
+                                    qos=1)
         try:
             batch = [self._inbox.get(timeout=wait_s) if wait_s > 0 else
                      self._inbox.get_nowait()]

@@ -78,6 +78,11 @@ class SerialListener:
                            idle_exit_s=idle_exit_s, tick_s=tick_s)
 
     def _step(self, wait_s: float) -> bool:
+        for node_id, ack in self.ingestor.announcements():  # updates staged since
+            try:
+                self.serial.write(encode(ack))
+            except (serial.SerialException, OSError) as exc:
+                log.info("update offer to node %d not sent: %s", node_id, exc)
         if not self._read(wait_s):
             return False
         # A burst: keep reading while bytes keep coming, up to batch_max frames.

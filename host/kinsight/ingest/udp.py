@@ -95,7 +95,19 @@ class UdpListener:
         ready, _, _ = select.select([self.sock], [], [], wait_s)
         if ready:
             self.serve_ready()
+        self.announce()
         return bool(ready)
+
+    def announce(self) -> None:
+        """Tell the nodes heard from of updates staged for them since (Ingestor.announcements)."""
+        for node_id, ack in self.ingestor.announcements():
+            addr = self.node_addresses.get(node_id)
+            if addr is None:
+                continue
+            try:
+                self.sock.sendto(ack, addr)
+            except OSError as exc:
+                log.info("update offer to node %d not sent: %s", node_id, exc)
 
     def serve_ready(self) -> int:
         """Ingest the datagrams waiting now; returns how many."""

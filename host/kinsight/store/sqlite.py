@@ -380,9 +380,14 @@ class Store:
         self._own_changes += 1
         return cur.rowcount > 0
 
+    def note_change(self) -> None:
+        """A change the ingest path reads (keys, staged updates) made through this
+        connection: it shows in ``change_mark``."""
+        self._own_changes += 1
+
     def change_mark(self) -> tuple[int, int]:
         """Changes since: another connection's commits (SQLite's ``data_version``) and
-        this one's key changes. Cheap enough to ask once a batch."""
+        this one's key changes and staged updates. Cheap enough to ask once a batch."""
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         return int(version), self._own_changes
 

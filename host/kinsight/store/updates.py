@@ -92,6 +92,7 @@ def stage(store: Store, node_id: int, bundle: bytes, firmware: str, *, now_ms: i
             (node_id, firmware, len(bundle), hashlib.sha256(bundle).digest(), bundle, now_ms,
              now_ms))
         bundle_id = cur.lastrowid
+    store.note_change()
     if bundle_id is None:  # pragma: no cover - both backends give the new row's id
         raise StoreError("the store gave no id for the staged bundle")
     return int(bundle_id)
@@ -103,6 +104,7 @@ def cancel(store: Store, node_id: int, *, now_ms: int) -> int:
     with store.transaction():
         cur = store.conn.execute("UPDATE updates SET state = 'cancelled', state_ms = ? "
                                  "WHERE node_id = ? AND state = 'staged'", (now_ms, node_id))
+    store.note_change()
     return int(cur.rowcount or 0)
 
 
