@@ -13,7 +13,6 @@ in NVS (hal.secret_get), where a file listing or ``fs cat`` cannot reach them.
 """
 
 import json
-import os
 
 from micropython import const
 
@@ -46,13 +45,7 @@ _TUNABLES = {
 
 
 # The secrets' names in NVS (at most 15 characters, NVS's limit).
-KEY = "key"
-WIFI_PASSWORD = "wifi_password"
-MQTT_PASSWORD = "mqtt_password"
-SECRETS = (KEY, WIFI_PASSWORD, MQTT_PASSWORD)
-# Where tools from before NVS wrote them in config.json: (NVS name, object, field).
-_IN_CONFIG = ((KEY, None, "key"), (WIFI_PASSWORD, "uplink", "password"),
-              (MQTT_PASSWORD, "uplink", "mqtt_password"))
+SECRETS = ("key", "wifi_password", "mqtt_password")
 
 
 class ConfigError(ValueError):
@@ -74,20 +67,29 @@ def load(path, board_dir, secret_get=None, secret_set=None):
     except ValueError as err:
         return None, "%s: not valid JSON (%s)" % (path, err)
     try:
+        found = _take_old_secrets(raw)
         # What config.json still holds was written after anything in NVS (by an older
         # tool, over this firmware's provisioning): it is the node's current secret.
-        found = take_secrets(raw)
-
-        def secret(name):
-            if name in found:
-                return found[name]
-            return secret_get(name) if secret_get is not None else None
-
-        core = check_core(raw, board_dir, secret)
+        core = check_core(raw, board_dir, lambda name: found[name] if name in found
+                          else secret_get(name) if secret_get else None)
     except ConfigError as err:
         return None, str(err)
     if found and secret_set is not None:
-        _move_to_nvs(path, raw, found, secret_set)
+        # Nodes provisioned before NVS held their secrets in config.json, readable by
+        # anyone with a USB cable: at boot they move to NVS, and config.json is written
+        # without them. NVS first: a power cut between leaves both copies, never neither,
+        # and the next boot finishes the move; an NVS or flash that refuses leaves the
+        # node running on what it read.
+        import os
+
+        try:
+            for name in found:
+                secret_set(name, found[name])
+            with open(path + ".tmp", "w") as f:
+                json.dump(raw, f)
+            os.rename(path + ".tmp", path)
+        except OSError:
+            pass
     if core["gateway_channel"] and not raw.get("roles"):
         core["roles"] = []  # a gateway that only relays other nodes' frames
         return core, None
@@ -99,45 +101,20 @@ def load(path, board_dir, secret_get=None, secret_set=None):
     return core, None
 
 
-def take_secrets(raw):
-    """Removes the secrets an older tool wrote into config.json (raw, as read); returns
-    them as {NVS name: bytes}."""
+def _take_old_secrets(raw):
+    # Removes from raw the secrets an older tool wrote into config.json: {NVS name: bytes}.
     found = {}
-    if not isinstance(raw, dict):
-        return found
-    for name, where, field in _IN_CONFIG:
-        holder = raw.get(where) if where else raw
-        if not isinstance(holder, dict) or field not in holder:
-            continue
-        value = holder.pop(field)
-        label = "%s.%s" % (where, field) if where else field
-        if not isinstance(value, str):
-            raise ConfigError("%s: must be text" % label)
-        if name == KEY:
+    up = raw.get("uplink") if isinstance(raw, dict) else None
+    for name, holder, field in (("key", raw, "key"), ("wifi_password", up, "password"),
+                                ("mqtt_password", up, "mqtt_password")):
+        if isinstance(holder, dict) and field in holder:
+            value = holder.pop(field)
             try:
-                found[name] = bytes.fromhex(value)
-            except ValueError:
-                raise ConfigError("key: not hex digits") from None
-        else:
-            found[name] = value.encode()
+                found[name] = bytes.fromhex(value) if holder is raw else value.encode()
+            except (ValueError, AttributeError, TypeError):
+                raise ConfigError("key: not hex digits" if holder is raw
+                                  else "uplink.%s: not text" % field) from None
     return found
-
-
-def _move_to_nvs(path, raw, found, secret_set):
-    # Nodes provisioned before NVS held their secrets in config.json, readable by anyone
-    # with a USB cable: at boot they move to NVS and config.json is written without them.
-    # NVS first, then the file: a power cut between leaves both copies, never neither,
-    # and the next boot finishes the move.
-    try:
-        for name in SECRETS:
-            if name in found:
-                secret_set(name, found[name])
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(raw, f)
-        os.rename(tmp, path)
-    except OSError:
-        pass  # NVS or the flash refused: the node runs on what it read, and tries next boot
 
 
 def load_board(name, board_dir):
@@ -149,16 +126,12 @@ def load_board(name, board_dir):
                           % (name, board_dir, name)) from None
 
 
-def _no_secrets(_name):
-    return None
-
-
-def check_core(raw, board_dir, secret=_no_secrets):
+def check_core(raw, board_dir, secret):
     if not isinstance(raw, dict):
         raise ConfigError("config: must be a JSON object")
     cfg = {}
     cfg["node_id"] = _int(raw, "node_id", 0, U32_MAX)
-    cfg["key"] = _key(secret(KEY))
+    cfg["key"] = _key(secret("key"))
     cfg["board"] = load_board(_text(raw, "board"), board_dir)
     cfg["household"] = _text(raw, "household", "")
     cfg["resident"] = _text(raw, "resident", "")
@@ -306,19 +279,19 @@ def _uplink(raw, board, secret):
         out["host"] = _text(raw, "host")
         out["port"] = _int(raw, "port", 1, 65535, 5683, where="uplink")
         out["ssid"] = _text(raw, "ssid", "")
-        out["password"] = _password(secret, WIFI_PASSWORD, "password")
+        out["password"] = _password(secret, "wifi_password", "password")
     elif kind == "mqtt":
         # Over Wi-Fi to a broker; the frames go on <prefix>/<household>/<node>/up.
         out["host"] = _text(raw, "host")
         out["port"] = _int(raw, "port", 1, 65535, 1883, where="uplink")
         out["ssid"] = _text(raw, "ssid", "")
         out["household"] = _text(raw, "household")
-        out["password"] = _password(secret, WIFI_PASSWORD, "password")
+        out["password"] = _password(secret, "wifi_password", "password")
         out["user"] = raw.get("user", "")
         if not isinstance(out["user"], str) or len(out["user"]) > _MAX_PASSWORD:
             raise ConfigError("uplink.user: must be text of at most %d characters"
                               % _MAX_PASSWORD)
-        out["mqtt_password"] = _password(secret, MQTT_PASSWORD, "mqtt_password")
+        out["mqtt_password"] = _password(secret, "mqtt_password", "mqtt_password")
         if "/" in out["household"] or "+" in out["household"] or "#" in out["household"]:
             raise ConfigError("uplink.household: %r may not hold '/', '+' or '#'"
                               % out["household"])

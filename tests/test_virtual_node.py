@@ -179,6 +179,33 @@ def test_command_line(tmp_path: Path, flash: Path) -> None:
     assert not link.exists()
 
 
+def test_secrets_live_beside_the_flash_and_outlast_a_power_cut(
+        tmp_path: Path, flash: Path) -> None:
+    """hal.secret_*: the virtual node's NVS, a file beside the flash folder that no path
+    on the node reaches; a new node on the same flash (a power cut) still has them."""
+    set_code = ("import hal\nhal.secret_set('key', b'\\x01' * 32)\n"
+                "hal.secret_set('wifi_password', b'hunter22')\nhal.secret_set('x', b'')")
+    with VirtualNode(flash, pty_path=tmp_path / "node") as vnode:
+        mpremote(pty(vnode), "exec", set_code)
+        assert vnode.nvs == tmp_path / "flash.nvs" and vnode.nvs.is_file()
+        assert vnode.secrets() == {"key": b"\x01" * 32, "wifi_password": b"hunter22"}
+        assert not any(flash.rglob("*")), "nothing in the node's filesystem"
+        ls = mpremote(pty(vnode), "fs", "ls", ":", "+", "exec",
+                      "import os; print(os.listdir('/'), os.listdir('/.frozen'))").stdout
+        assert "nvs" not in ls.lower() and "hunter22" not in ls
+        for path in (f":{vnode.nvs}", ":/../flash.nvs", ":../flash.nvs"):
+            cat = mpremote(pty(vnode), "fs", "cat", path, check=False)
+            assert "hunter22" not in cat.stdout + cat.stderr
+    with VirtualNode(flash, pty_path=tmp_path / "node") as vnode:  # power back on
+        out = mpremote(pty(vnode), "exec",
+                       "import hal\nprint(hal.secret_get('wifi_password'), "
+                       "hal.secret_get('mqtt_password'))\n"
+                       "print(hal.secret_erase('wifi_password'), hal.secret_erase('nope'))"
+                       ).stdout
+        assert out == "b'hunter22' None\nTrue False\n"
+        assert vnode.secrets() == {"key": b"\x01" * 32}
+
+
 def test_a_node_leaves_nothing_in_the_temp_dir(tmp_path: Path, flash: Path) -> None:
     vnode = VirtualNode(flash, pty_path=tmp_path / "node")
     vnode.start()
