@@ -19,6 +19,7 @@ from . import __version__
 from .link import CommandError, Link, now_ms
 from .said import crash_text as _crash_text
 from .said import reading_text as _reading_text
+from .said import secrets_text as _secrets_text
 
 # USB bridges found on ESP32 boards: (vendor id, product id or None for any).
 ESP32_USB = {
@@ -160,8 +161,7 @@ def build_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_secrets(args: argparse.Namespace, key: bytes) -> dict[str, str]:
-    """What goes into the node's NVS, not config.json: {name: hex of the bytes}. The names
-    are firmware/config.py's SECRETS; one not given is erased there."""
+    """The node's NVS, {name: hex} (config.py's SECRETS; one not given is erased)."""
     out = {"key": key.hex()}
     if args.udp is not None and args.password:
         out["wifi_password"] = args.password.encode().hex()
@@ -237,7 +237,7 @@ def do_status(args: argparse.Namespace) -> int:
                  f"resident {s.get('resident')}, uplink {s.get('uplink')}"),
         ("firmware", s.get("firmware")),
         ("config", s.get("config_error") or "ok"),
-        ("secrets", _secrets_text(s.get("secrets"))),
+        ("secrets", _secrets_text(s.get("secrets"), "in NVS")),
         ("last reset", s.get("reset_cause")),
         ("uptime", f"{s.get('uptime_s')} s, boot {s.get('boot')}"),
         ("safe mode", f"{safe} (boot attempts {s.get('boot_attempts')} of "
@@ -255,19 +255,6 @@ def do_status(args: argparse.Namespace) -> int:
     for name, value in rows:
         print(f"{name:>16}: {value}")
     return 0
-
-
-_SECRET_NAMES = {"key": "key", "wifi_password": "Wi-Fi password",
-                 "mqtt_password": "MQTT password"}
-
-
-def _secrets_text(names: object) -> str:
-    """Which secrets the node holds in NVS: their names only, never their values."""
-    if not isinstance(names, list):
-        return "-"
-    if not names:
-        return "none in NVS"
-    return ", ".join(_SECRET_NAMES.get(str(n), str(n)) for n in names) + " in NVS"
 
 
 def do_selftest(args: argparse.Namespace) -> int:
@@ -484,10 +471,9 @@ def do_factory_reset(args: argparse.Namespace) -> int:
                 print("nothing erased")
                 return 1
         res = link.call("factory_reset()")
-    removed = [*res.get("removed", [])]
-    erased = res.get("secrets", [])
-    if erased:
-        removed.append("the " + _secrets_text(erased).replace(" in NVS", " from NVS"))
+    erased = res.get("secrets") or []
+    removed = [*res.get("removed", []), *(["the " + _secrets_text(erased, "from NVS")]
+                                          if erased else [])]
     said = ", ".join(removed) or "nothing (already blank)"
     print(f"{args.port}: removed {said}; the firmware stays. Provision it again to use it.")
     return 0
