@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -204,6 +205,24 @@ def test_secrets_live_beside_the_flash_and_outlast_a_power_cut(
                        ).stdout
         assert out == "b'hunter22' None\nTrue False\n"
         assert vnode.secrets() == {"key": b"\x01" * 32}
+
+
+def test_a_command_line_node_without_flash_leaves_no_secrets_behind(tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    link = tmp_path / "cli-node"
+    proc = subprocess.Popen([sys.executable, "-m", "kinsight_field.virtual_node", "--pty",
+                             str(link)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                            env=dict(os.environ, TMPDIR=str(temp)))
+    try:
+        assert proc.stdout is not None
+        flash = Path(proc.stdout.readline().rsplit("(flash ", 1)[1].rstrip(")\n"))
+        mpremote(link, "exec", "import hal\nhal.secret_set('key', b'k' * 32)")
+        assert json.loads(flash.with_name("flash.nvs").read_text()) == {"key": "6b" * 32}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    assert list(temp.iterdir()) == []
 
 
 def test_a_node_leaves_nothing_in_the_temp_dir(tmp_path: Path, flash: Path) -> None:
