@@ -6,6 +6,10 @@ found, as a sentence that names the field, e.g. "roles[0].pin: 99 is not a
 GPIO of esp32-devkitc". The identity and uplink ("the core") are checked apart
 from the sensors, so a node whose sensors are misconfigured can still send
 status frames that carry the error to the field team.
+
+The node's key and its Wi-Fi and MQTT passwords are not in config.json: they live
+in NVS (hal.secret_get), where a file listing or ``fs cat`` cannot reach them.
+``load`` is given the getter, so this module stays pure and testable.
 """
 
 import json
@@ -18,6 +22,7 @@ _KEY_MIN_BYTES = const(16)
 _KEY_MAX_BYTES = const(64)
 _MAX_ROLES = const(4)
 _MAX_TEXT = const(32)
+_MAX_PASSWORD = const(64)
 
 # role: the sensors that can serve it
 SENSORS = {
@@ -39,15 +44,20 @@ _TUNABLES = {
 }
 
 
+# The secrets' names in NVS (at most 15 characters, NVS's limit).
+SECRETS = ("key", "wifi_password", "mqtt_password")
+
+
 class ConfigError(ValueError):
     pass
 
 
-def load(path, board_dir):
+def load(path, board_dir, secret_get=None, secret_set=None):
     """(config, error): the checked configuration (or None) and the first error (or None).
 
-    When only the sensors are wrong, config holds the core with no roles and error says
-    what is wrong with the sensors.
+    secret_get(name) gives a secret's bytes from NVS, or None. When only the sensors are
+    wrong, config holds the core with no roles and error says what is wrong with them.
+    Given secret_set too (a boot), secrets an older tool left in config.json move to NVS.
     """
     try:
         with open(path) as f:
@@ -57,9 +67,29 @@ def load(path, board_dir):
     except ValueError as err:
         return None, "%s: not valid JSON (%s)" % (path, err)
     try:
-        core = check_core(raw, board_dir)
+        found = _take_old_secrets(raw)
+        # What config.json still holds was written after anything in NVS (by an older
+        # tool, over this firmware's provisioning): it is the node's current secret.
+        core = check_core(raw, board_dir, lambda name: found[name] if name in found
+                          else secret_get(name) if secret_get else None)
     except ConfigError as err:
         return None, str(err)
+    if found and secret_set is not None:
+        # Nodes provisioned before NVS held their secrets in config.json, readable by
+        # anyone with a USB cable: at boot they move to NVS, and config.json is written
+        # without them. NVS first: a power cut between leaves both copies, never neither,
+        # and the next boot finishes the move; an NVS or flash that refuses leaves the
+        # node running on what it read.
+        import os
+
+        try:
+            for name in found:
+                secret_set(name, found[name])
+            with open(path + ".tmp", "w") as f:
+                json.dump(raw, f)
+            os.rename(path + ".tmp", path)
+        except OSError:
+            pass
     if core["gateway_channel"] and not raw.get("roles"):
         core["roles"] = []  # a gateway that only relays other nodes' frames
         return core, None
@@ -71,6 +101,22 @@ def load(path, board_dir):
     return core, None
 
 
+def _take_old_secrets(raw):
+    # Removes from raw the secrets an older tool wrote into config.json: {NVS name: bytes}.
+    found = {}
+    up = raw.get("uplink") if isinstance(raw, dict) else None
+    for name, holder, field in (("key", raw, "key"), ("wifi_password", up, "password"),
+                                ("mqtt_password", up, "mqtt_password")):
+        if isinstance(holder, dict) and field in holder:
+            value = holder.pop(field)
+            try:
+                found[name] = bytes.fromhex(value) if holder is raw else value.encode()
+            except (ValueError, AttributeError, TypeError):
+                raise ConfigError("key: not hex digits" if holder is raw
+                                  else "uplink.%s: not text" % field) from None
+    return found
+
+
 def load_board(name, board_dir):
     try:
         with open("%s/%s.json" % (board_dir, name)) as f:
@@ -80,12 +126,12 @@ def load_board(name, board_dir):
                           % (name, board_dir, name)) from None
 
 
-def check_core(raw, board_dir):
+def check_core(raw, board_dir, secret):
     if not isinstance(raw, dict):
         raise ConfigError("config: must be a JSON object")
     cfg = {}
     cfg["node_id"] = _int(raw, "node_id", 0, U32_MAX)
-    cfg["key"] = _key(raw.get("key"))
+    cfg["key"] = _key(secret("key"))
     cfg["board"] = load_board(_text(raw, "board"), board_dir)
     cfg["household"] = _text(raw, "household", "")
     cfg["resident"] = _text(raw, "resident", "")
@@ -95,7 +141,7 @@ def check_core(raw, board_dir):
     cfg["status_s"] = _int(raw, "status_s", 300, 86400, 10800)
     cfg["safe_mode_after"] = _int(raw, "safe_mode_after", 1, 20, 3)
     cfg["mtu"] = _int(raw, "mtu", 80, MTU_DEFAULT, MTU_DEFAULT)
-    cfg["uplink"] = _uplink(raw.get("uplink"), cfg["board"])
+    cfg["uplink"] = _uplink(raw.get("uplink"), cfg["board"], secret)
     cfg["gateway_channel"] = 0
     gateway = raw.get("espnow_gateway")
     if gateway is not None:
@@ -172,17 +218,25 @@ def _text(raw, name, default=None):
     return value
 
 
-def _key(value):
-    if not isinstance(value, str):
-        raise ConfigError("key: missing (provision the node to get one)")
-    try:
-        key = bytes.fromhex(value)
-    except ValueError:
-        raise ConfigError("key: not hex digits") from None
+def _key(key):
+    if key is None:
+        raise ConfigError("key: not provisioned (no key in NVS): run kinsight-field provision")
     if not _KEY_MIN_BYTES <= len(key) <= _KEY_MAX_BYTES:
         raise ConfigError("key: %d bytes, must be %d to %d"
                           % (len(key), _KEY_MIN_BYTES, _KEY_MAX_BYTES))
     return key
+
+
+def _password(secret, name, field):
+    value = secret(name)
+    try:
+        text = "" if value is None else value.decode()
+    except (UnicodeError, ValueError):
+        text = None
+    if text is None or len(text) > _MAX_PASSWORD:
+        raise ConfigError("uplink.%s: must be text of at most %d characters"
+                          % (field, _MAX_PASSWORD))
+    return text
 
 
 def _pin(raw, name, where, board, used, adc=False, output=False):
@@ -216,7 +270,7 @@ def _bus(raw, name, where, board, used, pin_names, kind):
     return out
 
 
-def _uplink(raw, board):
+def _uplink(raw, board, secret):
     if not isinstance(raw, dict) or raw.get("type") not in UPLINKS:
         raise ConfigError("uplink.type: must be one of %s" % ", ".join(UPLINKS))
     kind = raw["type"]
@@ -225,19 +279,19 @@ def _uplink(raw, board):
         out["host"] = _text(raw, "host")
         out["port"] = _int(raw, "port", 1, 65535, 5683, where="uplink")
         out["ssid"] = _text(raw, "ssid", "")
-        out["password"] = raw.get("password", "")
-        if not isinstance(out["password"], str) or len(out["password"]) > 64:
-            raise ConfigError("uplink.password: must be text of at most 64 characters")
+        out["password"] = _password(secret, "wifi_password", "password")
     elif kind == "mqtt":
         # Over Wi-Fi to a broker; the frames go on <prefix>/<household>/<node>/up.
         out["host"] = _text(raw, "host")
         out["port"] = _int(raw, "port", 1, 65535, 1883, where="uplink")
         out["ssid"] = _text(raw, "ssid", "")
         out["household"] = _text(raw, "household")
-        for field in ("password", "user", "mqtt_password"):
-            out[field] = raw.get(field, "")
-            if not isinstance(out[field], str) or len(out[field]) > 64:
-                raise ConfigError("uplink.%s: must be text of at most 64 characters" % field)
+        out["password"] = _password(secret, "wifi_password", "password")
+        out["user"] = raw.get("user", "")
+        if not isinstance(out["user"], str) or len(out["user"]) > _MAX_PASSWORD:
+            raise ConfigError("uplink.user: must be text of at most %d characters"
+                              % _MAX_PASSWORD)
+        out["mqtt_password"] = _password(secret, "mqtt_password", "mqtt_password")
         if "/" in out["household"] or "+" in out["household"] or "#" in out["household"]:
             raise ConfigError("uplink.household: %r may not hold '/', '+' or '#'"
                               % out["household"])

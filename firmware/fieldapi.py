@@ -8,7 +8,8 @@ reading or event), so the tool reads answers without parsing tracebacks:
 The node's own code does the work (config.load, sensors.build_sensors, Outbox,
 BootGuard's file), so the tools and the node always agree on what a
 configuration means. Nothing here changes the node unless its name says so
-(``set_tunables``, ``set_safe_mode``, ``factory_reset``, ``log``).
+(``set_tunables``, ``set_safe_mode``, ``install``, ``factory_reset``, ``log``).
+The key and passwords stay in NVS (hal.secret_*): no answer here carries them.
 
 ``ROOT`` prefixes every path: "" on a node, a scratch folder in the tests.
 """
@@ -68,9 +69,22 @@ def _write_atomic(path, text):
 
 
 def _load():
+    import hal
     from config import load
 
-    return load(_path("/config.json"), _path("/boards"))
+    return load(_path("/config.json"), _path("/boards"), hal.secret_get)
+
+
+def _staged(secrets):
+    """A getter over secrets sent by the tool ({name: hex}), for a configuration that is
+    checked before anything is stored."""
+    from binascii import unhexlify
+
+    def get(name):
+        value = secrets.get(name)
+        return unhexlify(value) if value else None
+
+    return get
 
 
 def _ticks():
@@ -178,6 +192,13 @@ def _readings(cfg):
     return out
 
 
+def _secrets_held():
+    import hal
+    from config import SECRETS
+
+    return [name for name in SECRETS if hal.secret_get(name) is not None]
+
+
 def status():
     import gc
 
@@ -195,6 +216,7 @@ def status():
         "resident": cfg["resident"] if cfg else None,
         "uplink": cfg["uplink"]["type"] if cfg else None,
         "config_error": error,
+        "secrets": _secrets_held(),  # their names, never their values
         "reset_cause": _name(RESET_CAUSES, hal.reset_cause()),
         "free_heap": hal.free_heap(),
         "uptime_s": (time.ticks_diff(_ticks(), 0) & 0x3FFFFFFF) // 1000,
@@ -213,18 +235,41 @@ def status():
 # --- configuration ------------------------------------------------------------------------------
 
 
-def check(path="/config.json.tmp"):
-    """The node's verdict on a configuration file: {"error": None} when it is good."""
+def check(path="/config.json.tmp", secrets=None):
+    """The node's verdict on a configuration file and the secrets meant to go with it
+    ({name: hex}, None for those in NVS): {"error": None} when they are good."""
+    import hal
     from config import load
 
-    cfg, error = load(_path(path), _path("/boards"))
+    get = hal.secret_get if secrets is None else _staged(secrets)
+    cfg, error = load(_path(path), _path("/boards"), get)
     if cfg is None and error is None:
         error = "config: not usable"
     _say({"error": error})
 
 
+def install(path, secrets):
+    """Puts a checked configuration in place with its secrets ({name: hex}): the secrets
+    into NVS (those not given are erased, so none of an earlier provisioning stays), then
+    the file as /config.json."""
+    import hal
+    from config import SECRETS
+
+    get = _staged(secrets)
+    for name in SECRETS:
+        hal.secret_set(name, get(name) or b"")
+    target = _path("/config.json")
+    try:
+        os.rename(_path(path), target)
+    except OSError:  # some filesystems will not rename over a file
+        os.remove(target)
+        os.rename(_path(path), target)
+    _say({"error": None, "secrets": _secrets_held()})
+
+
 def set_tunables(index, values):
     """Sets roles[index]'s tunables (a dict) in config.json, checked, written atomically."""
+    import hal
     from config import load
 
     path = _path("/config.json")
@@ -238,7 +283,7 @@ def set_tunables(index, values):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(raw, f)
-    _, error = load(tmp, _path("/boards"))
+    _, error = load(tmp, _path("/boards"), hal.secret_get)
     if error:
         os.remove(tmp)
         _say({"error": error})
@@ -274,13 +319,18 @@ def _remove_tree(path):
 
 
 def factory_reset():
-    """Forgets the configuration and every piece of state; the firmware stays."""
+    """Forgets the secrets in NVS, the configuration and every piece of state; the
+    firmware stays."""
+    import hal
+    from config import SECRETS
+
+    erased = [name for name in SECRETS if hal.secret_erase(name)]
     removed = []
     for name in ("/config.json", "/config.json.tmp", "/kinsight"):
         if _exists(_path(name)):
             _remove_tree(_path(name))
             removed.append(name)
-    _say({"removed": removed})
+    _say({"removed": removed, "secrets": erased})
 
 
 # --- sensors ------------------------------------------------------------------------------------

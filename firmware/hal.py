@@ -1,6 +1,6 @@
 """The one module that touches the ESP32: everything else is pure code.
 
-Keeping ``machine`` (and later ``network``, ``esp32``, ``espnow``) here lets
+Keeping ``machine`` (and ``network``, ``esp32``, ``espnow``) here lets
 the rest of the firmware run unchanged under the unix port in the tests.
 """
 
@@ -8,6 +8,7 @@ import gc
 import time
 
 import machine
+from micropython import const
 
 from kinsight_wire import (
     RESET_DEEP_SLEEP,
@@ -63,6 +64,52 @@ def unique_id():
 
 def free_heap():
     return gc.mem_free()
+
+
+# --- secrets: the node's key and passwords, in NVS rather than the filesystem ------------------
+
+# NVS is its own flash partition: `mpremote fs cat` and file listings never reach it,
+# and with flash encryption on, NVS encryption keeps it unreadable off the chip too.
+_NVS_NAMESPACE = "kinsight"
+# A 64-byte key, or a 64-character password in UTF-8 (up to 4 bytes a character).
+_SECRET_MAX = const(256)
+
+
+def _nvs():
+    import esp32
+
+    return esp32.NVS(_NVS_NAMESPACE)
+
+
+def secret_get(name):
+    """The secret's bytes, or None when NVS holds none by that name."""
+    buf = bytearray(_SECRET_MAX)
+    try:
+        n = _nvs().get_blob(name, buf)
+    except OSError:  # ESP_ERR_NVS_NOT_FOUND, or a blob too long to be one of ours
+        return None
+    return bytes(buf[:n])
+
+
+def secret_set(name, value):
+    """Stores the secret and commits it; an empty value erases it (nothing to keep)."""
+    if not value:
+        secret_erase(name)
+        return
+    nvs = _nvs()
+    nvs.set_blob(name, value)
+    nvs.commit()
+
+
+def secret_erase(name):
+    """Forgets the secret; True when there was one."""
+    nvs = _nvs()
+    try:
+        nvs.erase_key(name)
+    except OSError:  # ESP_ERR_NVS_NOT_FOUND: already gone
+        return False
+    nvs.commit()
+    return True
 
 
 # --- sensors and buses: objects the drivers and extractors are given ---------------------------

@@ -172,7 +172,7 @@ def main():
 
 
 def _main(cause):
-    cfg, error = load(CONFIG, BOARDS)
+    cfg, error = load(CONFIG, BOARDS, hal.secret_get, hal.secret_set)
     if cfg is None:
         print("kinsight: %s" % error)
         print("kinsight: the node waits for the field tools (kinsight-field provision)")

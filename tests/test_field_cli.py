@@ -63,10 +63,56 @@ def test_provision_writes_a_checked_config_and_registers_the_key(vnode):
     assert cfg["node_id"] == 101 and cfg["household"] == "h-17"
     assert [r["role"] for r in cfg["roles"]] == ["seat", "tap"]
     assert cfg["roles"][1]["pulses_per_l"] == 450  # calibration default
+    key = node.secrets()["key"]
+    assert len(key) == 32
     with Store(db) as store:
-        assert store.node_keys()[101] == bytes.fromhex(cfg["key"])
+        assert store.node_keys()[101] == key
         assert placements(store)[101] == ("r-1", "lounge")  # its events are r-1's
     assert not (node.flash / "config.json.tmp").exists()
+
+
+def test_the_key_is_in_nvs_where_fs_cat_and_listings_cannot_reach_it(vnode, capsys):
+    node, pty, _ = vnode
+    key = node.secrets()["key"]
+    assert "key" not in flash_config(node)
+    for path in node.flash.rglob("*"):  # the node's whole filesystem, on disk
+        if path.is_file():
+            data = path.read_bytes()
+            assert key not in data and key.hex().encode() not in data, path
+    proc = subprocess.run([str(BIN / "mpremote"), "connect", str(pty), "fs", "cat",
+                           ":config.json", "+", "fs", "ls", ":", "+", "exec",
+                           "import os; print(os.listdir('/'), os.listdir('/.frozen'))"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert '"node_id": 101' in proc.stdout  # the file itself was read
+    assert key.hex() not in proc.stdout and "nvs" not in proc.stdout.lower()
+    code, out, _ = run(capsys, "status", "--port", str(pty), "--json")
+    assert code == 0 and json.loads(out)["secrets"] == ["key"]
+    assert key.hex() not in out
+    code, out, _ = run(capsys, "status", "--port", str(pty))
+    assert code == 0 and "secrets: key in NVS" in out and key.hex() not in out
+
+
+def test_a_missing_key_is_named_in_status(vnode, capsys):
+    node, pty, _ = vnode
+    key = node.secrets()["key"]
+    nvs = node.nvs.read_bytes()
+    node.nvs.unlink()  # an NVS partition erased (or a node that lost its secrets)
+    try:
+        code, out, _ = run(capsys, "status", "--port", str(pty), "--json")
+        assert code == 0
+        s = json.loads(out)
+        assert s["config_error"] == ("key: not provisioned (no key in NVS): run kinsight-field "
+                                     "provision")
+        assert s["secrets"] == [] and s["node_id"] is None
+        code, out, _ = run(capsys, "status", "--port", str(pty))
+        assert code == 0 and "config: key: not provisioned (no key in NVS)" in out
+        assert "secrets: none in NVS" in out
+    finally:
+        node.nvs.write_bytes(nvs)
+    assert node.secrets()["key"] == key
+    code, out, _ = run(capsys, "status", "--port", str(pty), "--json")
+    assert json.loads(out)["config_error"] is None
 
 
 def test_invalid_config_is_refused_with_the_nodes_message(vnode, capsys):
@@ -266,13 +312,47 @@ def test_factory_reset_asks_first(vnode, capsys, monkeypatch):
     code, out, _ = run(capsys, "factory-reset", "--port", str(pty))
     assert code == 1 and "nothing erased" in out
     assert (node.flash / "config.json").exists()
+    assert node.secrets().keys() == {"key"}
     monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
     code, out, _ = run(capsys, "factory-reset", "--port", str(pty))
-    assert code == 0 and "/config.json" in out
+    assert code == 0 and "/config.json" in out and "the key from NVS" in out
     assert not (node.flash / "config.json").exists() and not (node.flash / "kinsight").exists()
+    assert node.secrets() == {}  # NVS erased too
     assert (node.flash / "lib" / "kinsight_version").exists()  # the firmware stays
     code, out, _ = run(capsys, "status", "--port", str(pty), "--json")
     assert code == 0 and "provision" in json.loads(out)["config_error"]
+
+
+def test_a_node_provisioned_by_older_tools_moves_its_secrets_to_nvs_at_boot(tmp_path, capsys):
+    """config.json as tools before NVS wrote it, key and Wi-Fi password in it: the boot
+    moves them into NVS and writes config.json without them."""
+    old_key = bytes(range(100, 132))
+    legacy = {"node_id": 103, "key": old_key.hex(), "board": "esp32-devkitc",
+              "household": "h-3", "resident": "",
+              "uplink": {"type": "udp", "host": "127.0.0.1", "port": 9, "ssid": "home",
+                         "password": "older-wifi"},
+              "roles": [{"role": "seat", "sensor": "fsr", "pin": 34}]}
+    with VirtualNode(tmp_path / "flash", pty_path=tmp_path / "pty") as node:
+        pty = str(tmp_path / "pty")
+        assert main(["deploy", "--port", pty, "--mpy"]) == 0
+        (node.flash / "config.json").write_text(json.dumps(legacy, indent=1))
+        code, out, _ = run(capsys, "status", "--port", pty, "--json")
+        assert code == 0 and json.loads(out)["config_error"] is None  # before the boot
+        assert node.secrets() == {}  # looking changes nothing
+        assert run(capsys, "reboot", "--port", pty)[0] == 0
+        deadline = time.monotonic() + 20
+        while "key" in flash_config(node):
+            assert time.monotonic() < deadline, "the boot did not move the secrets"
+            time.sleep(0.2)
+        assert node.secrets() == {"key": old_key, "wifi_password": b"older-wifi"}
+        text = (node.flash / "config.json").read_text()
+        assert old_key.hex() not in text and "older-wifi" not in text
+        del legacy["key"], legacy["uplink"]["password"]
+        assert json.loads(text) == legacy  # all else kept
+        code, out, _ = run(capsys, "status", "--port", pty, "--json")
+        s = json.loads(out)
+        assert s["config_error"] is None and s["secrets"] == ["key", "wifi_password"]
+        assert (s["node_id"], s["uplink"]) == (103, "udp")
 
 
 def test_no_device(capsys, tmp_path):

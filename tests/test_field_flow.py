@@ -6,6 +6,8 @@ node placed with its resident."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +36,19 @@ def test_from_a_blank_node_to_its_status_frames_stored_on_the_host(tmp_path: Pat
                      "--room", "lounge", "--udp", f"127.0.0.1:{port}", "--ssid", "home",
                      "--password", "secret", "--role", "seat:fsr:pin=34",
                      "--role", "tap:flow:pin=27"]) == 0
+        # The key and the Wi-Fi password are in the node's NVS: not in config.json, on
+        # disk or as `mpremote fs cat` reads it.
+        key = node.secrets()["key"]
+        assert node.secrets()["wifi_password"] == b"secret"
+        on_disk = (tmp_path / "flash" / "config.json").read_text()
+        cat = subprocess.run([str(Path(sys.executable).parent / "mpremote"), "connect", pty,
+                              "fs", "cat", ":config.json"],
+                             capture_output=True, text=True, timeout=30)
+        assert cat.returncode == 0 and '"node_id": 101' in cat.stdout, cat.stderr
+        for text in (on_disk, cat.stdout):
+            assert key.hex() not in text and "secret" not in text and "password" not in text
+        with Store(db) as store:
+            assert store.node_keys()[101] == key
         assert main(["reboot", "--port", pty]) == 0
         deadline = time.monotonic() + 60
         statuses = 0

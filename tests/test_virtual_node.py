@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -177,6 +178,51 @@ def test_command_line(tmp_path: Path, flash: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
     assert not link.exists()
+
+
+def test_secrets_live_beside_the_flash_and_outlast_a_power_cut(
+        tmp_path: Path, flash: Path) -> None:
+    """hal.secret_*: the virtual node's NVS, a file beside the flash folder that no path
+    on the node reaches; a new node on the same flash (a power cut) still has them."""
+    set_code = ("import hal\nhal.secret_set('key', b'\\x01' * 32)\n"
+                "hal.secret_set('wifi_password', b'hunter22')\nhal.secret_set('x', b'')")
+    with VirtualNode(flash, pty_path=tmp_path / "node") as vnode:
+        mpremote(pty(vnode), "exec", set_code)
+        assert vnode.nvs == tmp_path / "flash.nvs" and vnode.nvs.is_file()
+        assert vnode.secrets() == {"key": b"\x01" * 32, "wifi_password": b"hunter22"}
+        assert not any(flash.rglob("*")), "nothing in the node's filesystem"
+        ls = mpremote(pty(vnode), "fs", "ls", ":", "+", "exec",
+                      "import os; print(os.listdir('/'), os.listdir('/.frozen'))").stdout
+        assert "nvs" not in ls.lower() and "hunter22" not in ls
+        for path in (f":{vnode.nvs}", ":/../flash.nvs", ":../flash.nvs"):
+            cat = mpremote(pty(vnode), "fs", "cat", path, check=False)
+            assert "hunter22" not in cat.stdout + cat.stderr
+    with VirtualNode(flash, pty_path=tmp_path / "node") as vnode:  # power back on
+        out = mpremote(pty(vnode), "exec",
+                       "import hal\nprint(hal.secret_get('wifi_password'), "
+                       "hal.secret_get('mqtt_password'))\n"
+                       "print(hal.secret_erase('wifi_password'), hal.secret_erase('nope'))"
+                       ).stdout
+        assert out == "b'hunter22' None\nTrue False\n"
+        assert vnode.secrets() == {"key": b"\x01" * 32}
+
+
+def test_a_command_line_node_without_flash_leaves_no_secrets_behind(tmp_path: Path) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    link = tmp_path / "cli-node"
+    proc = subprocess.Popen([sys.executable, "-m", "kinsight_field.virtual_node", "--pty",
+                             str(link)], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                            env=dict(os.environ, TMPDIR=str(temp)))
+    try:
+        assert proc.stdout is not None
+        flash = Path(proc.stdout.readline().rsplit("(flash ", 1)[1].rstrip(")\n"))
+        mpremote(link, "exec", "import hal\nhal.secret_set('key', b'k' * 32)")
+        assert json.loads(flash.with_name("flash.nvs").read_text()) == {"key": "6b" * 32}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    assert list(temp.iterdir()) == []
 
 
 def test_a_node_leaves_nothing_in_the_temp_dir(tmp_path: Path, flash: Path) -> None:

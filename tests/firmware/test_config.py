@@ -11,15 +11,33 @@ BOARDS = "boards"
 KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 
+class Nvs:
+    """The node's secrets as hal keeps them in NVS: name -> bytes."""
+
+    def __init__(self, **values):
+        self.values = dict(values)
+
+    def get(self, name):
+        return self.values.get(name)
+
+    def set(self, name, value):
+        if value:
+            self.values[name] = bytes(value)
+        else:
+            self.values.pop(name, None)
+
+
+def provisioned():
+    return Nvs(key=bytes.fromhex(KEY), wifi_password=b"secret")
+
+
 def good():
     return {
         "node_id": 101,
-        "key": KEY,
         "board": "esp32-devkitc",
         "household": "h-1",
         "resident": "r-1",
-        "uplink": {"type": "udp", "host": "192.168.1.10", "port": 5683, "ssid": "home",
-                   "password": "secret"},
+        "uplink": {"type": "udp", "host": "192.168.1.10", "port": 5683, "ssid": "home"},
         "roles": [
             {"role": "seat", "sensor": "fsr", "pin": 34, "too_long_min": 240},
             {"role": "tap", "sensor": "flow", "pin": 27, "pulses_per_l": 450},
@@ -29,18 +47,19 @@ def good():
     }
 
 
-def load_dict(d):
+def load_dict(d, nvs=None):
+    nvs = provisioned() if nvs is None else nvs
     with TempDir() as folder:
         path = folder + "/config.json"
         with open(path, "w") as f:
             f.write(d if isinstance(d, str) else json.dumps(d))
-        return load(path, BOARDS)
+        return load(path, BOARDS, nvs.get)
 
 
-def broken(change, *words):
+def broken(change, *words, nvs=None):
     cfg = good()
     change(cfg)
-    result, error = load_dict(cfg)
+    result, error = load_dict(cfg, nvs)
     if error is None:
         raise AssertionError("accepted: %r" % (cfg,))
     for word in words:
@@ -53,7 +72,8 @@ def test_good_config_is_filled_in():
     cfg, error = load_dict(good())
     eq(error, None)
     eq(cfg["node_id"], 101)
-    eq(len(cfg["key"]), 32)
+    eq(cfg["key"], bytes.fromhex(KEY), "the key, from NVS")
+    eq(cfg["uplink"]["password"], "secret", "the Wi-Fi password, from NVS")
     eq(cfg["board"]["name"], "esp32-devkitc")
     eq((cfg["summary_s"], cfg["summary_batch"], cfg["event_wait_s"], cfg["status_s"],
         cfg["safe_mode_after"], cfg["mtu"]), (900, 8, 1800, 10800, 3, 250))
@@ -80,8 +100,9 @@ def test_core_errors_name_the_field():
 
     eq(broken(set_("node_id", -1), "node_id", "-1"), None)
     eq(broken(set_("node_id", "7"), "node_id"), None)
-    eq(broken(set_("key", "zz"), "key", "hex"), None)
+    eq(broken(set_("key", "zz"), "key", "hex"), None)  # an older tool's config.json
     eq(broken(set_("key", "00" * 8), "key", "8 bytes"), None)
+    eq(broken(set_("node_id", 101), "key", "8 bytes", nvs=Nvs(key=b"\0" * 8)), None)
     eq(broken(set_("board", "arduino-uno"), "board", "arduino-uno"), None)
     eq(broken(set_("summary_s", 5), "summary_s", "60 to 3600"), None)
     eq(broken(set_("uplink", {"type": "carrier-pigeon"}), "uplink.type"), None)
@@ -162,8 +183,7 @@ def test_a_gateway_needs_no_sensors_but_an_uplink_to_the_host():
 def test_an_mqtt_uplink_names_its_broker_and_household():
     cfg = good()
     cfg["uplink"] = {"type": "mqtt", "host": "192.168.1.10", "ssid": "home",
-                     "password": "wifi secret", "household": "h-1", "user": "n101",
-                     "mqtt_password": "broker secret"}
+                     "household": "h-1", "user": "n101"}
     result, error = load_dict(cfg)
     eq(error, None)
     up = result["uplink"]
@@ -173,3 +193,116 @@ def test_an_mqtt_uplink_names_its_broker_and_household():
     cfg["uplink"]["household"] = "h-1"
     cfg["uplink"]["port"] = 0
     mentions(ValueError(load_dict(cfg)[1]), "uplink.port")
+
+
+def test_a_missing_key_is_named_with_what_to_do():
+    nvs = provisioned()
+    del nvs.values["key"]
+    cfg, error = load_dict(good(), nvs)
+    eq(cfg, None)
+    eq(error, "key: not provisioned (no key in NVS): run kinsight-field provision")
+    cfg, error = load_dict(good(), Nvs())
+    eq(cfg, None, "no secrets at all")
+    mentions(ValueError(error), "key: not provisioned")
+
+
+def test_passwords_come_from_nvs_and_are_checked():
+    cfg, error = load_dict(good(), Nvs(key=bytes.fromhex(KEY)))
+    eq((error, cfg["uplink"]["password"]), (None, ""), "an open network")
+    cfg, error = load_dict(good(), Nvs(key=bytes.fromhex(KEY), wifi_password=b"x" * 65))
+    eq(cfg, None)
+    mentions(ValueError(error), "uplink.password", "64 characters")
+    mqtt = good()
+    mqtt["uplink"] = {"type": "mqtt", "host": "192.168.1.10", "ssid": "home",
+                      "household": "h-1", "user": "n101"}
+    nvs = Nvs(key=bytes.fromhex(KEY), wifi_password=b"wifi", mqtt_password=b"broker")
+    cfg, error = load_dict(mqtt, nvs)
+    eq(error, None)
+    eq((cfg["uplink"]["password"], cfg["uplink"]["mqtt_password"]), ("wifi", "broker"))
+
+
+def _write(path, cfg):
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+
+
+def _read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def test_secrets_an_older_tool_left_in_config_json_move_to_nvs_at_boot():
+    old = good()
+    old["key"] = KEY
+    old["uplink"]["password"] = "old wifi"
+    nvs = Nvs(wifi_password=b"stale")
+    with TempDir() as folder:
+        path = folder + "/config.json"
+        _write(path, old)
+        cfg, error = load(path, BOARDS, nvs.get, nvs.set)
+        eq(error, None)
+        eq((cfg["key"], cfg["uplink"]["password"]), (bytes.fromhex(KEY), "old wifi"))
+        eq(nvs.values, {"key": bytes.fromhex(KEY), "wifi_password": b"old wifi"},
+           "NVS, config.json's values winning over what NVS held")
+        text = open(path).read()
+        if KEY in text or "old wifi" in text or "password" in text:
+            raise AssertionError("config.json still holds a secret: %s" % text)
+        eq(_read(path), good(), "config.json, all else kept")
+        again, error = load(path, BOARDS, nvs.get, nvs.set)
+        eq((error, again), (None, cfg), "the next boot, from NVS alone")
+        eq(sorted(open_names(folder)), ["config.json"], "no temporary file left")
+
+
+def test_mqtt_secrets_move_too_and_an_empty_password_erases():
+    old = good()
+    old["key"] = KEY
+    old["uplink"] = {"type": "mqtt", "host": "192.168.1.10", "ssid": "home", "password": "",
+                     "household": "h-1", "user": "n101", "mqtt_password": "broker"}
+    nvs = Nvs(wifi_password=b"stale")
+    with TempDir() as folder:
+        path = folder + "/config.json"
+        _write(path, old)
+        cfg, error = load(path, BOARDS, nvs.get, nvs.set)
+        eq(error, None)
+        eq(nvs.values, {"key": bytes.fromhex(KEY), "mqtt_password": b"broker"})
+        eq(sorted(_read(path)["uplink"]), ["host", "household", "ssid", "type", "user"])
+        eq((cfg["uplink"]["password"], cfg["uplink"]["mqtt_password"]), ("", "broker"))
+
+
+def test_no_move_without_a_setter_nor_from_a_broken_core():
+    old = good()
+    old["key"] = KEY
+    with TempDir() as folder:
+        path = folder + "/config.json"
+        _write(path, old)
+        nvs = Nvs()
+        cfg, error = load(path, BOARDS, nvs.get)  # the field tools look, they change nothing
+        eq((error, cfg["key"]), (None, bytes.fromhex(KEY)))
+        eq((nvs.values, _read(path)), ({}, old), "left as it was")
+        old["node_id"] = -1
+        _write(path, old)
+        cfg, error = load(path, BOARDS, nvs.get, nvs.set)
+        eq(cfg, None)
+        mentions(ValueError(error), "node_id")
+        eq((nvs.values, _read(path)["key"]), ({}, KEY), "a broken config.json stays whole")
+
+
+def test_a_move_nvs_refuses_leaves_config_json_whole():
+    old = good()
+    old["key"] = KEY
+
+    def full(name, value):
+        raise OSError(28)  # ENOSPC: NVS is full
+
+    with TempDir() as folder:
+        path = folder + "/config.json"
+        _write(path, old)
+        cfg, error = load(path, BOARDS, Nvs().get, full)
+        eq((error, cfg["key"]), (None, bytes.fromhex(KEY)), "the node runs on what it read")
+        eq(_read(path), old, "config.json kept its secrets for the next boot to move")
+
+
+def open_names(folder):
+    import os
+
+    return os.listdir(folder)

@@ -13,6 +13,7 @@ import time
 from runner import eq, mentions
 
 _BOARD = "esp32-devkitc"
+KEY = bytes(range(32))
 
 
 class FakeAdc:
@@ -37,6 +38,23 @@ class FakePin:
 
 
 class FakeHal:
+    nvs = {}  # the secrets, as NVS would hold them
+
+    @staticmethod
+    def secret_get(name):
+        return FakeHal.nvs.get(name)
+
+    @staticmethod
+    def secret_set(name, value):
+        if value:
+            FakeHal.nvs[name] = bytes(value)
+        else:
+            FakeHal.nvs.pop(name, None)
+
+    @staticmethod
+    def secret_erase(name):
+        return FakeHal.nvs.pop(name, None) is not None
+
     @staticmethod
     def reset_cause():
         return 3  # RESET_WATCHDOG
@@ -129,11 +147,13 @@ class Node:
             f.write(board)
         with open(root + "/lib/kinsight_version", "w") as f:
             f.write("9.9.9\n")
+        FakeHal.nvs = {}
         if self.roles is not None:
-            cfg = {"node_id": 7, "key": "00" * 32, "board": _BOARD, "household": "h-1",
+            cfg = {"node_id": 7, "board": _BOARD, "household": "h-1",
                    "resident": "r-1", "uplink": {"type": "serial"}, "roles": self.roles}
             with open(root + "/config.json", "w") as f:
                 json.dump(cfg, f)
+            FakeHal.nvs["key"] = KEY
         self.root = root
         fieldapi.ROOT = root
         del OUT[:]
@@ -275,9 +295,59 @@ def test_live_prints_readings_and_done():
         eq(readings[0]["readings"][0], {"raw": 1000, "role": "seat"})
 
 
-def test_factory_reset_removes_config_and_state():
+def test_factory_reset_removes_config_state_and_secrets():
     with Node(SEAT_TAP) as node:
+        FakeHal.nvs["wifi_password"] = b"secret"
         fieldapi.log("x")
         fieldapi.factory_reset()
         eq(OUT[-1]["removed"], ["/config.json", "/kinsight"])
+        eq(OUT[-1]["secrets"], ["key", "wifi_password"], "erased from NVS")
+        eq(FakeHal.nvs, {}, "NVS")
         eq(sorted(os.listdir(node.root)), ["boards", "lib"])
+        fieldapi.factory_reset()
+        eq((OUT[-1]["removed"], OUT[-1]["secrets"]), ([], []), "already blank")
+
+
+def test_status_names_the_secrets_never_their_values():
+    with Node(SEAT_TAP):
+        FakeHal.nvs["wifi_password"] = b"wifi-secret"
+        fieldapi.status()
+        eq(OUT[-1]["secrets"], ["key", "wifi_password"])
+        text = json.dumps(OUT[-1])
+        for secret in (KEY.hex(), "wifi-secret"):
+            if secret in text:
+                raise AssertionError("status carries a secret: %s" % text)
+
+
+def test_status_names_a_missing_key():
+    with Node(SEAT_TAP):
+        del FakeHal.nvs["key"]
+        fieldapi.status()
+        eq(OUT[-1]["config_error"],
+           "key: not provisioned (no key in NVS): run kinsight-field provision")
+        eq(OUT[-1]["secrets"], [])
+
+
+def test_check_and_install_with_the_secrets_sent():
+    with Node(SEAT_TAP) as node:
+        FakeHal.nvs = {"mqtt_password": b"from an earlier provisioning"}
+        cfg = node.config()
+        cfg["node_id"] = 8
+        cfg["uplink"] = {"type": "udp", "host": "10.0.0.1", "ssid": "home"}
+        with open(node.root + "/config.json.tmp", "w") as f:
+            json.dump(cfg, f)
+        fieldapi.check("/config.json.tmp", {})
+        mentions(Exception(OUT[-1]["error"]), "key: not provisioned")
+        sent = {"key": KEY.hex(), "wifi_password": b"pass word".hex()}
+        fieldapi.check("/config.json.tmp", {"key": "00" * 4})
+        mentions(Exception(OUT[-1]["error"]), "key: 4 bytes")
+        fieldapi.check("/config.json.tmp", sent)
+        eq(OUT[-1]["error"], None)
+        eq(FakeHal.nvs, {"mqtt_password": b"from an earlier provisioning"}, "checked only")
+        fieldapi.install("/config.json.tmp", sent)
+        eq((OUT[-1]["error"], OUT[-1]["secrets"]), (None, ["key", "wifi_password"]))
+        eq(FakeHal.nvs, {"key": KEY, "wifi_password": b"pass word"}, "NVS, nothing stale")
+        eq(node.config()["node_id"], 8, "config.json in place")
+        eq(sorted(os.listdir(node.root)), ["boards", "config.json", "lib"])
+        fieldapi.status()
+        eq(OUT[-1]["config_error"], None)

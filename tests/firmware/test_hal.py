@@ -156,3 +156,92 @@ def test_the_pulse_interrupt_handler_never_allocates():
     finally:
         micropython.heap_unlock()
     eq(counter.value(), 70000 & 0xFFFF, "pulses counted, wrapping at 16 bits")
+
+
+_ESP_ERR_NVS_NOT_FOUND = -4354  # what the ESP32 port's OSError carries
+_ESP_ERR_NVS_INVALID_LENGTH = -4364
+
+
+class FakeNvs:
+    """esp32.NVS as ESP-IDF defines it: a handle's writes last only once committed (a
+    reset may lose the rest); a missing key and a buffer too small are OSErrors; keys
+    have at most 15 characters."""
+
+    flash = {}  # namespace -> {key: bytes}, what survives a reset
+
+    def __init__(self, namespace):
+        self.namespace = namespace
+        self.pending = dict(FakeNvs.flash.get(namespace, {}))
+
+    @staticmethod
+    def _key(key):
+        if not isinstance(key, str) or not 0 < len(key) <= 15:
+            raise OSError(-4361)  # ESP_ERR_NVS_KEY_TOO_LONG
+
+    def set_blob(self, key, value):
+        self._key(key)
+        self.pending[key] = bytes(value)
+
+    def get_blob(self, key, buffer):
+        self._key(key)
+        if key not in self.pending:
+            raise OSError(_ESP_ERR_NVS_NOT_FOUND)
+        value = self.pending[key]
+        if len(value) > len(buffer):
+            raise OSError(_ESP_ERR_NVS_INVALID_LENGTH)
+        buffer[: len(value)] = value
+        return len(value)
+
+    def erase_key(self, key):
+        self._key(key)
+        if key not in self.pending:
+            raise OSError(_ESP_ERR_NVS_NOT_FOUND)
+        del self.pending[key]
+
+    def commit(self):
+        FakeNvs.flash[self.namespace] = dict(self.pending)
+
+
+class FakeEsp32:
+    NVS = FakeNvs
+
+
+def with_esp32(fn):
+    saved = sys.modules.get("esp32")
+    sys.modules["esp32"] = FakeEsp32
+    try:
+        return fn(load_hal(Esp32Time))
+    finally:
+        if saved is None:
+            sys.modules.pop("esp32", None)
+        else:
+            sys.modules["esp32"] = saved
+
+
+def test_secrets_are_committed_to_nvs_and_outlast_a_reset():
+    FakeNvs.flash = {}
+
+    def check(hal):
+        eq(hal.secret_get("key"), None, "nothing provisioned")
+        hal.secret_set("key", bytes(range(32)))
+        hal.secret_set("wifi_password", "pässwörd".encode() * 8)  # 80 bytes of UTF-8
+        eq(sorted(FakeNvs.flash["kinsight"]), ["key", "wifi_password"], "committed")
+        after_reset = load_hal(Esp32Time)
+        eq(after_reset.secret_get("key"), bytes(range(32)), "the key")
+        eq(after_reset.secret_get("wifi_password"), "pässwörd".encode() * 8, "the password")
+        eq(after_reset.secret_get("mqtt_password"), None, "never set")
+
+    with_esp32(check)
+
+
+def test_erasing_a_secret_and_an_empty_one():
+    FakeNvs.flash = {"kinsight": {"key": b"k" * 32, "wifi_password": b"old"}}
+
+    def check(hal):
+        eq(hal.secret_erase("key"), True, "erased")
+        eq(hal.secret_erase("key"), False, "already gone, no error")
+        hal.secret_set("wifi_password", b"")  # an open network: nothing to keep
+        eq(FakeNvs.flash["kinsight"], {}, "committed")
+        eq((hal.secret_get("key"), hal.secret_get("wifi_password")), (None, None))
+
+    with_esp32(check)

@@ -27,12 +27,15 @@ class Agent:
     """device/agent.py under the unix port: one interpreter, one globals dict."""
 
     def __init__(self, flash: Path, rom: Path, uid: str, boot: str,
-                 heap: str = ESP32_HEAP) -> None:
+                 heap: str = ESP32_HEAP, nvs: Path | None = None) -> None:
         ctl_read, ctl_write = os.pipe()
         env = dict(os.environ, MICROPYPATH=str(rom), KINSIGHT_VNODE_FLASH=str(flash),
                    KINSIGHT_VNODE_ROM=str(rom), KINSIGHT_VNODE_UID=uid,
                    KINSIGHT_VNODE_BOOT=boot, KINSIGHT_VNODE_CTL=str(ctl_write))
         env.pop("PYTHONPATH", None)
+        env.pop("KINSIGHT_VNODE_NVS", None)
+        if nvs is not None:  # else the secrets last as long as this process (device/hal.py)
+            env["KINSIGHT_VNODE_NVS"] = str(nvs)
         self.proc = subprocess.Popen(
             [mpy.micropython_binary(), "-X", f"heapsize={heap}", "-m", "agent"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

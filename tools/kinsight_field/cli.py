@@ -19,6 +19,7 @@ from . import __version__
 from .link import CommandError, Link, now_ms
 from .said import crash_text as _crash_text
 from .said import reading_text as _reading_text
+from .said import secrets_text as _secrets_text
 
 # USB bridges found on ESP32 boards: (vendor id, product id or None for any).
 ESP32_USB = {
@@ -134,18 +135,19 @@ def parse_role(spec: str) -> dict[str, Any]:
     return out
 
 
-def build_config(args: argparse.Namespace, key: bytes) -> dict[str, Any]:
+def build_config(args: argparse.Namespace) -> dict[str, Any]:
+    """config.json for the node: everything but its secrets (build_secrets)."""
     uplinks = [u for u in ("udp", "serial_uplink", "espnow") if getattr(args, u) is not None]
     if len(uplinks) != 1:
         raise CommandError("provision needs exactly one uplink: --udp HOST[:PORT] (Wi-Fi, with "
                            "--ssid and --password), --serial-uplink UART or --espnow GATEWAY_MAC")
-    cfg: dict[str, Any] = {"node_id": args.node_id, "key": key.hex(), "board": args.board,
+    cfg: dict[str, Any] = {"node_id": args.node_id, "board": args.board,
                            "household": args.household, "resident": args.resident}
     if args.udp is not None:
         host, _, port = args.udp.partition(":")
         cfg["uplink"] = {"type": "udp", "host": host,
                          "port": _int(port, "--udp port") if port else 5683,
-                         "ssid": args.ssid or "", "password": args.password or ""}
+                         "ssid": args.ssid or ""}
     elif args.serial_uplink is not None:
         cfg["uplink"] = {"type": "serial", "uart": args.serial_uplink, "baud": args.uplink_baud}
     else:
@@ -158,6 +160,14 @@ def build_config(args: argparse.Namespace, key: bytes) -> dict[str, Any]:
     return cfg
 
 
+def build_secrets(args: argparse.Namespace, key: bytes) -> dict[str, str]:
+    """The node's NVS, {name: hex} (config.py's SECRETS; one not given is erased)."""
+    out = {"key": key.hex()}
+    if args.udp is not None and args.password:
+        out["wifi_password"] = args.password.encode().hex()
+    return out
+
+
 def do_provision(args: argparse.Namespace) -> int:
     import importlib
 
@@ -165,7 +175,8 @@ def do_provision(args: argparse.Namespace) -> int:
     store_class: Any = importlib.import_module("kinsight.store").Store
     place: Any = importlib.import_module("kinsight.residents").place
     key = secrets.token_bytes(32)
-    cfg = build_config(args, key)
+    cfg = build_config(args)
+    staged = build_secrets(args, key)
     text = json.dumps(cfg, indent=1).encode()
     with _connect(args) as link:
         link.fs()
@@ -173,7 +184,7 @@ def do_provision(args: argparse.Namespace) -> int:
         link.write_file("/config.json.tmp", text)
         if link.hashes([], ["/config.json.tmp"]).get("/config.json.tmp") != _sha(text):
             raise CommandError("config.json arrived damaged: run provision again")
-        verdict = link.call("check('/config.json.tmp')")
+        verdict = link.call(f"check('/config.json.tmp', {staged!r})")
         if verdict.get("error"):
             link.exec("_rmtree('/config.json.tmp')")
             raise CommandError(f"the node refuses this configuration: {verdict['error']}")
@@ -186,7 +197,11 @@ def do_provision(args: argparse.Namespace) -> int:
             link.exec("_rmtree('/config.json.tmp')")
             raise CommandError(f"cannot register the key in {args.db} ({exc}): check the path "
                                "(the node was left as it was)") from None
-        link.exec("_mv('/config.json.tmp', '/config.json')")
+        # The key and Wi-Fi password go into the node's NVS, where `fs cat` cannot read
+        # them; config.json is put in place after them.
+        installed = link.call(f"install('/config.json.tmp', {staged!r})")
+        if set(installed.get("secrets", ())) != set(staged):
+            raise CommandError("the node did not keep its key in NVS: run provision again")
         _log(link, f"field: provisioned as node {args.node_id}")
     roles = ", ".join(f"{r['role']} ({r['sensor']})" for r in cfg.get("roles", [])) or "none"
     placed = (f" and it is placed with {args.resident}"
@@ -194,7 +209,8 @@ def do_provision(args: argparse.Namespace) -> int:
         " (no --resident: place it with kinsight place before alerts can come)"
     print(f"{args.port}: provisioned node {args.node_id} on {args.board} for household "
           f"{args.household or '-'}, roles: {roles}, uplink: {cfg['uplink']['type']}; its key "
-          f"is registered in {args.db}{placed}. Reboot the node to start it.")
+          f"is in the node's NVS and registered in {args.db}{placed}. Reboot the node to "
+          "start it.")
     return 0
 
 
@@ -221,6 +237,7 @@ def do_status(args: argparse.Namespace) -> int:
                  f"resident {s.get('resident')}, uplink {s.get('uplink')}"),
         ("firmware", s.get("firmware")),
         ("config", s.get("config_error") or "ok"),
+        ("secrets", _secrets_text(s.get("secrets"), "in NVS")),
         ("last reset", s.get("reset_cause")),
         ("uptime", f"{s.get('uptime_s')} s, boot {s.get('boot')}"),
         ("safe mode", f"{safe} (boot attempts {s.get('boot_attempts')} of "
@@ -454,8 +471,11 @@ def do_factory_reset(args: argparse.Namespace) -> int:
                 print("nothing erased")
                 return 1
         res = link.call("factory_reset()")
-    removed = ", ".join(res.get("removed", [])) or "nothing (already blank)"
-    print(f"{args.port}: removed {removed}; the firmware stays. Provision it again to use it.")
+    erased = res.get("secrets") or []
+    removed = [*res.get("removed", []), *(["the " + _secrets_text(erased, "from NVS")]
+                                          if erased else [])]
+    said = ", ".join(removed) or "nothing (already blank)"
+    print(f"{args.port}: removed {said}; the firmware stays. Provision it again to use it.")
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import selectors
@@ -35,6 +36,11 @@ INTERRUPT_GRACE_S = 2.0
 TICK_S = 0.1
 
 
+def nvs_for(flash: Path) -> Path:
+    """Where a virtual node on this flash folder keeps its NVS (its secrets)."""
+    return flash.with_name(flash.name + ".nvs")
+
+
 def _uid_for(flash: Path) -> str:
     return hashlib.sha256(flash.resolve().name.encode()).hexdigest()[:12]
 
@@ -50,11 +56,14 @@ class VirtualNode:
                  socket_addr: tuple[str, int] | None = None,
                  control_addr: tuple[str, int] | None = None,
                  traces: dict[str, int] | None = None, trace_speed: float = 1.0,
-                 heap: str = ESP32_HEAP) -> None:
+                 heap: str = ESP32_HEAP, nvs: Path | None = None) -> None:
         self.heap = heap  # what a board has free for the firmware (its modules frozen)
         self.import_cost = 0  # measured at each boot (frozen_modules.import_cost)
         self.flash = flash.resolve()
         self.flash.mkdir(parents=True, exist_ok=True)
+        # The node's NVS partition (its secrets): a file beside the flash folder, so that
+        # nothing on the node's filesystem reaches it, kept as long as the flash is.
+        self.nvs = nvs.resolve() if nvs is not None else nvs_for(self.flash)
         self.pty_path = pty_path
         self.rom = Path(tempfile.mkdtemp(prefix="kinsight-vnode-"))
         # stop() removes it; this is for a node that is never stopped (or never started)
@@ -163,6 +172,14 @@ class VirtualNode:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def secrets(self) -> dict[str, bytes]:
+        """What the node's NVS holds, read from the host file (for tests and a look)."""
+        try:
+            stored = json.loads(self.nvs.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): bytes.fromhex(v) for k, v in stored.items()}
+
     @property
     def mode(self) -> str:
         """The REPL's: "friendly", "paste" or "raw"."""
@@ -203,7 +220,7 @@ class VirtualNode:
         if hard:
             self._repl.mode = "friendly"  # a board comes out of a reset at the friendly REPL
         self._agent = Agent(self.flash, self.rom, _uid_for(self.flash),
-                            "power" if first else "hard" if hard else "soft", heap)
+                            "power" if first else "hard" if hard else "soft", heap, self.nvs)
         self._sel.register(self._agent.out, selectors.EVENT_READ, "agent-out")
         self._sel.register(self._agent.ctl, selectors.EVENT_READ, "agent-ctl")
         self._busy = 0  # the agent's ready reply has seq 0

@@ -1,5 +1,5 @@
 """How ``kinsight-field`` says what a node reports: readings with what they count in,
-crash records with when and why."""
+crash records with when and why, the secrets it holds by name only."""
 
 from __future__ import annotations
 
@@ -28,3 +28,16 @@ def crash_text(c: dict[str, Any]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(c.get("time_s") or 0)))
     trace = f" (at {c['trace']})" if c.get("trace") else ""
     return f"{when} UTC after a {c.get('reset_cause')} reset: {c.get('what')}{trace}"
+
+
+_SECRET_NAMES = {"key": "key", "wifi_password": "Wi-Fi password",
+                 "mqtt_password": "MQTT password"}
+
+
+def secrets_text(names: object, where: str) -> str:
+    """Which secrets the node holds (or lost), e.g. "key, Wi-Fi password in NVS"."""
+    if not isinstance(names, list):
+        return "-"
+    if not names:
+        return f"none {where}"
+    return ", ".join(_SECRET_NAMES.get(str(n), str(n)) for n in names) + f" {where}"

@@ -7,9 +7,10 @@ the friendly REPL, the raw REPL (Ctrl-A, Ctrl-B, Ctrl-C, Ctrl-D) and raw-paste
 The code it receives runs in ONE MicroPython process (``device/agent.py``), one
 globals dict, with the node's flash folder mounted at "/" and the firmware
 "frozen" (precompiled, read-only, the virtual ``device/hal.py`` in place of
-firmware/hal.py). A soft reboot kills that process and starts a fresh one on
-the same flash folder, printing what a board prints, then runs boot.py (and
-main.py from the friendly REPL) as a board does.
+firmware/hal.py). Its NVS, where the secrets are, is a file beside the flash
+folder (FLASH.nvs) that no path on the node reaches. A soft reboot kills that
+process and starts a fresh one on the same flash folder, printing what a board
+prints, then runs boot.py (and main.py from the friendly REPL) as a board does.
 
 Sensors read a shared virtual world (``World``): replayed traces from
 tools/traces.py, in real time, or values set live through ``World``'s methods,
@@ -94,8 +95,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         help="make PATH a link to the node's pseudo-terminal")
     parser.add_argument("--socket", type=_host_port, metavar="HOST:PORT",
                         help="also serve the REPL on TCP (mpremote connect socket://HOST:PORT)")
-    parser.add_argument("--flash", type=Path, help="the node's flash folder "
-                        "(default: a new temporary folder, removed on exit)")
+    parser.add_argument("--flash", type=Path, help="the node's flash folder, its NVS "
+                        "(secrets) in the file FLASH.nvs beside it (default: a new "
+                        "temporary folder, removed on exit)")
     parser.add_argument("--traces", type=_traces_arg, action="append", default=[],
                         metavar="NAME=SEED[,...]",
                         help="replay tools/traces.py traces: seat, tap, presence, bed")
@@ -118,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if args.flash is not None:
         return _run(args, args.flash)
-    with tempfile.TemporaryDirectory(prefix="kinsight-flash-") as flash:
-        return _run(args, Path(flash))
+    with tempfile.TemporaryDirectory(prefix="kinsight-node-") as tmp:
+        return _run(args, Path(tmp) / "flash")  # its NVS file goes beside it, in tmp too
 
 
 def _run(args: argparse.Namespace, flash: Path) -> int:

@@ -11,6 +11,12 @@ control command changes it:
   overrides it for one pin. Pull-up inputs (flush contacts) read 1.
 - ``pulses``: the flow meter's cumulative pulse count, read by
   ``pulse_counter(pin).value()`` (16 bits, wrapping); ``count<pin>`` overrides it.
+
+Secrets (``secret_get``/``secret_set``/``secret_erase``, the ESP32's NVS on a board)
+live in the host file KINSIGHT_VNODE_NVS, beside the flash folder and not in it: no
+path on the node's filesystem reaches them, so ``fs cat`` and ``fs ls`` cannot show
+them, and like NVS they outlast reboots and power cuts. Without it (a node measured
+on its own, tools/boot_node.py) there are none, and none can be stored.
 """
 
 # pyright: reportAttributeAccessIssue=false
@@ -68,6 +74,51 @@ def unique_id():
 
 def free_heap():
     return gc.mem_free()
+
+
+_NVS = os.getenv("KINSIGHT_VNODE_NVS")
+
+
+def _nvs(values=None):
+    """The NVS file's {name: hex}; given values, writes them instead (a whole new file
+    renamed over the old: a power cut leaves one or the other)."""
+    import json
+
+    host = os.VfsPosix()
+    if values is None:
+        try:
+            with host.open(_NVS, "r") as f:
+                return json.loads(f.read())
+        except (OSError, ValueError, TypeError):
+            return {}
+    if not _NVS:
+        raise OSError(30)  # EROFS: this node has no NVS
+    with host.open(_NVS + ".tmp", "w") as f:
+        f.write(json.dumps(values))
+    host.rename(_NVS + ".tmp", _NVS)
+    return values
+
+
+def secret_get(name):
+    value = _nvs().get(name)
+    return None if value is None else bytes.fromhex(value)
+
+
+def secret_set(name, value):
+    values = _nvs()
+    if value:
+        values[name] = bytes(value).hex()
+    else:
+        values.pop(name, None)
+    _nvs(values)
+
+
+def secret_erase(name):
+    values = _nvs()
+    if values.pop(name, None) is None:
+        return False
+    _nvs(values)
+    return True
 
 
 class Adc:
