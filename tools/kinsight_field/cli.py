@@ -294,6 +294,10 @@ def do_live(args: argparse.Namespace) -> int:
 
 
 def do_logs(args: argparse.Namespace) -> int:
+    if args.follow:
+        return _follow(args)
+    if args.seconds is not None:
+        raise CommandError("--seconds goes with --follow (the log file is shown at once)")
     with _connect(args) as link:
         found = link.call(f"logs({args.lines})")
     lines, crashes = found.get("lines", []), found.get("crashes", [])
@@ -303,6 +307,27 @@ def do_logs(args: argparse.Namespace) -> int:
         print("the node's log is empty")
     for c in crashes:
         print(f"crash: {_crash_text(c)}")
+    return 0
+
+
+def _follow(args: argparse.Namespace) -> int:
+    from .link import follow
+
+    if args.seconds is not None and args.seconds <= 0:
+        raise CommandError(f"--seconds {args.seconds}: give a number of seconds above 0")
+    until = f"for {args.seconds:g} s" if args.seconds is not None else "until Ctrl-C"
+
+    def opened() -> None:
+        # On stderr, so that stdout is the node's lines alone (for grep or a file).
+        print(f"following {args.port} {until}; the node keeps running", file=sys.stderr,
+              flush=True)
+
+    try:
+        follow(args.port, args.baud, lambda line: print(line, flush=True), args.seconds,
+               opened)
+    except KeyboardInterrupt:
+        pass  # how a follow ends: not a failure, and the node was never touched
+    print(f"stopped following {args.port}", file=sys.stderr, flush=True)
     return 0
 
 
@@ -532,8 +557,15 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
     command("selftest", do_selftest, "check that every configured sensor answers plausibly")
 
-    p = command("logs", do_logs, "the node's error and field log")
+    p = command("logs", do_logs, "the node's error and field log; with --follow, the "
+                "running node's console lines as they come, without stopping it")
     p.add_argument("--lines", type=int, default=50, help="how many of the last lines (50)")
+    p.add_argument("--follow", action="store_true",
+                   help="show what the node prints as it runs (boot summary, uplink up and "
+                        "down, sensor faults, events, a summary a minute), sending it "
+                        "nothing; Ctrl-C stops")
+    p.add_argument("--seconds", type=float, metavar="N", help="with --follow: stop after N "
+                   "seconds")
 
     command("reboot", do_reboot, "restart the node")
 
