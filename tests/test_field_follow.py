@@ -6,10 +6,12 @@ follower sees an event the world made after the first had gone), on the same boo
 
 from __future__ import annotations
 
+import queue
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,28 +30,44 @@ FIELD = str(Path(sys.executable).parent / "kinsight-field")
 LINE = re.compile(r"\[(\d+)\.\d\]\[([DIWE])\]\[([a-z]+)\] (.+)$")
 
 
-def _follower(url: str, *extra: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([FIELD, "logs", "--follow", "--port", url, *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    said = proc.stderr.readline()  # printed once it is connected
-    assert said.startswith(f"following {url}"), said
-    return proc
+class Follower:
+    """``kinsight-field logs --follow`` in a process of its own, its lines read by a thread
+    so a wait for one that never comes fails at its deadline."""
 
+    def __init__(self, url: str, *extra: str) -> None:
+        self.proc = subprocess.Popen([FIELD, "logs", "--follow", "--port", url, *extra],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        assert self.proc.stderr is not None and self.proc.stdout is not None
+        said = self.proc.stderr.readline()  # printed once it is connected
+        assert said.startswith(f"following {url}"), said + self.proc.stderr.read()
+        self.lines: queue.Queue[str] = queue.Queue()
+        stdout = self.proc.stdout
+        threading.Thread(target=lambda: [self.lines.put(line) for line in stdout],
+                         daemon=True).start()
 
-def _read_until(proc: subprocess.Popen[str], wanted: str, seconds: float) -> list[str]:
-    """The follower's lines until one has ``wanted`` (fails after ``seconds``)."""
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        if wanted in line:
-            return lines
-    raise AssertionError(f"no {wanted!r} within {seconds} s: {lines}")
+    def read_until(self, wanted: str, seconds: float) -> list[str]:
+        """Its lines until one has ``wanted`` (fails after ``seconds``)."""
+        got: list[str] = []
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            got.append(line.rstrip("\n"))
+            if wanted in line:
+                return got
+        raise AssertionError(f"no {wanted!r} within {seconds} s: {got}")
+
+    def stop(self) -> tuple[str, str]:
+        """Ctrl-C, as the user stops it; what it printed since, on stdout and stderr."""
+        self.proc.send_signal(signal.SIGINT)
+        _, err = self.proc.communicate(timeout=10)
+        rest: list[str] = []
+        while not self.lines.empty():
+            rest.append(self.lines.get())
+        return "".join(rest), err
 
 
 def _parsed(lines: list[str]) -> list[tuple[int, str, str, str]]:
@@ -81,13 +99,12 @@ def test_logs_follow_shows_the_running_loop_and_leaves_it_running(tmp_path: Path
         assert main(["provision", "--port", pty, "--db", str(db), "--node-id", "103",
                      "--board", "esp32-devkitc", "--udp", f"127.0.0.1:{port}", "--ssid",
                      "home", "--password", "secret", "--role", "seat:fsr:pin=34"]) == 0
-        first = _follower(url)
-        time.sleep(0.5)  # connected: what the reboot prints reaches it
+        first = Follower(url)
+        time.sleep(0.5)  # the node has taken the connection: what it prints reaches it
         assert main(["reboot", "--port", pty]) == 0
-        lines = _read_until(first, "[node] up", 60)
-        first.send_signal(signal.SIGINT)  # the user's Ctrl-C
-        out, err = first.communicate(timeout=10)
-        assert first.returncode == 0, err
+        lines = first.read_until("[node] up", 60)
+        out, err = first.stop()
+        assert first.proc.returncode == 0, err
         assert "Traceback" not in err + out and err.strip().endswith(f"stopped following {url}")
         parsed = _parsed(lines + out.splitlines())
         tags = [(level, tag) for _, level, tag, _ in parsed]
@@ -102,23 +119,22 @@ def test_logs_follow_shows_the_running_loop_and_leaves_it_running(tmp_path: Path
 
         # The first follower is gone and the loop still senses: a sit noticed now is said
         # to whoever follows next.
-        second = _follower(url, "--seconds", "40")
+        second = Follower(url, "--seconds", "40")
         node.world.sit_down()
         time.sleep(12)
         node.world.stand_up()
-        lines = _read_until(second, "[event] seat sit", 35)
-        second.kill()
-        second.wait(10)
+        lines = second.read_until("[event] seat sit", 35)
+        second.stop()
         later = _parsed(lines)
         assert later, lines
         assert later[-1][0] > parsed[-1][0]  # the same uptime, counting on
         assert node.boots == boots and node.running  # no reset; main.py still runs
         assert _statuses(db) == statuses  # a new boot would have sent a status at once
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+        for follower in (first, second):
+            if follower is not None and follower.proc.poll() is None:
+                follower.proc.kill()
+                follower.proc.wait(10)
         node.stop()
         listener.terminate()
         listener.wait(10)
