@@ -295,7 +295,9 @@ def do_live(args: argparse.Namespace) -> int:
 
 def do_logs(args: argparse.Namespace) -> int:
     if args.follow:
-        return _follow(args)
+        from .follow import follow_logs
+
+        return follow_logs(args)
     if args.seconds is not None:
         raise CommandError("--seconds goes with --follow (the log file is shown at once)")
     with _connect(args) as link:
@@ -307,27 +309,6 @@ def do_logs(args: argparse.Namespace) -> int:
         print("the node's log is empty")
     for c in crashes:
         print(f"crash: {_crash_text(c)}")
-    return 0
-
-
-def _follow(args: argparse.Namespace) -> int:
-    from .link import follow
-
-    if args.seconds is not None and args.seconds <= 0:
-        raise CommandError(f"--seconds {args.seconds}: give a number of seconds above 0")
-    until = f"for {args.seconds:g} s" if args.seconds is not None else "until Ctrl-C"
-
-    def opened() -> None:
-        # On stderr, so that stdout is the node's lines alone (for grep or a file).
-        print(f"following {args.port} {until}; the node keeps running", file=sys.stderr,
-              flush=True)
-
-    try:
-        follow(args.port, args.baud, lambda line: print(line, flush=True), args.seconds,
-               opened)
-    except KeyboardInterrupt:
-        pass  # how a follow ends: not a failure, and the node was never touched
-    print(f"stopped following {args.port}", file=sys.stderr, flush=True)
     return 0
 
 
