@@ -35,6 +35,9 @@ def follow_logs(args: argparse.Namespace) -> int:
                opened)
     except KeyboardInterrupt:
         pass  # how a follow ends: not a failure, and the node was never touched
+    except BrokenPipeError:  # piped into `head` or the like, which has seen enough
+        sys.stdout = open(os.devnull, "w")  # Python flushes stdout at exit: not into the pipe
+        return 0
     print(f"stopped following {args.port}", file=sys.stderr, flush=True)
     return 0
 

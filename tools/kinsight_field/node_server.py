@@ -4,7 +4,9 @@ The thread multiplexes the clients (endpoints.py), the MicroPython process
 (agent_process.py) and the world's control clients (virtual_world.py), feeds the
 clients' bytes to the REPL (repl.py), and boots the node as a board does: the
 frozen firmware staged afresh (frozen_modules.py), then boot.py, and main.py
-from the friendly REPL.
+from the friendly REPL. What boot.py and main.py print goes to every client, as a
+board's UART reaches whoever listens (``kinsight-field logs --follow``, which sends
+nothing); a REPL answer goes to the client that asked.
 """
 
 from __future__ import annotations
