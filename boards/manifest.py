@@ -13,6 +13,7 @@ module("kinsight_wire.py", base_path="../shared")
 for name in (
     "bootguard",
     "config",
+    "console",
     "crashlog",
     "fieldapi",
     "flow",

@@ -15,6 +15,7 @@ import time
 
 from micropython import const
 
+import console
 import crashlog  # loaded up front: a crash must not need memory to say why
 import hal
 import otaboot
@@ -23,7 +24,7 @@ from config import load
 from framing import FrameBuilder, Signer
 from journal import Journal, recover_node
 from kinsight_wire import RESET_WATCHDOG
-from node import Node, Sink, default_diagnostics
+from node import FIRMWARE_VERSION, Node, Sink, default_diagnostics
 from outbox import Outbox
 from sensors import build_sensors
 from sequence import SequenceCounter
@@ -113,7 +114,7 @@ class _NoWatchdog:
         pass
 
 
-async def run(node, guard):
+async def run(node, guard, watch=None):
     # The hardware watchdog cannot be stopped once started, and it would cut a long
     # field-tool session short: safe mode, meant for fixing a node, runs without it.
     watchdog = _NoWatchdog() if node.safe_mode else hal.watchdog(_WATCHDOG_MS)
@@ -129,6 +130,8 @@ async def run(node, guard):
             poll = getattr(sensor.extractor, "poll_flush", None)
             if poll is not None:
                 poll(now_ms)
+        if watch is not None:
+            watch.step(now_ms)
         watchdog.feed()
         if not healthy and now_ms > _HEALTHY_AFTER_MS:
             guard.healthy()
@@ -151,6 +154,7 @@ async def run_gateway(gateway, guard):
 
 
 def main():
+    log = console.Log()
     try:
         import os
 
@@ -161,7 +165,7 @@ def main():
     if cause == RESET_WATCHDOG:  # the loop stalled last time: say so, once
         crashlog.record(CRASHES, cause, "watchdog reset: the loop stopped feeding it")
     try:
-        _main(cause)
+        _main(cause, log)
     except Exception as exc:  # the program stopped: leave a record of why, then stop
         gc.collect()  # what the failed boot had built is garbage now: room to say so
         try:
@@ -171,18 +175,17 @@ def main():
         raise
 
 
-def _main(cause):
+def _main(cause, log):
     cfg, error = load(CONFIG, BOARDS, hal.secret_get, hal.secret_set)
     if cfg is None:
-        print("kinsight: %s" % error)
-        print("kinsight: the node waits for the field tools (kinsight-field provision)")
+        log.error("config", error)
+        log.info("boot", "the node waits for the field tools (kinsight-field provision)")
         return
     guard = BootGuard(_FLASH + "/bootguard", cfg["safe_mode_after"])
-    if guard.safe_mode:
-        print("kinsight: safe mode after %d failed boots: status only" % (guard.attempts - 1))
     if error:
-        print("kinsight: %s" % error)
+        log.error("config", error)
     if cfg["gateway_channel"] and not guard.safe_mode:
+        log.info("boot", "ESP-NOW gateway on channel %d", (cfg["gateway_channel"],))
         from gateway import Gateway
 
         radio = hal.espnow(cfg["gateway_channel"])
@@ -194,7 +197,9 @@ def _main(cause):
         hal.reset()
 
     node = build(cfg, error, guard.safe_mode, cause, reboot)
+    console.boot(log, cfg, FIRMWARE_VERSION, cause, node.builder.counter.boot, guard.safe_mode,
+                 guard.attempts, crashlog.records(CRASHES))
     try:
-        asyncio.run(run(node, guard))
+        asyncio.run(run(node, guard, console.Watch(log, node)))
     finally:
         node.outbox.flush()

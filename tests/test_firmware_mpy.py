@@ -1,10 +1,10 @@
 """The firmware's own checks, driven from pytest.
 
 * every tests/firmware/test_*.py module, run by the real MicroPython unix port
-  on an ESP32-sized heap through tests/firmware/runner.py, with every module
-  precompiled by mpy-cross as a board runs them (frozen or .mpy): compiling
-  from source on that heap would leave the parser's garbage scattered through
-  it, which no node ever has;
+  through tests/firmware/runner.py, with every module precompiled by mpy-cross
+  as a board runs them (frozen or .mpy), on an ESP32's free heap plus what the
+  firmware's modules take once imported on the unix port (a board keeps them in
+  flash: kinsight.simulation.micropython.board_heap, as the virtual node does);
 * mpy-cross compiles every firmware and shared module (MicroPython syntax);
 * basedpyright type-checks the firmware against the ESP32 port's stubs, and a
   probe shows that check refuses what the ESP32 lacks;
@@ -55,8 +55,11 @@ def micropython_env(compiled: Path | None = None) -> dict[str, str]:
 
 
 def run_micropython(*args: str, compiled: Path | None = None) -> subprocess.CompletedProcess[str]:
+    from kinsight.simulation import micropython as mpy
+
+    heap = mpy.board_heap(compiled) if compiled is not None else HEAP
     return subprocess.run(
-        [tool("micropython"), "-X", f"heapsize={HEAP}", *args],
+        [tool("micropython"), "-X", f"heapsize={heap}", *args],
         cwd=REPO,
         env=micropython_env(compiled),
         capture_output=True,

@@ -137,8 +137,11 @@ def test_unique_id_and_free_heap():
     hal = load_hal(Esp32Time)
     eq(hal.unique_id(), b"\x24\x0a\xc4\x12\x34\x56", "unique_id")
     free = hal.free_heap()
-    if not 0 < free < 200 * 1024:
-        raise AssertionError("free_heap() = %r" % (free,))
+    import gc
+
+    heap = gc.mem_free() + gc.mem_alloc()  # the whole heap this run was given
+    if not 0 < free < heap:
+        raise AssertionError("free_heap() = %r of a %d-byte heap" % (free, heap))
 
 
 def test_the_pulse_interrupt_handler_never_allocates():

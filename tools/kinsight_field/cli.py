@@ -17,6 +17,8 @@ from typing import Any
 
 from . import __version__
 from .link import CommandError, Link, now_ms
+from .roles import parse_role
+from .roles import whole as _int
 from .said import crash_text as _crash_text
 from .said import reading_text as _reading_text
 from .said import secrets_text as _secrets_text
@@ -29,8 +31,6 @@ ESP32_USB = {
     (0x0403, 0x6001): "FTDI",
     (0x303A, None): "Espressif USB",
 }
-ROLE_SENSORS = {"seat": ("fsr", "hx711"), "bed": ("fsr", "hx711"), "tap": ("flow",),
-                "toilet": ("pir", "ld2410", "vl53l0x"), "stairs": ("pir", "ld2410", "vl53l0x")}
 _CAL_FILE = "/kinsight/calibration.json"
 
 
@@ -91,48 +91,6 @@ def do_deploy(args: argparse.Namespace) -> int:
 
 
 # --- provision ----------------------------------------------------------------------------------
-
-
-def _int(text: str, what: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise CommandError(f"{what}: {text!r} is not a whole number") from None
-
-
-def parse_role(spec: str) -> dict[str, Any]:
-    """ROLE:SENSOR[:name=value,...], e.g. seat:fsr:pin=34 or toilet:ld2410:uart=2/17/16."""
-    parts = spec.split(":", 2)
-    if len(parts) < 2:
-        raise CommandError(f"--role {spec}: write it as ROLE:SENSOR[:setting=value,...], "
-                           "e.g. seat:fsr:pin=34")
-    role, sensor = parts[0], parts[1]
-    if role not in ROLE_SENSORS:
-        raise CommandError(f"--role {spec}: {role!r} is not one of {', '.join(ROLE_SENSORS)}")
-    if sensor not in ROLE_SENSORS[role]:
-        raise CommandError(f"--role {spec}: a {role} uses {' or '.join(ROLE_SENSORS[role])}, "
-                           f"not {sensor!r}")
-    out: dict[str, Any] = {"role": role, "sensor": sensor}
-    for item in parts[2].split(",") if len(parts) == 3 and parts[2] else []:
-        name, eq, value = item.partition("=")
-        if not eq:
-            raise CommandError(f"--role {spec}: {item!r} should be name=value")
-        if name in ("uart", "i2c"):
-            pins = value.split("/")
-            if len(pins) != 3:
-                raise CommandError(f"--role {spec}: {name}={value} should be ID/"
-                                   + ("TX/RX" if name == "uart" else "SCL/SDA"))
-            keys = ("id", "tx", "rx") if name == "uart" else ("id", "scl", "sda")
-            out[name] = {k: _int(v, f"--role {spec} {name}")
-                         for k, v in zip(keys, pins, strict=True)}
-        else:
-            out[name] = _int(value, f"--role {spec} {name}")
-    # Calibration defaults, until `kinsight-field calibrate` measures them.
-    if sensor == "flow":
-        out.setdefault("pulses_per_l", 450)
-    if sensor == "vl53l0x":
-        out.setdefault("range_mm", 800)
-    return out
 
 
 def build_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -311,6 +269,12 @@ def do_live(args: argparse.Namespace) -> int:
 
 
 def do_logs(args: argparse.Namespace) -> int:
+    if args.follow:
+        from .follow import follow_logs
+
+        return follow_logs(args)
+    if args.seconds is not None:
+        raise CommandError("--seconds goes with --follow (the log file is shown at once)")
     with _connect(args) as link:
         found = link.call(f"logs({args.lines})")
     lines, crashes = found.get("lines", []), found.get("crashes", [])
@@ -552,8 +516,15 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Nam
 
     command("selftest", do_selftest, "check that every configured sensor answers plausibly")
 
-    p = command("logs", do_logs, "the node's error and field log")
+    p = command("logs", do_logs, "the node's error and field log; with --follow, the "
+                "running node's console lines as they come, without stopping it")
     p.add_argument("--lines", type=int, default=50, help="how many of the last lines (50)")
+    p.add_argument("--follow", action="store_true",
+                   help="show what the node prints as it runs (boot summary, uplink up and "
+                        "down, sensor faults, events, a summary a minute), sending it "
+                        "nothing; Ctrl-C stops")
+    p.add_argument("--seconds", type=float, metavar="N", help="with --follow: stop after N "
+                   "seconds")
 
     command("reboot", do_reboot, "restart the node")
 

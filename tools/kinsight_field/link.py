@@ -34,7 +34,7 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _last_error_line(text: str) -> str:
+def last_error_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
 
@@ -119,7 +119,7 @@ class Link:
             raise CommandError(f"no device at {port}: check the USB cable and run "
                                "`kinsight-field list` to see the connected nodes")
         if not is_socket:
-            _probe_serial(port, baud)
+            probe_serial(port, baud)
         try:
             transport = SerialTransport(port, baudrate=baud)
         except (TransportError, serial.SerialException, OSError) as exc:
@@ -289,9 +289,9 @@ class NodeError(Exception):
     """Code on the node raised; text is its traceback."""
 
     def __init__(self, text: str):
-        super().__init__(_last_error_line(text))
+        super().__init__(last_error_line(text))
         self.text = text
-        self.line = _last_error_line(text)
+        self.line = last_error_line(text)
 
 
 def node_failure(exc: NodeError) -> str:
@@ -301,7 +301,7 @@ def node_failure(exc: NodeError) -> str:
     return f"the node failed: {exc.line}"
 
 
-def _probe_serial(port: str, baud: int) -> None:
+def probe_serial(port: str, baud: int) -> None:
     """Opens and closes the port once to tell 'in use' from 'not permitted'."""
     if not os.access(port, os.R_OK | os.W_OK):
         raise CommandError(f"no permission to open {port}: add yourself to the dialout group "
@@ -309,7 +309,7 @@ def _probe_serial(port: str, baud: int) -> None:
     try:
         probe = serial.Serial(port, baudrate=baud, exclusive=True, timeout=0)
     except serial.SerialException as exc:
-        raise CommandError(f"cannot open {port}: it is busy ({_last_error_line(str(exc))}); "
+        raise CommandError(f"cannot open {port}: it is busy ({last_error_line(str(exc))}); "
                            "close the other program using it (mpremote, screen, "
                            "`kinsight listen`) and try again") from None
     probe.close()
@@ -341,3 +341,4 @@ def eval_literal(out: str) -> object:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+

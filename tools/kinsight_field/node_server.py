@@ -4,7 +4,9 @@ The thread multiplexes the clients (endpoints.py), the MicroPython process
 (agent_process.py) and the world's control clients (virtual_world.py), feeds the
 clients' bytes to the REPL (repl.py), and boots the node as a board does: the
 frozen firmware staged afresh (frozen_modules.py), then boot.py, and main.py
-from the friendly REPL.
+from the friendly REPL. What boot.py and main.py print goes to every client, as a
+board's UART reaches whoever listens (``kinsight-field logs --follow``, which sends
+nothing); a REPL answer goes to the client that asked.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class VirtualNode:
         self._on_done: OnDone | None = None
         self._interrupt_deadline: float | None = None
         self._boot_steps: list[str] = []
+        self._booting = False  # boot.py and main.py run: their output goes to every client
         self._repl = Repl(self._out, self._run, self._boot, self._interrupt,
                           lambda: self._busy is not None,
                           hard_reset=lambda: self._boot(hard=True))
@@ -181,6 +184,11 @@ class VirtualNode:
         return {str(k): bytes.fromhex(v) for k, v in stored.items()}
 
     @property
+    def running(self) -> bool:
+        """Whether a program runs (main.py's loop, or a client's command)."""
+        return self._busy is not None
+
+    @property
     def mode(self) -> str:
         """The REPL's: "friendly", "paste" or "raw"."""
         return self._repl.mode
@@ -191,10 +199,16 @@ class VirtualNode:
     # output
 
     def _out(self, data: bytes) -> None:
-        if data and self._current is not None:
-            self._current.write(data)
-            if self._current.out:
-                self._watch_writes(self._current)
+        if not data:
+            return
+        # A board has one UART: what its program prints reaches whoever listens, also a
+        # client that never sent a byte (logs --follow). A REPL answer goes to the client
+        # that asked, so two clients' sessions do not mix.
+        for ep in self._endpoints if self._booting else [self._current]:
+            if ep is not None:
+                ep.write(data)
+                if ep.out:
+                    self._watch_writes(ep)
 
     def _watch_writes(self, ep: Endpoint) -> None:
         key = ep.conn if ep.conn is not None else ep.fd
@@ -225,6 +239,7 @@ class VirtualNode:
         self._sel.register(self._agent.ctl, selectors.EVENT_READ, "agent-ctl")
         self._busy = 0  # the agent's ready reply has seq 0
         self._on_done = lambda kind, text: self._next_boot_step()
+        self._booting = True
         self._boot_steps = ["boot.py"]
         if self._repl.mode == "friendly":
             self._boot_steps.append("main.py")
@@ -241,6 +256,7 @@ class VirtualNode:
             self._out(RAW_BANNER + b">")
         else:
             self._out(BANNER + b">>> ")
+        self._booting = False
 
     def _boot_step_done(self, kind: bytes, text: str) -> None:
         self._out(cooked(text.encode()))
@@ -283,6 +299,7 @@ class VirtualNode:
                 agent.close()
                 self._agent = None
                 self._busy = None
+                self._booting = False
                 self._out(b"virtual node: MicroPython failed to start; Ctrl-D retries\r\n")
                 return
             log.warning("MicroPython exited (%s): rebooting", agent.proc.returncode)
