@@ -430,9 +430,9 @@ def _check_fragment(msg: int, index: int, count: int, chunk: bytes) -> None:
 
 
 def _check_offer(bundle: int | None, size: int | None, sha256: bytes | None) -> None:
-    given = (bundle, size, sha256)
-    if given != (None, None, None) and (None in given or not 1 <= size <= wire.MAX_BUNDLE_BYTES
-                                        or len(sha256) != 32):  # type: ignore[arg-type,operator]
+    if (bundle, size, sha256) != (None, None, None) and (
+            bundle is None or size is None or sha256 is None
+            or not 1 <= size <= wire.MAX_BUNDLE_BYTES or len(sha256) != 32):
         raise SchemaError("an ack's update offer needs its bundle, a size of 1.."
                           f"{wire.MAX_BUNDLE_BYTES} bytes and a 32-byte sha256, together")
 
