@@ -89,8 +89,9 @@ class HrSample:
         return self
 
 
-def parse_measurement(data, sample):
-    """Reads a Heart Rate Measurement (GATT 0x2A37) payload into sample.
+def parse_measurement(data, sample, n=-1):
+    """Reads a Heart Rate Measurement (GATT 0x2A37) payload (its first n bytes,
+    all when n < 0: a reused buffer needs no slice) into sample.
 
     Layout (Bluetooth SIG Heart Rate Service 1.0, 3.1): flags byte; bpm as
     uint8, or uint16 little-endian when flags bit 0; energy expended uint16 kJ
@@ -99,7 +100,8 @@ def parse_measurement(data, sample):
     intervals beyond RR_MAX are counted in rr_dropped. Raises ValueError on a
     payload that does not fit its flags.
     """
-    n = len(data)
+    if n < 0:
+        n = len(data)
     if n < 2:
         raise ValueError("heart rate measurement: %d bytes" % n)
     flags = data[0]
@@ -161,6 +163,7 @@ class HeartRateExtractor:
         low_bpm=40,
         sustain_ms=600000,
         clear_ms=60000,
+        source=None,
     ):
         for name, value, low in (
             ("expected_ms", expected_ms, 1),
@@ -201,6 +204,8 @@ class HeartRateExtractor:
         self._hi_sent = self._lo_sent = False
         self.bpm = None
         self.faults = 0
+        self.mover = None  # () -> True while another sensor of the node sees movement
+        self.source = source  # the wearable's link (wearable.py), for the field tools' readings
         self._reset_interval(0)
 
     def _reset_interval(self, now_ms):
@@ -222,6 +227,11 @@ class HeartRateExtractor:
             self._m_moved = True
 
     def feed(self, t_ms, sample):
+        mover = self.mover
+        if mover is not None and mover():
+            self.moving(t_ms, True)
+        if sample is None:  # nothing arrived since the last read
+            return
         minute = t_ms // _MINUTE_MS
         if minute != self._minute:
             self._close_minute()
@@ -348,4 +358,9 @@ class HeartRateExtractor:
         return result
 
     def reading(self):
-        return {"bpm": self.bpm, "worn": self._last_on is not None, "faults": self.faults}
+        out = {"bpm": self.bpm, "worn": self._last_on is not None, "faults": self.faults}
+        source = self.source
+        if source is not None:
+            out["connected"] = source.connected
+            out["received"] = source.received
+        return out
