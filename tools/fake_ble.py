@@ -22,6 +22,19 @@ class FakeClock:
         await asyncio.sleep_ms(0)
 
 
+class SteppedClock:
+    """A clock some driver sets (a replayed day's node time): sleeping waits, yielding to
+    the other tasks, until the driver has moved it past the end of the sleep."""
+
+    def __init__(self, now_ms=0):
+        self.now_ms = now_ms
+
+    async def sleep_ms(self, ms):
+        until = self.now_ms + ms
+        while self.now_ms < until:
+            await asyncio.sleep_ms(0)
+
+
 class FakeHeartRateLink:
     def __init__(self, clock, trace, scan_ms=1000):
         self._clock = clock
