@@ -159,9 +159,10 @@ BOOT_CONFIG = {
 }
 
 
-def boot_heap(compiled: Path) -> dict[str, int]:
-    """The boot of a node with four roles under the unix port: what its modules take
-    once imported (a board keeps them frozen in flash) and its heap beyond that."""
+def boot_heap(compiled: Path, config: dict[str, object] | None = None) -> dict[str, int]:
+    """The boot of a node with four roles (``config``, by default BOOT_CONFIG) under the
+    unix port: what its modules take once imported (a board keeps them frozen in flash)
+    and its heap beyond that."""
     import shutil
 
     root = mpy.source_root()
@@ -170,7 +171,7 @@ def boot_heap(compiled: Path) -> dict[str, int]:
         shutil.copytree(root / "boards", flash / "boards",
                         ignore=shutil.ignore_patterns("*.py", "package.json"))
         (flash / "kinsight").mkdir()
-        (flash / "config.json").write_text(json.dumps(BOOT_CONFIG))
+        (flash / "config.json").write_text(json.dumps(config or BOOT_CONFIG))
         out = mpy.run("boot_node", str(root / "tools" / "kinsight_field" / "device"),
                       str(flash), compiled=compiled, heap="8M")
     report = json.loads(out.strip().splitlines()[-1])
