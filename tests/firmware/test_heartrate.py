@@ -82,6 +82,16 @@ def test_resting_rate_comes_from_the_calm_minutes():
                              % blind[SM_HR_REST_BPM])
 
 
+def test_a_rate_still_coming_down_after_effort_is_no_resting_rate():
+    plan = [("rest", 300, 60), ("exercise", 600, 120), ("recover", 600, 60), ("rest", 120, 60)]
+    _, sm, _ = run(plan)
+    near(sm[SM_HR_REST_BPM], 60, 2, "the recovery's first settle_ms left out")
+    _, hasty, _ = run(plan, settle_ms=0)
+    if hasty[SM_HR_REST_BPM] < 66:
+        raise AssertionError("with no settling time, resting %d: settle_ms was not needed"
+                             % hasty[SM_HR_REST_BPM])
+
+
 def test_dropouts_and_reconnects_count_in_wear_and_quality():
     plan = [("rest", 600, 70), ("dropout", 10, 0), ("rest", 300, 71), ("dropout", 300, 0),
             ("rest", 300, 70)]
