@@ -82,7 +82,7 @@ def test_a_node_with_four_roles_boots_within_an_esp32s_free_heap(tmp_path: Path)
     assert 0 < boot["settled_bytes"] <= boot["boot_peak_bytes"] < 112 * 1024, boot
 
 
-def test_a_node_with_a_wearable_boots_with_its_radio_task(tmp_path: Path):
+def test_a_node_with_a_wearable_and_stairs_boots(tmp_path: Path):
     """The wearable's role beside the stairs (which tell it when someone moves): its
     sensor and BLE link (the virtual node's fake radio) build as a boot builds them."""
     from kinsight.bench.firmware import BOOT_CONFIG, boot_heap
