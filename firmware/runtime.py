@@ -118,6 +118,9 @@ async def run(node, guard, watch=None):
     # The hardware watchdog cannot be stopped once started, and it would cut a long
     # field-tool session short: safe mode, meant for fixing a node, runs without it.
     watchdog = _NoWatchdog() if node.safe_mode else hal.watchdog(_WATCHDOG_MS)
+    for sensor in node.sensors:
+        if sensor.task is not None:  # a radio link of its own (a wearable)
+            asyncio.create_task(sensor.task())
     last = time.ticks_ms()
     now_ms = 0  # accumulated: ticks_ms() wraps every 12 days, a node runs for years
     healthy = False

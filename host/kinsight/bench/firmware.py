@@ -15,7 +15,7 @@ from pathlib import Path
 from ..simulation import micropython as mpy
 from ..wire import Fragment, Frame, open_frame
 
-ROLES = ("seat", "bed", "tap", "toilet")
+ROLES = ("seat", "bed", "tap", "toilet", "heart_rate")
 
 # Published ESP32 figures (Espressif ESP32 datasheet, power consumption by mode), for the
 # energy estimate: charge per radio wake and the current of each sensing mode.
@@ -28,6 +28,10 @@ SENSING_MA = {
     "tap": 0.15,
     # toilet with a PIR: deep sleep, woken by the PIR pin, light sleep while someone is there
     "toilet": 0.05,
+    # heart_rate: a BLE connection kept to the wearable (a notification a second) and
+    # scans while it is away: the radio wakes every connection interval, light sleep
+    # between (an estimate for a 1 s interval: a few mA on average)
+    "heart_rate": 3.0,
 }
 
 
@@ -155,9 +159,10 @@ BOOT_CONFIG = {
 }
 
 
-def boot_heap(compiled: Path) -> dict[str, int]:
-    """The boot of a node with four roles under the unix port: what its modules take
-    once imported (a board keeps them frozen in flash) and its heap beyond that."""
+def boot_heap(compiled: Path, config: dict[str, object] | None = None) -> dict[str, int]:
+    """The boot of a node with four roles (``config``, by default BOOT_CONFIG) under the
+    unix port: what its modules take once imported (a board keeps them frozen in flash)
+    and its heap beyond that."""
     import shutil
 
     root = mpy.source_root()
@@ -166,7 +171,7 @@ def boot_heap(compiled: Path) -> dict[str, int]:
         shutil.copytree(root / "boards", flash / "boards",
                         ignore=shutil.ignore_patterns("*.py", "package.json"))
         (flash / "kinsight").mkdir()
-        (flash / "config.json").write_text(json.dumps(BOOT_CONFIG))
+        (flash / "config.json").write_text(json.dumps(config or BOOT_CONFIG))
         out = mpy.run("boot_node", str(root / "tools" / "kinsight_field" / "device"),
                       str(flash), compiled=compiled, heap="8M")
     report = json.loads(out.strip().splitlines()[-1])
@@ -187,7 +192,7 @@ def run_firmware() -> int:
           f"flash); beyond that the boot peaks at {boot['boot_peak_bytes']} bytes and "
           f"settles at {boot['settled_bytes']}")
     for r in rows:
-        print(f"  {r['role']:<6} events={r['events']} frames={r['frames']} "  # noqa: T201
+        print(f"  {r['role']:<10} events={r['events']} frames={r['frames']} "  # noqa: T201
               f"bytes_per_day={r['bytes_per_day']} senml_bytes={r['senml_bytes']} "
               f"senml_ratio={r['senml_ratio']:.1f} peak_heap={r['peak_heap']} "
               f"code_heap={r['code_heap']} cpu_s_per_sensor_hour="

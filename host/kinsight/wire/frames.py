@@ -79,6 +79,7 @@ class Event:
     peak_flow_ml_min: int | None = None
     rise_ds: int | None = None
     restless: int | None = None
+    hr_bpm: int | None = None
 
     def start_ms(self, header: Header) -> int:
         """When the event began, in ms since 1970, by the node's clock."""
@@ -99,6 +100,10 @@ class Summary:
     rise_ds_max: int | None = None
     dwell_ds_max: int | None = None
     faults: int | None = None
+    hr_rest_bpm: int | None = None
+    hr_mean_bpm: int | None = None
+    hr_wear_s: int | None = None
+    hr_quality_pm: int | None = None
 
     def end_s(self, header: Header) -> int:
         return header.time_s - self.ago_s
