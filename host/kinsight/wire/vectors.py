@@ -23,7 +23,8 @@ import cbor2
 
 import kinsight_wire as wire
 
-from .frames import Header, encode_frame, fragment_frame, frame_tag, open_frame
+from .frames import Header, encode_frame, frame_tag, open_frame
+from .reassembly import fragment_frame
 
 KEY = bytes(range(32))
 NODE = 7
