@@ -31,14 +31,11 @@ def load_vectors(name: str) -> list[dict[str, Any]]:
 def run_micropython(script: str | Path, *args: str, stdin: bytes | None = None,
                     timeout: float = 120, env: dict[str, str] | None = None,
                     ) -> subprocess.CompletedProcess[bytes]:
-    """Run a script under the MicroPython unix port with an ESP32-sized heap and the
-    firmware and shared folders on its path, as /lib would be on a node."""
-    full_env = dict(os.environ,
-                    MICROPYPATH=os.pathsep.join([str(REPO / "firmware"), str(REPO / "shared"),
-                                                 str(REPO / "tests" / "firmware"),
-                                                 str(REPO / "tools")]))
+    """Run a firmware test script under the MicroPython unix port, precompiled with the
+    firmware, shared and tool modules, on an ESP32's free heap plus what they take here
+    (micropython_command)."""
+    command, full_env = micropython_command(Path(script), *args)
     full_env.update(env or {})
-    command = [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}", str(script), *args]
     return subprocess.run(command,
                           input=stdin, capture_output=True, timeout=timeout, env=full_env,
                           cwd=REPO)
@@ -57,13 +54,21 @@ def compiled_firmware() -> Path:
     return out
 
 
-def micropython_command(script: Path, *args: str) -> tuple[list[str], dict[str, str]]:
+def micropython_command(script: Path, *args: str, extra_path: Path | None = None,
+                        ) -> tuple[list[str], dict[str, str]]:
     """(command, environment) to run a firmware test script precompiled, on an ESP32's
-    free heap plus what its modules take here (mpy.board_heap)."""
+    free heap plus what its modules take here (mpy.board_heap); ``extra_path`` (e.g.
+    micropython-lib's packages) last on its path."""
     compiled = compiled_firmware()
     env = mpy.micropython_env(compiled)
-    return ([mpy.micropython_binary(), "-X", f"heapsize={mpy.board_heap(compiled)}", "-m",
-             script.stem, *args], env)
+    if extra_path is not None:
+        env["MICROPYPATH"] += os.pathsep + str(extra_path)
+    # A script compiled with the rest runs as a module; one made by a test just now
+    # (not compiled) runs from its source, its imports still precompiled.
+    target = ["-m", script.stem] if (compiled / f"{script.stem}.mpy").exists() else \
+        [str(script)]
+    return ([mpy.micropython_binary(), "-X", f"heapsize={mpy.board_heap(compiled)}", *target,
+             *args], env)
 
 
 def start_listener(db: Path, port: int = 0) -> tuple[subprocess.Popen[str], int]:

@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 
 from kinsight.cli import main
-from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
-from support import REPO, ChaosPath, cut_after, start_listener
+from support import REPO, ChaosPath, cut_after, micropython_command, start_listener
 
 NODE = 57
 SCRIPT = REPO / "tests" / "firmware" / "chaos_node.py"
@@ -37,10 +36,10 @@ def free_port() -> int:
 
 
 def node(mode: str, port: int, key: bytes, flash: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}", str(SCRIPT), mode,
-         "127.0.0.1", str(port), str(NODE), key.hex(), str(flash), *extra],
-        env=ENV, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command, env = micropython_command(SCRIPT, mode, "127.0.0.1", str(port), str(NODE),
+                                       key.hex(), str(flash), *extra)
+    return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 @pytest.mark.slow

@@ -24,10 +24,9 @@ from kinsight.errors import ConfigError
 from kinsight.ingest import Ingestor
 from kinsight.ingest.mqtt import MqttListener, down_topic, parse_mqtt_url, up_topic
 from kinsight.residents import place
-from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
 from kinsight.wire import Header, encode_frame, open_frame
-from support import REPO, Broker
+from support import REPO, Broker, micropython_command
 
 KEYS = {n: hashlib.sha256(b"node %d" % n).digest() for n in range(1, 9)}
 HOUSEHOLD = "h-7"
@@ -279,14 +278,12 @@ def test_a_micropython_node_over_mqtt_survives_a_broker_restart(db, broker, tmp_
     worker; the broker restarted mid-way. Every frame is stored once, the outbox empties."""
     node, count = 5, 60
     worker = Worker(db, broker)
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        [*(str(REPO / d) for d in ("firmware", "shared", "tests/firmware")), str(_mpy_lib())]))
-    proc = subprocess.Popen(
-        [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}",
-         str(REPO / "tests" / "firmware" / "link_node.py"), "mqtt", "127.0.0.1",
-         str(broker.port), Broker.USER, Broker.PASSWORD, HOUSEHOLD, str(node),
-         KEYS[node].hex(), str(tmp_path / "flash"), str(count), "50"],
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command, env = micropython_command(
+        REPO / "tests" / "firmware" / "link_node.py", "mqtt", "127.0.0.1", str(broker.port),
+        Broker.USER, Broker.PASSWORD, HOUSEHOLD, str(node), KEYS[node].hex(),
+        str(tmp_path / "flash"), str(count), "50", extra_path=_mpy_lib())
+    proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
@@ -313,15 +310,13 @@ def test_a_micropython_node_over_mqtt_survives_a_broker_restart(db, broker, tmp_
 @pytest.mark.slow
 def test_an_espnow_gateway_forwards_two_nodes_to_mqtt(db, broker, tmp_path):
     worker = Worker(db, broker)
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        [*(str(REPO / d) for d in ("firmware", "shared", "tests/firmware")), str(_mpy_lib())]))
+    command, env = micropython_command(
+        REPO / "tests" / "firmware" / "gateway_mqtt_node.py", "127.0.0.1", str(broker.port),
+        Broker.USER, Broker.PASSWORD, HOUSEHOLD, str(tmp_path / "f"), "30",
+        f"1:{KEYS[1].hex()}", f"2:{KEYS[2].hex()}", extra_path=_mpy_lib())
     try:
-        done = subprocess.run(
-            [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}",
-             str(REPO / "tests" / "firmware" / "gateway_mqtt_node.py"), "127.0.0.1",
-             str(broker.port), Broker.USER, Broker.PASSWORD, HOUSEHOLD, str(tmp_path / "f"),
-             "30", f"1:{KEYS[1].hex()}", f"2:{KEYS[2].hex()}"],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True,
+                              timeout=120)
     finally:
         worker.close()
     assert done.returncode == 0, done.stderr

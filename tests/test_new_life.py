@@ -7,7 +7,6 @@ against a real ``kinsight listen``."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -17,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from kinsight.cli import main
-from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
-from support import REPO, start_listener
+from support import REPO, micropython_command, start_listener
 
 NODE = 41
 KEY = bytes(range(11, 43))
@@ -28,12 +26,10 @@ LINK_NODE = REPO / "tests" / "firmware" / "link_node.py"
 
 def life(port: int, key: bytes, flash: Path, count: int) -> dict[str, object]:
     """One life of the node: ``count`` event frames, forwarded until all are acked."""
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        str(REPO / d) for d in ("firmware", "shared", "tests/firmware")))
-    proc = subprocess.run(
-        [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}", str(LINK_NODE), "udp",
-         "127.0.0.1", str(port), str(NODE), key.hex(), str(flash), str(count), "10"],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=90)
+    command, env = micropython_command(LINK_NODE, "udp", "127.0.0.1", str(port), str(NODE),
+                                       key.hex(), str(flash), str(count), "10")
+    proc = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=90)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -18,10 +18,9 @@ import pytest
 from kinsight.errors import ConfigError
 from kinsight.ingest import Ingestor
 from kinsight.ingest.serial_port import SerialListener
-from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
 from kinsight.wire.slip import encode
-from support import REPO
+from support import REPO, micropython_command
 
 KEY = bytes(range(40, 72))
 NODE = 21
@@ -85,11 +84,10 @@ def test_a_micropython_node_over_a_pty_gets_every_frame_stored_and_acked(
                                   kwargs={"stop": stop, "tick_s": 0.05}, daemon=True)
         thread.start()
         try:
-            proc = subprocess.run(
-                [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}", str(LINK_NODE),
-                 "serial", modem.b_path, str(NODE), KEY.hex(), str(tmp_path / "flash"),
-                 str(count), "20"],
-                env=node_env(), cwd=REPO, capture_output=True, timeout=120)
+            command, env = micropython_command(LINK_NODE, "serial", modem.b_path, str(NODE),
+                                               KEY.hex(), str(tmp_path / "flash"), str(count),
+                                               "20")
+            proc = subprocess.run(command, env=env, cwd=REPO, capture_output=True, timeout=120)
         finally:
             stop.set()
             thread.join(timeout=10)

@@ -6,7 +6,6 @@ and the node's outbox empty."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -14,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from kinsight.simulation import micropython as mpy
 from kinsight.store import Store
-from support import REPO, start_listener
+from support import REPO, micropython_command, start_listener
 
 KEY = bytes(range(7, 39))
 NODE = 31
@@ -32,12 +30,10 @@ def test_node_survives_a_host_outage_and_everything_arrives_once(tmp_path: Path)
         store.set_node_key(NODE, KEY, now_ms=(T0_S - 86_400) * 1000)
     count = 60
     listener, port = start_listener(db, 0)
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join(
-        str(REPO / d) for d in ("firmware", "shared", "tests/firmware")))
-    node = subprocess.Popen(
-        [mpy.micropython_binary(), "-X", f"heapsize={mpy.ESP32_HEAP}", str(LINK_NODE), "udp",
-         "127.0.0.1", str(port), str(NODE), KEY.hex(), str(tmp_path / "flash"), str(count),
-         "40"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command, env = micropython_command(LINK_NODE, "udp", "127.0.0.1", str(port), str(NODE),
+                                       KEY.hex(), str(tmp_path / "flash"), str(count), "40")
+    node = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
     assert node.stdout is not None
     restarted = None
     try:
