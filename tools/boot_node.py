@@ -6,7 +6,13 @@
 # Imports every module a node's boot imports, then mounts FLASH_DIR (config.json and
 # boards/) at "/" and builds the node from its configuration as runtime.main does.
 # Prints one JSON line: what the modules take once imported (a board runs them frozen,
-# in flash), and the boot's peak and settled heap beyond that.
+# in flash), and the boot's peak and settled heap beyond that, with each step's share.
+#
+# The heap is gc.mem_alloc() after a collection: micropython.mem_current() only ever
+# grows on the unix port (a sweep does not subtract what it frees), so it counts every
+# byte the boot allocated, garbage included ("allocated" below), not what it holds.
+# Each step of runtime.build runs with a collection before and after it, so the live
+# heap before a step plus what the step allocates bounds the peak within it.
 
 import gc
 import json
@@ -18,7 +24,7 @@ import micropython
 sys.path.insert(0, sys.argv[1])  # the virtual node's hal
 
 gc.collect()
-_BASE = micropython.mem_current()
+_BASE = gc.mem_alloc()
 
 import hal  # noqa: E402
 import runtime  # noqa: E402
@@ -28,22 +34,57 @@ for _name in ("flow", "hx711", "ld2410", "presence", "pressure", "vl53l0x", "upd
     __import__(_name)  # the sensors' modules (as a node with every role), the updater
 
 gc.collect()
-_LOADED = micropython.mem_current()
+_LOADED = gc.mem_alloc()
+_START = [_LOADED]  # the heap once the flash is mounted, as a board's boot starts
+_STEPS = []  # [name, allocated, retained, peak bound], in the order they ran
+_PEAK = [0]
+
+
+def _measured(name, fn):
+    def call(*args, **kwargs):
+        gc.collect()
+        live = gc.mem_alloc()
+        total = micropython.mem_current()
+        out = fn(*args, **kwargs)
+        allocated = micropython.mem_current() - total
+        gc.collect()
+        bound = live - _START[0] + allocated
+        _PEAK[0] = max(_PEAK[0], bound)
+        _STEPS.append([name, allocated, gc.mem_alloc() - live, bound])
+        return out
+    return call
+
+
+def _measure(module, names):
+    for name in names:
+        setattr(module, name, _measured(name, getattr(module, name)))
 
 
 def main(flash):
     from flashvfs import FlashVfs  # the virtual node's flash (POSIX renames within it)
 
+    import crashlog
+    import update
+
     os.umount("/")
     os.mount(FlashVfs(flash, flash), "/")
-    cfg, error = load("/config.json", "/boards")
+    gc.collect()
+    _START[0] = gc.mem_alloc()
+    _measure(runtime, ("Signer", "SequenceCounter", "FrameBuilder", "Outbox", "make_uplink",
+                       "Backoff", "Forwarder", "Sink", "build_sensors", "default_diagnostics",
+                       "Journal", "Node", "recover_node"))
+    _measure(update, ("Updater",))  # runtime.build imports it when it needs it
+    _measure(crashlog, ("unreported",))
+    allocated = micropython.mem_current()
+    cfg, error = _measured("config.load", load)("/config.json", "/boards")
     if cfg is None:
         raise SystemExit("boot_node: " + str(error))
     node = runtime.build(cfg, error, False, hal.reset_cause())
-    peak = micropython.mem_peak() - _LOADED
+    allocated = micropython.mem_current() - allocated
     gc.collect()
-    print(json.dumps({"modules_bytes": _LOADED - _BASE, "boot_peak_bytes": peak,
-                      "settled_bytes": micropython.mem_current() - _LOADED,
+    print(json.dumps({"modules_bytes": _LOADED - _BASE, "boot_peak_bytes": _PEAK[0],
+                      "settled_bytes": gc.mem_alloc() - _START[0],
+                      "allocated_bytes": allocated, "steps": _STEPS,
                       "roles": len(cfg["roles"]), "error": error,
                       "has_outbox": node.outbox is not None}))
 

@@ -157,7 +157,9 @@ BOOT_CONFIG = {
 
 def boot_heap(compiled: Path) -> dict[str, int]:
     """The boot of a node with four roles under the unix port: what its modules take
-    once imported (a board keeps them frozen in flash) and its heap beyond that."""
+    once imported (a board keeps them frozen in flash) and its heap beyond that: the
+    peak (the live heap before each step of the build plus what the step allocates),
+    what it settles at, and every byte it allocated, garbage included."""
     import shutil
 
     root = mpy.source_root()
@@ -172,7 +174,8 @@ def boot_heap(compiled: Path) -> dict[str, int]:
     report = json.loads(out.strip().splitlines()[-1])
     if report["error"] or report["roles"] != 4:
         raise RuntimeError(f"the node did not boot with its four roles: {report}")
-    return {k: int(report[k]) for k in ("modules_bytes", "boot_peak_bytes", "settled_bytes")}
+    return {k: int(report[k]) for k in ("modules_bytes", "boot_peak_bytes", "settled_bytes",
+                                        "allocated_bytes")}
 
 
 def run_firmware() -> int:
@@ -185,7 +188,8 @@ def run_firmware() -> int:
     print(f"  boot of a node with four roles: its modules take {boot['modules_bytes']} "  # noqa: T201
           "bytes of the unix port's heap once imported (a board keeps them frozen in "
           f"flash); beyond that the boot peaks at {boot['boot_peak_bytes']} bytes and "
-          f"settles at {boot['settled_bytes']}")
+          f"settles at {boot['settled_bytes']}, having allocated {boot['allocated_bytes']} "
+          "bytes in all (garbage included)")
     for r in rows:
         print(f"  {r['role']:<6} events={r['events']} frames={r['frames']} "  # noqa: T201
               f"bytes_per_day={r['bytes_per_day']} senml_bytes={r['senml_bytes']} "
