@@ -55,9 +55,9 @@ def _measured(name, fn):
     return call
 
 
-def _measure(module, names):
+def _measure(module, names, within=""):
     for name in names:
-        setattr(module, name, _measured(name, getattr(module, name)))
+        setattr(module, name, _measured(within + name, getattr(module, name)))
 
 
 def main(flash):
@@ -68,13 +68,19 @@ def main(flash):
 
     os.umount("/")
     os.mount(FlashVfs(flash, flash), "/")
-    gc.collect()
-    _START[0] = gc.mem_alloc()
     _measure(runtime, ("Signer", "SequenceCounter", "FrameBuilder", "Outbox", "make_uplink",
                        "Backoff", "Forwarder", "Sink", "build_sensors", "default_diagnostics",
                        "Journal", "Node", "recover_node"))
     _measure(update, ("Updater",))  # runtime.build imports it when it needs it
     _measure(crashlog, ("unreported",))
+    # Within build_sensors, which imports these from their modules as it needs them.
+    for module, names in (("pressure", ("PressureExtractor",)), ("hx711", ("HX711",)),
+                          ("flow", ("FlowExtractor",)),
+                          ("presence", ("PresenceExtractor", "RadarSource")),
+                          ("ld2410", ("LD2410Parser",))):
+        _measure(sys.modules[module], names, "build_sensors: ")
+    gc.collect()
+    _START[0] = gc.mem_alloc()
     allocated = micropython.mem_current()
     cfg, error = _measured("config.load", load)("/config.json", "/boards")
     if cfg is None:
