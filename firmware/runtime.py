@@ -11,6 +11,7 @@ runs without it, so the field tools can work on the node at length.
 
 import asyncio
 import gc
+import socket  # here, not in make_uplink: see uplink.py on importing built-ins
 import time
 
 from micropython import const
@@ -40,8 +41,6 @@ _TICK_MS = const(20)
 def make_uplink(uplink_cfg, board, node_id=0, gateway=False):
     kind = uplink_cfg["type"]
     if kind == "udp":
-        import socket
-
         hal.wlan_connect(uplink_cfg["ssid"], uplink_cfg["password"])
         return UdpUplink(socket, uplink_cfg["host"], uplink_cfg["port"])
     if kind == "mqtt":
