@@ -87,11 +87,13 @@ def main(flash):
         raise SystemExit("boot_node: " + str(error))
     node = runtime.build(cfg, error, False, hal.reset_cause())
     allocated = micropython.mem_current() - allocated
+    roles = len(cfg["roles"])
+    cfg = None  # as runtime.main lets it go once the node is built
     gc.collect()
     print(json.dumps({"modules_bytes": _LOADED - _BASE, "boot_peak_bytes": _PEAK[0],
                       "settled_bytes": gc.mem_alloc() - _START[0],
                       "allocated_bytes": allocated, "steps": _STEPS,
-                      "roles": len(cfg["roles"]), "error": error,
+                      "roles": roles, "error": error,
                       "has_outbox": node.outbox is not None}))
 
 
