@@ -1,18 +1,25 @@
 # The node's boot, measured, for kinsight bench firmware: run under the MicroPython unix
 # port with a large heap, the virtual node's hal ahead of the firmware's.
 #
-#   micropython -m boot_node DEVICE_DIR FLASH_DIR
+#   micropython -m boot_node DEVICE_DIR FLASH_DIR [after-cut] [bare]
+#
+# "after-cut" boots from a flash as a power cut leaves a busy node whose uplink was
+# down: its journal holding the last half hour's events and two hours' summaries of
+# four roles, never framed, and its outbox a quarter full of unacked frames.
 #
 # Imports every module a node's boot imports, then mounts FLASH_DIR (config.json and
 # boards/) at "/" and builds the node from its configuration as runtime.main does.
 # Prints one JSON line: what the modules take once imported (a board runs them frozen,
-# in flash), and the boot's peak and settled heap beyond that, with each step's share.
+# in flash), the heap the boot settles at beyond that, with each step's share.
 #
 # The heap is gc.mem_alloc() after a collection: micropython.mem_current() only ever
 # grows on the unix port (a sweep does not subtract what it frees), so it counts every
 # byte the boot allocated, garbage included ("allocated" below), not what it holds.
 # Each step of runtime.build runs with a collection before and after it, so the live
-# heap before a step plus what the step allocates bounds the peak within it.
+# heap before a step plus what the step allocates bounds the peak within it; a long
+# step (recovering a journal) frees much of that as it goes, so the boot's true peak
+# is found by booting in ever smaller heaps ("bare": without the measuring, which
+# takes heap of its own), and "heap_bytes" is what this run's heap holds.
 
 import gc
 import json
@@ -60,14 +67,39 @@ def _measure(module, names, within=""):
         setattr(module, name, _measured(within + name, getattr(module, name)))
 
 
-def main(flash):
-    from flashvfs import FlashVfs  # the virtual node's flash (POSIX renames within it)
+def _after_cut():
+    from journal import Journal
+    from kinsight_wire import (
+        EV_DURATION_DS,
+        EV_ROLE,
+        EV_TYPE,
+        SM_EPISODES,
+        SM_OCCUPIED_DS,
+        SM_PERIOD_S,
+        SM_ROLE,
+    )
+    from outbox import Outbox
 
+    journal = Journal("/kinsight/journal")
+    t = 1790000000000
+    for i in range(40):
+        journal.note("events", t + i * 45000,
+                     {EV_TYPE: 1 + i % 9, EV_ROLE: 1 + i % 4, EV_DURATION_DS: 100 + i * 37})
+    for i in range(32):
+        journal.note("summaries", t + i * 225000,
+                     {SM_ROLE: 1 + i % 4, SM_PERIOD_S: 900, SM_OCCUPIED_DS: 3000 + i * 11,
+                      SM_EPISODES: i % 5})
+    box = Outbox("/kinsight/outbox")
+    frame = bytes(range(200))
+    for seq in range(128):
+        box.push(70000, seq, frame)
+    box.flush()
+
+
+def _instrument():
     import crashlog
     import update
 
-    os.umount("/")
-    os.mount(FlashVfs(flash, flash), "/")
     _measure(runtime, ("Signer", "SequenceCounter", "FrameBuilder", "Outbox", "make_uplink",
                        "Backoff", "Forwarder", "Sink", "build_sensors", "default_diagnostics",
                        "Journal", "Node", "recover_node"))
@@ -79,10 +111,22 @@ def main(flash):
                           ("presence", ("PresenceExtractor", "RadarSource")),
                           ("ld2410", ("LD2410Parser",))):
         _measure(sys.modules[module], names, "build_sensors: ")
+
+
+def main(flash, after_cut, bare):
+    from flashvfs import FlashVfs  # the virtual node's flash (POSIX renames within it)
+
+    os.umount("/")
+    os.mount(FlashVfs(flash, flash), "/")
+    if after_cut:
+        _after_cut()
+    if not bare:
+        _instrument()
     gc.collect()
     _START[0] = gc.mem_alloc()
     allocated = micropython.mem_current()
-    cfg, error = _measured("config.load", load)("/config.json", "/boards")
+    cfg, error = load("/config.json", "/boards") if bare else _measured("config.load", load)(
+        "/config.json", "/boards")
     if cfg is None:
         raise SystemExit("boot_node: " + str(error))
     node = runtime.build(cfg, error, False, hal.reset_cause())
@@ -90,11 +134,12 @@ def main(flash):
     roles = len(cfg["roles"])
     cfg = None  # as runtime.main lets it go once the node is built
     gc.collect()
-    print(json.dumps({"modules_bytes": _LOADED - _BASE, "boot_peak_bytes": _PEAK[0],
+    print(json.dumps({"modules_bytes": _LOADED - _BASE, "peak_bound_bytes": _PEAK[0],
                       "settled_bytes": gc.mem_alloc() - _START[0],
                       "allocated_bytes": allocated, "steps": _STEPS,
-                      "roles": roles, "error": error,
+                      "heap_bytes": gc.mem_alloc() + gc.mem_free(), "start_bytes": _START[0],
+                      "roles": roles, "error": error, "recovered": node.recovered,
                       "has_outbox": node.outbox is not None}))
 
 
-main(sys.argv[2])
+main(sys.argv[2], "after-cut" in sys.argv[3:], "bare" in sys.argv[3:])
