@@ -215,9 +215,10 @@ def run_firmware() -> int:
     rows = bench_firmware()
     with tempfile.TemporaryDirectory() as tmp:
         compiled = mpy.compile_modules(Path(tmp))
-        boots = {"fresh": boot_heap(compiled), "after a cut": boot_heap(compiled, True)}
+        boots = {"from a fresh flash": boot_heap(compiled),
+                 "after a power cut": boot_heap(compiled, True)}
     for flash, boot in boots.items():
-        print(f"  boot of a node with four roles ({flash} flash): its modules take "  # noqa: T201
+        print(f"  boot of a node with four roles ({flash}): its modules take "  # noqa: T201
               f"{boot['modules_bytes']} bytes of the unix port's heap once imported (a "
               "board keeps them frozen in flash); beyond that the boot peaks at "
               f"{boot['boot_peak_bytes']} bytes (the least heap it boots in) and settles "
