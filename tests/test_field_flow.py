@@ -86,8 +86,7 @@ def test_a_boot_that_runs_out_of_memory_says_why_in_status_and_logs(tmp_path: Pa
     """A budget too small for the configuration: the boot's MemoryError is recorded in
     the node's crash ring, and ``status`` and ``logs`` say it."""
     db = tmp_path / "host.db"
-    # Four roles settle at about 16 KB beyond the modules, and their boot peaks higher.
-    node = VirtualNode(tmp_path / "flash", pty_path=tmp_path / "pty", heap="16K")
+    node = VirtualNode(tmp_path / "flash", pty_path=tmp_path / "pty", heap="32K")
     node.start()
     pty = str(tmp_path / "pty")
     try:

@@ -132,7 +132,6 @@ def main(flash, after_cut, bare):
     node = runtime.build(cfg, error, False, hal.reset_cause())
     allocated = micropython.mem_current() - allocated
     roles = len(cfg["roles"])
-    cfg = None  # as runtime.main lets it go once the node is built
     gc.collect()
     print(json.dumps({"modules_bytes": _LOADED - _BASE, "peak_bound_bytes": _PEAK[0],
                       "settled_bytes": gc.mem_alloc() - _START[0],
