@@ -8,6 +8,8 @@
 include("$(PORT_DIR)/boards/manifest.py")
 # micropython-lib's MQTT client, for the mqtt uplink.
 require("umqtt.simple")
+# micropython-lib's asyncio BLE library, for a wearable's heart rate (hal only).
+require("aioble")
 
 module("kinsight_wire.py", base_path="../shared")
 for name in (
@@ -20,6 +22,7 @@ for name in (
     "framing",
     "gateway",
     "hal",
+    "heartrate",
     "hx711",
     "journal",
     "ld2410",
@@ -37,6 +40,7 @@ for name in (
     "uplink_mqtt",
     "uplink_serial",
     "vl53l0x",
+    "wearable",
     "wirecbor",
 ):
     module(name + ".py", base_path="../firmware")

@@ -31,6 +31,7 @@ SENSORS = {
     "tap": ("flow",),
     "toilet": ("pir", "ld2410", "vl53l0x"),
     "stairs": ("pir", "ld2410", "vl53l0x"),
+    "heart_rate": ("ble",),
 }
 UPLINKS = ("udp", "serial", "espnow", "mqtt")
 
@@ -41,6 +42,7 @@ _TUNABLES = {
     "tap": {"pulses_per_l": (100, 2000), "leak_min": (5, 1440)},
     "toilet": {"prolonged_min": (1, 240), "range_mm": (100, 4000), "flush_pin": (0, 48)},
     "stairs": {"prolonged_min": (1, 240), "range_mm": (100, 4000)},
+    "heart_rate": {"high_bpm": (100, 250), "low_bpm": (20, 90), "sustain_min": (1, 120)},
 }
 
 
@@ -182,6 +184,8 @@ def check_roles(raw, board):
             r["uart"] = _bus(item, "uart", where, board, used, ("tx", "rx"), "uarts")
         elif sensor == "vl53l0x":
             r["i2c"] = _bus(item, "i2c", where, board, used, ("scl", "sda"), "i2c")
+        elif sensor == "ble":
+            _wearable(item, r, where)
         for name, (low, high) in _TUNABLES[role].items():
             if name in item:
                 if name.endswith("_pin"):
@@ -193,6 +197,21 @@ def check_roles(raw, board):
             raise ConfigError("%s: unknown setting %s" % (where, unknown[0]))
         out.append(r)
     return out
+
+
+def _wearable(item, r, where):
+    """The wearable to connect to: its address, or the name it advertises."""
+    for name in ("address", "name"):
+        if name in item:
+            value = item[name]
+            if not isinstance(value, str) or not 0 < len(value) <= _MAX_TEXT:
+                raise ConfigError("%s.%s: must be text of 1 to %d characters"
+                                  % (where, name, _MAX_TEXT))
+            r[name] = value
+    if "address" in r and len(r["address"].split(":")) != 6:
+        raise ConfigError("%s.address: %r is not aa:bb:cc:dd:ee:ff" % (where, r["address"]))
+    if "address" not in r and "name" not in r:
+        raise ConfigError("%s: a heart_rate wearable needs its address or name" % where)
 
 
 def _where(where, name):

@@ -308,14 +308,9 @@ def set_safe_mode(enter):
 
 
 def _remove_tree(path):
-    if not _exists(path):
-        return
-    if os.stat(path)[0] & 0x4000:
-        for name in os.listdir(path):
-            _remove_tree(path + "/" + name)
-        os.rmdir(path)
-    else:
-        os.remove(path)
+    from update import rmtree  # one way to empty a folder, the updater's
+
+    rmtree(path)
 
 
 def factory_reset():

@@ -216,3 +216,77 @@ def largest_free_block():
 
     blocks = esp32.idf_heap_info(esp32.HEAP_DATA)
     return max((b[2] for b in blocks), default=0)
+
+
+# --- Bluetooth: a wearable's Heart Rate service, through micropython-lib's aioble -------------
+
+_HR_SERVICE = const(0x180D)
+_HR_MEASUREMENT = const(0x2A37)
+_SCAN_MS = const(5000)
+_CONNECT_MS = const(5000)
+_SILENT_MS = const(10000)  # no notification for this long: the link is gone
+
+
+class HeartRateLink:
+    """The wearable named at provisioning: by address ("aa:bb:cc:dd:ee:ff", found
+    without a scan) or by the name it advertises. ``session(push)`` connects,
+    subscribes to the Heart Rate Measurement and calls push(data) per notification
+    until the link is lost; wearable.WearableSource keeps sessions going."""
+
+    def __init__(self, address=None, name=None):
+        import aioble  # pyright: ignore[reportMissingImports]  # micropython-lib, with mip
+        import bluetooth
+
+        self._aioble = aioble
+        self._service = bluetooth.UUID(_HR_SERVICE)
+        self._measurement = bluetooth.UUID(_HR_MEASUREMENT)
+        self._address = address
+        self._name = name
+        self.device = None
+
+    async def _find(self):
+        aioble = self._aioble
+        if self._address:
+            return aioble.Device(aioble.ADDR_PUBLIC, self._address)
+        async with aioble.scan(_SCAN_MS, interval_us=30000, window_us=30000,
+                               active=True) as scanner:
+            async for result in scanner:
+                if result.name() == self._name and self._service in result.services():
+                    return result.device
+        return None
+
+    async def session(self, push):
+        aioble = self._aioble
+        device = await self._find()
+        if device is None:
+            raise OSError(116)  # ETIMEDOUT: nothing by that name answered
+        self.device = device
+        connection = None
+        try:
+            connection = await device.connect(timeout_ms=_CONNECT_MS)
+        except aioble.DeviceDisconnectedError:
+            pass
+        if connection is None:
+            raise OSError(104)  # ECONNRESET
+        refused = False
+        async with connection:
+            try:
+                service = await connection.service(self._service)
+                if service is None:
+                    raise OSError(2)  # ENOENT: no Heart Rate service on this device
+                char = await service.characteristic(self._measurement)
+                if char is None:
+                    raise OSError(2)
+                await char.subscribe(notify=True)
+                while connection.is_connected():
+                    push(await char.notified(timeout_ms=_SILENT_MS))
+            except aioble.DeviceDisconnectedError:
+                return
+            except aioble.GattError:  # refused a read or the subscription
+                refused = True
+        if refused:
+            raise OSError(5)  # EIO
+
+
+def heart_rate_link(address=None, name=None):
+    return HeartRateLink(address, name)

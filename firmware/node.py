@@ -77,12 +77,13 @@ class Sink:
 class Sensor:
     """One configured sensor: where its samples come from and what extracts its events."""
 
-    def __init__(self, role, extractor, read, sample_ms):
+    def __init__(self, role, extractor, read, sample_ms, task=None):
         self.role = role
         self.extractor = extractor
         self.read = read  # () -> the raw sample the extractor's feed() takes
         self.sample_ms = sample_ms
         self.next_ms = 0
+        self.task = task  # a coroutine function runtime runs beside the loop (a radio link)
 
 
 class Node:

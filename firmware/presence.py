@@ -158,6 +158,10 @@ class PresenceExtractor:
         self._reset_interval(now_ms)
         return result
 
+    def busy(self):
+        """Someone is there now (a visit in progress)."""
+        return self._active
+
     def reading(self):
         return {
             "raw": self._raw,

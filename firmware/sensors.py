@@ -7,15 +7,23 @@ sensors without loading the uplink and the queue.
 from micropython import const
 
 import hal
-from kinsight_wire import ROLE_BED, ROLE_SEAT, ROLE_STAIRS, ROLE_TAP, ROLE_TOILET
+from kinsight_wire import (
+    ROLE_BED,
+    ROLE_HEART_RATE,
+    ROLE_SEAT,
+    ROLE_STAIRS,
+    ROLE_TAP,
+    ROLE_TOILET,
+)
 from node import Sensor
 
 _PRESSURE_SAMPLE_MS = const(100)
 _FLOW_SAMPLE_MS = const(250)
 _PRESENCE_SAMPLE_MS = const(200)
+_HEART_RATE_POLL_MS = const(250)  # notifications come once a second
 _LD2410_BAUD = const(256000)
 _ROLE_CODES = {"seat": ROLE_SEAT, "bed": ROLE_BED, "tap": ROLE_TAP, "toilet": ROLE_TOILET,
-               "stairs": ROLE_STAIRS}
+               "stairs": ROLE_STAIRS, "heart_rate": ROLE_HEART_RATE}
 
 
 def build_sensors(roles, sink):
@@ -24,7 +32,9 @@ def build_sensors(roles, sink):
     for r in roles:
         role = _ROLE_CODES[r["role"]]
         kind = r["sensor"]
-        if kind in ("fsr", "hx711"):
+        if kind == "ble":
+            sensors.append(_wearable(r, role, sink))
+        elif kind in ("fsr", "hx711"):
             from pressure import PressureExtractor, defaults_for
 
             if kind == "fsr":
@@ -78,7 +88,33 @@ def build_sensors(roles, sink):
             sensors.append(Sensor(role, extractor, source.read, _PRESENCE_SAMPLE_MS))
             if "flush_pin" in r:
                 _watch_flush(hal.pin_in(r["flush_pin"], pull_up=True), extractor)
+    _moving_from_stairs(sensors)
     return sensors
+
+
+def _wearable(r, role, sink):
+    from heartrate import HeartRateExtractor
+    from wearable import WearableSource
+
+    options = {}
+    for name in ("high_bpm", "low_bpm"):
+        if name in r:
+            options[name] = r[name]
+    if "sustain_min" in r:
+        options["sustain_ms"] = r["sustain_min"] * 60000
+    source = WearableSource(hal.heart_rate_link(r.get("address"), r.get("name")))
+    extractor = HeartRateExtractor(sink, role=role, source=source, **options)
+    return Sensor(role, extractor, source.read, _HEART_RATE_POLL_MS, task=source.run)
+
+
+def _moving_from_stairs(sensors):
+    """Someone on the stairs is no resting heart: the stairs tell the wearable's extractor."""
+    stairs = [s.extractor for s in sensors if s.role == ROLE_STAIRS]
+    if not stairs:
+        return
+    for s in sensors:
+        if s.role == ROLE_HEART_RATE:
+            s.extractor.mover = stairs[0].busy
 
 
 def _watch_flush(pin, extractor):

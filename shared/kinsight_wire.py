@@ -82,6 +82,7 @@ EV_VOLUME_ML = const(5)
 EV_PEAK_FLOW_ML_MIN = const(6)
 EV_RISE_DS = const(7)  # sit-to-stand: how long the load took to come off
 EV_RESTLESS = const(8)  # movements counted during the episode
+EV_HR_BPM = const(9)  # heart rate: the mean rate of a very high or very low run
 
 # Interval summary body: {B_SUMMARIES: [summary, ...]}.
 B_SUMMARIES = const(1)
@@ -95,6 +96,10 @@ SM_RESTLESS = const(7)
 SM_RISE_DS_MAX = const(8)
 SM_DWELL_DS_MAX = const(9)
 SM_FAULTS = const(10)
+SM_HR_REST_BPM = const(11)  # median rate of the calm minutes
+SM_HR_MEAN_BPM = const(12)  # mean rate of the minutes worn
+SM_HR_WEAR_S = const(13)  # time the wearable was on the skin
+SM_HR_QUALITY_PM = const(14)  # measurements received per mille of those expected while worn
 
 # Node status body.
 ST_FIRMWARE = const(1)
@@ -152,6 +157,8 @@ ET_VISIT = const(7)
 ET_PROLONGED_PRESENCE = const(8)
 ET_FLUSH = const(9)
 ET_SENSOR_FAULT = const(10)
+ET_HR_HIGH = const(11)  # a sustained very high heart rate (urgent)
+ET_HR_LOW = const(12)  # a sustained very low heart rate (urgent)
 
 # Sensor roles.
 ROLE_SEAT = const(1)
@@ -159,6 +166,7 @@ ROLE_BED = const(2)
 ROLE_TAP = const(3)
 ROLE_TOILET = const(4)
 ROLE_STAIRS = const(5)
+ROLE_HEART_RATE = const(6)  # a wearable (BLE heart rate strap or watch)
 
 # Reset causes (ST_RESET_CAUSE).
 RESET_UNKNOWN = const(0)
@@ -199,6 +207,7 @@ EVENT_FIELDS = (
     (EV_PEAK_FLOW_ML_MIN, "peak_flow_ml_min", T_UINT, OPTIONAL),
     (EV_RISE_DS, "rise_ds", T_UINT, OPTIONAL),
     (EV_RESTLESS, "restless", T_UINT, OPTIONAL),
+    (EV_HR_BPM, "hr_bpm", T_UINT, OPTIONAL),
 )
 SUMMARY_FIELDS = (
     (SM_ROLE, "role", T_UINT, REQUIRED),
@@ -211,6 +220,10 @@ SUMMARY_FIELDS = (
     (SM_RISE_DS_MAX, "rise_ds_max", T_UINT, OPTIONAL),
     (SM_DWELL_DS_MAX, "dwell_ds_max", T_UINT, OPTIONAL),
     (SM_FAULTS, "faults", T_UINT, OPTIONAL),
+    (SM_HR_REST_BPM, "hr_rest_bpm", T_UINT, OPTIONAL),
+    (SM_HR_MEAN_BPM, "hr_mean_bpm", T_UINT, OPTIONAL),
+    (SM_HR_WEAR_S, "hr_wear_s", T_UINT, OPTIONAL),
+    (SM_HR_QUALITY_PM, "hr_quality_pm", T_UINT, OPTIONAL),
 )
 EVENTS_BODY_FIELDS = ((B_EVENTS, "events", T_LIST, REQUIRED),)
 SUMMARY_BODY_FIELDS = ((B_SUMMARIES, "summaries", T_LIST, REQUIRED),)
@@ -282,6 +295,8 @@ EVENT_TYPES = (
     (ET_PROLONGED_PRESENCE, "prolonged_presence"),
     (ET_FLUSH, "flush"),
     (ET_SENSOR_FAULT, "sensor_fault"),
+    (ET_HR_HIGH, "hr_high"),
+    (ET_HR_LOW, "hr_low"),
 )
 ROLES = (
     (ROLE_SEAT, "seat"),
@@ -289,6 +304,7 @@ ROLES = (
     (ROLE_TAP, "tap"),
     (ROLE_TOILET, "toilet"),
     (ROLE_STAIRS, "stairs"),
+    (ROLE_HEART_RATE, "heart_rate"),
 )
 RESET_CAUSES = (
     (RESET_UNKNOWN, "unknown"),

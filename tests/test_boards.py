@@ -20,11 +20,22 @@ def test_freeze_manifest_names_every_firmware_module():
     assert included == ["$(PORT_DIR)/boards/manifest.py"]
     # micropython-lib's packages, the same as mip installs from package.json
     package = json.loads((REPO / "boards" / "package.json").read_text())
-    assert required == [name for name, _version in package["deps"]] == ["umqtt.simple"]
+    assert required == [name for name, _version in package["deps"]] == ["umqtt.simple", "aioble"]
     assert ("../shared", "kinsight_wire.py") in frozen
     assert sorted(name for base, name in frozen if base == "../firmware") == FIRMWARE
     for base, name in frozen:
         assert (REPO / "boards" / base / name).is_file(), name
+
+
+def test_only_hal_touches_bluetooth():
+    """The rest of the firmware runs unchanged on the unix port, where a fake radio
+    stands in for hal's Heart Rate link."""
+    import re
+
+    chip = re.compile(r"^\s*(?:import|from)\s+(machine|bluetooth|aioble)\b", re.M)
+    touching = sorted(p.name for p in (REPO / "firmware").glob("*.py")
+                      if chip.search(p.read_text(encoding="utf-8")))
+    assert touching == ["hal.py"], touching
 
 
 def test_mip_package_lists_every_firmware_module():

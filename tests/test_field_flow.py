@@ -82,6 +82,19 @@ def test_a_node_with_four_roles_boots_within_an_esp32s_free_heap(tmp_path: Path)
     assert 0 < boot["settled_bytes"] <= boot["boot_peak_bytes"] < 112 * 1024, boot
 
 
+def test_a_node_with_a_wearable_and_stairs_boots(tmp_path: Path):
+    """The wearable's role beside the stairs (which tell it when someone moves): its
+    sensor and BLE link (the virtual node's fake radio) build as a boot builds them."""
+    from kinsight.bench.firmware import BOOT_CONFIG, boot_heap
+    from kinsight.simulation import micropython as mpy
+
+    roles = [{"role": "stairs", "sensor": "pir", "pin": 13},
+             {"role": "heart_rate", "sensor": "ble", "name": "Polar H10 1A2B3C4D"},
+             *BOOT_CONFIG["roles"][2:]]  # type: ignore[misc]
+    boot = boot_heap(mpy.compile_modules(tmp_path), dict(BOOT_CONFIG, roles=roles))
+    assert 0 < boot["settled_bytes"] <= boot["boot_peak_bytes"] < 112 * 1024, boot
+
+
 def test_a_boot_that_runs_out_of_memory_says_why_in_status_and_logs(tmp_path: Path, capsys):
     """A budget too small for the configuration: the boot's MemoryError is recorded in
     the node's crash ring, and ``status`` and ``logs`` say it."""

@@ -47,6 +47,7 @@ def micropython_env(compiled: Path | None = None) -> dict[str, str]:
     parts = [str(REPO / part) for part in ("firmware", "shared", "tests/firmware", "tools")]
     if compiled is not None:
         parts.insert(0, str(compiled))
+    parts.append(".frozen")  # the port's own frozen modules (asyncio), as a board has them
     env["MICROPYPATH"] = os.pathsep.join(parts)
     env.setdefault(
         "KINSIGHT_APPENDIX_A", str(REPO.parent / "shared" / "data" / "cbor" / "appendix_a.json")
@@ -77,6 +78,7 @@ COMPILED_SOURCES = [
     REPO / "shared" / "kinsight_wire.py",
     *sorted(FIRMWARE_TESTS.glob("*.py")),
     REPO / "tools" / "traces.py",
+    REPO / "tools" / "fake_ble.py",
 ]
 
 

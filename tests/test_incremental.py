@@ -86,8 +86,8 @@ def plan(store: Store, sql: str, params: tuple[object, ...]) -> list[str]:
 
 
 # The tables that grow with the history: the hot paths must search them by index.
-GROWING = ("activities", "events", "statuses", "frames", "day_features", "routine_days",
-           "alerts", "deliveries", "audit")
+GROWING = ("activities", "events", "statuses", "summaries", "frames", "day_features",
+           "routine_days", "alerts", "deliveries", "audit")
 
 
 def test_the_hot_paths_search_by_index_never_scan_the_history(tmp_path):
@@ -200,6 +200,10 @@ def test_the_watchers_window_after_batches_is_what_a_whole_read_finds(fresh_db):
                     batch.append(frame(node, "status", {"firmware": "x", "uptime_s": step,
                                                         "reset_cause": "soft",
                                                         "safe_mode": 0}))
+                elif rng.random() < 0.2:  # a wearable's interval, with or without a rest
+                    batch.append(frame(node, "summary", {"summaries": [
+                        {"role": "heart_rate", "ago_s": 0, "period_s": 900, "hr_wear_s": 800,
+                         "hr_rest_bpm": rng.choice((None, 55, 61))}]}))
                 else:
                     ago = rng.choice((30, 600, 36_000))  # 36,000 ds: a late one, 1 h ago
                     batch.append(frame(node, "events", {"events": [
@@ -212,6 +216,7 @@ def test_the_watchers_window_after_batches_is_what_a_whole_read_finds(fresh_db):
             got = watcher._window("r", since)
             assert got == recent_activities(store, "r", since), step
         assert len(got) > 30 and any(a.sensor == "heartbeat" for a in got)
+        assert any(a.sensor == "heart_rate" and a.value in (55.0, 61.0) for a in got)
 
 
 @pytest.mark.parametrize("leaves_by_door", [False, True])

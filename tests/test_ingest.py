@@ -306,10 +306,14 @@ def test_a_schema_1_store_is_upgraded_with_its_counts(tmp_path):
             # ... and before schema 3, status frames told of no crashes and no bundles.
             + "".join(f"ALTER TABLE statuses DROP COLUMN {c};" for c in (
                 "crashes", "crash_time_s", "crash_cause", "crash_what", "bundle",
-                "bundle_failed")))
+                "bundle_failed"))
+            # ... and before schema 4, no heart rate in events or summaries.
+            + "ALTER TABLE events DROP COLUMN hr_bpm;"
+            + "".join(f"ALTER TABLE summaries DROP COLUMN {c};" for c in (
+                "hr_rest_bpm", "hr_mean_bpm", "hr_wear_s", "hr_quality_pm")))
     with Store(path) as s:
         assert s.reject_counts() == {"bad_tag": 1, "decode": 2}
-        assert s.query("SELECT value FROM meta WHERE key='schema_version'") == [("3",)]
+        assert s.query("SELECT value FROM meta WHERE key='schema_version'") == [("4",)]
         assert [n.rejected for n in s.node_summaries()] == [1]
         assert Ingestor(s).ingest_batch([events_frame(2)])[0].status == "accepted"
         status = encode_frame(KEY, "status", Header(node_id=7, boot=1, seq=3, time_s=T0), {
@@ -318,6 +322,12 @@ def test_a_schema_1_store_is_upgraded_with_its_counts(tmp_path):
         assert Ingestor(s).ingest_batch([status])[0].status == "accepted"
         assert s.query("SELECT crashes, crash_cause, crash_what FROM statuses") == [
             (1, "power_on", "MemoryError")]
+        summary = encode_frame(KEY, "summary", Header(node_id=7, boot=1, seq=4, time_s=T0), {
+            "summaries": [{"role": "heart_rate", "ago_s": 0, "period_s": 900,
+                           "hr_rest_bpm": 58, "hr_wear_s": 880, "hr_quality_pm": 990}]})
+        assert Ingestor(s).ingest_batch([summary])[0].status == "accepted"
+        assert s.query("SELECT role, hr_rest_bpm, hr_wear_s FROM summaries") == [
+            ("heart_rate", 58, 880)]
 
 
 def test_a_flood_of_refusals_is_not_a_flood_of_log_lines(ingestor, caplog):

@@ -99,14 +99,39 @@ def test_a_day_of_toilet_visits(tmp_path, compiled):
 
 
 @pytest.mark.slow
+def test_a_day_with_a_wearable_becomes_the_residents_heart_rate(tmp_path, compiled):
+    """From the fake BLE radio's notifications through the node's extractor, frames over
+    UDP and the host's store, to the resident's daily hr_mean."""
+    from kinsight.learning.features import daily_features
+    from kinsight.residents.from_nodes import activities_of, place
+
+    report, _events = replay_over_udp(tmp_path, compiled, "heart_rate", 14, 204)
+    with Store(tmp_path / "k.db") as store:
+        rows = store.query("SELECT role, hr_rest_bpm, hr_wear_s, hr_quality_pm FROM summaries "
+                           "WHERE node_id = 204")
+        assert len(rows) == 96 and {r[0] for r in rows} == {"heart_rate"}
+        worn = [r for r in rows if r[2]]
+        assert 48 <= len(worn) <= 64, len(worn)  # about 15 hours worn
+        assert all(r[3] >= 990 for r in worn), worn
+        place(store, 204, "ada", "bedroom", tz="UTC")
+        acts = [a for a in activities_of(store, "ada") if a.sensor == "heart_rate"]
+        assert len(acts) == len([r for r in rows if r[1] is not None]) >= 40
+        feats = daily_features(acts, "UTC")
+    [(day, values)] = [(d, f) for d, f in feats.items() if "hr_mean" in f]
+    assert day.isoformat() == "2026-09-22"
+    near(round(values["hr_mean"]), report["truth"]["rest_bpm"], 1, "hr_mean")
+
+
+@pytest.mark.slow
 def test_a_day_of_every_role_fits_the_radio_budget():
     """Bytes on the air are a property of the protocol and the batching, not of the
     machine: each role's day fits 4 KB and is at least 5 times smaller than SenML."""
     from kinsight.bench import bench_firmware
 
     rows = bench_firmware(seed=21)
-    assert [r["role"] for r in rows] == ["seat", "bed", "tap", "toilet"]
+    assert [r["role"] for r in rows] == ["seat", "bed", "tap", "toilet", "heart_rate"]
     for r in rows:
-        assert r["events"] > 0, r
+        assert r["events"] > 0 or r["role"] == "heart_rate", r  # its day is all summaries
         assert r["bytes_per_day"] <= 4096, r
+        assert r["peak_heap"] <= 48 * 1024, r
         assert r["senml_ratio"] >= 5, r

@@ -246,3 +246,30 @@ def test_a_node_that_cannot_start_leaves_nothing_behind(tmp_path: Path, flash: P
             vnode.start()
     assert not vnode.rom.exists()
     assert not (tmp_path / "node").exists()
+
+
+def test_the_fake_ble_radio_plays_the_worlds_heart_rate(node: VirtualNode,
+                                                        tmp_path: Path) -> None:
+    """hal.heart_rate_link on the virtual node: a wearable whose rate is the world's hr,
+    through the firmware's WearableSource and 0x2A37 parser."""
+    script = tmp_path / "wearable.py"
+    script.write_text(
+        "import asyncio, hal\nfrom wearable import WearableSource\n"
+        "src = WearableSource(hal.heart_rate_link(name='Strap'))\n"
+        "async def main():\n"
+        "    task = asyncio.create_task(src.run())\n"
+        "    got = []\n"
+        "    for _ in range(35):\n"
+        "        await asyncio.sleep_ms(100)\n"
+        "        s = src.read()\n"
+        "        if s is not None:\n"
+        "            got.append((s.bpm, s.contact, s.rr_count, s.rr[0]))\n"
+        "    task.cancel()\n"
+        "    print(src.attempts, src.connected, got[:2])\n"
+        "asyncio.run(main())\n")
+    node.world.set("hr", 72)
+    out = mpremote(pty(node), "run", str(script)).stdout.strip()
+    assert out == "1 True [(72, True, 1, 853), (72, True, 1, 853)]"  # 61440 // 72
+    node.world.set("hr_contact", 0)
+    out = mpremote(pty(node), "run", str(script)).stdout.strip()
+    assert out == "1 True [(0, False, 0, 0), (0, False, 0, 0)]"  # the strap is off

@@ -37,7 +37,8 @@ import hal  # noqa: E402
 import runtime  # noqa: E402
 from config import load  # noqa: E402
 
-for _name in ("flow", "hx711", "ld2410", "presence", "pressure", "vl53l0x", "update"):
+for _name in ("flow", "heartrate", "hx711", "ld2410", "presence", "pressure", "vl53l0x",
+              "wearable", "update"):
     __import__(_name)  # the sensors' modules (as a node with every role), the updater
 
 gc.collect()

@@ -390,3 +390,75 @@ def allocated(fn, *args):
         return gc.mem_alloc() - before
     finally:
         gc.enable()
+
+
+# --- heart rate: notifications of a BLE Heart Rate Measurement (0x2A37)
+
+
+def hrm_payload(bpm, contact=None, rr=(), energy_kj=None, wide=False):
+    """The bytes of one 0x2A37 notification, laid out as the Heart Rate Service
+    specification gives them: flags, rate (uint8, or uint16 LE when ``wide``),
+    energy expended (uint16 LE) when given, RR intervals (uint16 LE, 1/1024 s).
+    ``contact`` None: the sensor cannot tell (bits 1-2 clear)."""
+    flags = 0
+    if wide:
+        flags |= 0x01
+    if contact is not None:
+        flags |= 0x04 | (0x02 if contact else 0)
+    if energy_kj is not None:
+        flags |= 0x08
+    if rr:
+        flags |= 0x10
+    out = bytearray([flags])
+    out += bytes([bpm & 0xFF, bpm >> 8]) if wide else bytes([bpm])
+    if energy_kj is not None:
+        out += bytes([energy_kj & 0xFF, energy_kj >> 8])
+    for v in rr:
+        out += bytes([v & 0xFF, v >> 8])
+    return bytes(out)
+
+
+HR_WORN = ("rest", "exercise", "recover", "high", "low")
+
+
+def hr_trace(seed, plan, period_ms=1000, t0=0, wide=False):
+    """A wearable's notifications through ``plan``: [(kind, seconds, bpm)].
+
+    kind: ``rest`` (bpm +- 2), ``exercise`` (bpm +- 4, and the node's seat or
+    stairs say moving), ``recover`` (from the previous rate down to bpm in a
+    straight line, not moving), ``high`` / ``low`` (bpm +- 3, not moving),
+    ``dropout`` (worn, nothing received: out of range or reconnecting),
+    ``off`` (strap taken off: it reports no skin contact and rate 0). One
+    notification every ``period_ms`` with the RR intervals of the beats in it.
+    Yields (t_ms, (payload or None, moving)); returns the plan with its start
+    times: [(kind, start_ms, end_ms, bpm)].
+    """
+    rng = Lcg(seed)
+    t = t0
+    prev = 70
+    timed = []
+    for kind, seconds, bpm in plan:
+        end = t + 1000 * seconds
+        start = t
+        timed.append((kind, start, end, bpm))
+        while t < end:
+            moving = kind == "exercise"
+            if kind == "dropout":
+                yield t, (None, False)
+            elif kind == "off":
+                yield t, (hrm_payload(0, contact=False, wide=wide), False)
+            else:
+                if kind == "recover":
+                    level = prev + (bpm - prev) * (t - start) // (end - start)
+                    jitter = 1
+                else:
+                    level = bpm
+                    jitter = {"rest": 2, "exercise": 4}.get(kind, 3)
+                rate = level + rng.between(-jitter, jitter)
+                beats = (rate * period_ms + 30000) // 60000
+                rr = [61440 // rate] * (beats if beats > 0 else 1)
+                yield t, (hrm_payload(rate, contact=True, rr=rr, wide=wide), moving)
+            t += period_ms
+        if kind not in ("dropout", "off"):
+            prev = bpm
+    return timed

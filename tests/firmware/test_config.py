@@ -306,3 +306,24 @@ def open_names(folder):
     import os
 
     return os.listdir(folder)
+
+
+def test_a_wearable_is_named_by_address_or_name():
+    board = load_board("esp32-devkitc", BOARDS)
+    roles = check_roles([{"role": "heart_rate", "sensor": "ble", "name": "Polar H10 1A2B3C4D",
+                          "high_bpm": 150, "sustain_min": 5},
+                         {"role": "heart_rate", "sensor": "ble",
+                          "address": "a0:9e:1a:12:34:56"}], board)
+    eq(roles, [{"role": "heart_rate", "sensor": "ble", "name": "Polar H10 1A2B3C4D",
+                "high_bpm": 150, "sustain_min": 5},
+               {"role": "heart_rate", "sensor": "ble", "address": "a0:9e:1a:12:34:56"}])
+    for item, words in (({}, ("roles[0]", "address or name")),
+                        ({"name": ""}, ("roles[0].name", "1 to 32")),
+                        ({"name": 7}, ("roles[0].name",)),
+                        ({"address": "a0:9e"}, ("roles[0].address", "aa:bb")),
+                        ({"name": "x", "low_bpm": 10}, ("roles[0].low_bpm", "20 to 90")),
+                        ({"name": "x", "pin": 4}, ("unknown setting pin",))):
+        item.update(role="heart_rate", sensor="ble")
+        mentions(raises(ConfigError, check_roles, [item], board), *words)
+    mentions(raises(ConfigError, check_roles, [{"role": "heart_rate", "sensor": "pir"}], board),
+             "cannot serve heart_rate", "ble")

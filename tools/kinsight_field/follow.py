@@ -17,7 +17,7 @@ from typing import Any
 
 import serial
 
-from .link import CommandError, last_error_line, probe_serial
+from .link import CommandError, check_port, last_error_line
 
 
 def follow_logs(args: argparse.Namespace) -> int:
@@ -51,12 +51,7 @@ def follow(port: str, baud: int, on_line: Callable[[str], None],
     ``seconds`` (None: never; Ctrl-C is the caller's to catch); on_open is called once
     the port is open.
     """
-    is_socket = port.startswith("socket://")
-    if not is_socket and not os.path.exists(port):
-        raise CommandError(f"no device at {port}: check the USB cable and run "
-                           "`kinsight-field list` to see the connected nodes")
-    if not is_socket:
-        probe_serial(port, baud)
+    is_socket = check_port(port, baud)
     try:
         # DTR and RTS stay asserted, as the port opens with them: an ESP32 board's
         # auto-reset circuit resets it only when one changes without the other.

@@ -104,6 +104,17 @@ def _cp(a, b):
 """
 
 
+def check_port(port: str, baud: int) -> bool:
+    """A CommandError unless ``port`` is there and free; whether it is a socket://."""
+    is_socket = port.startswith("socket://")
+    if not is_socket and not os.path.exists(port):
+        raise CommandError(f"no device at {port}: check the USB cable and run "
+                           "`kinsight-field list` to see the connected nodes")
+    if not is_socket:
+        probe_serial(port, baud)
+    return is_socket
+
+
 class Link:
     """One node's raw REPL, entered at open and left at close."""
 
@@ -114,12 +125,7 @@ class Link:
 
     @classmethod
     def open(cls, port: str, baud: int = 115200) -> Link:
-        is_socket = port.startswith("socket://")
-        if not is_socket and not os.path.exists(port):
-            raise CommandError(f"no device at {port}: check the USB cable and run "
-                               "`kinsight-field list` to see the connected nodes")
-        if not is_socket:
-            probe_serial(port, baud)
+        is_socket = check_port(port, baud)
         try:
             transport = SerialTransport(port, baudrate=baud)
         except (TransportError, serial.SerialException, OSError) as exc:

@@ -7,7 +7,10 @@ from typing import Any
 from .link import CommandError
 
 ROLE_SENSORS = {"seat": ("fsr", "hx711"), "bed": ("fsr", "hx711"), "tap": ("flow",),
-                "toilet": ("pir", "ld2410", "vl53l0x"), "stairs": ("pir", "ld2410", "vl53l0x")}
+                "toilet": ("pir", "ld2410", "vl53l0x"), "stairs": ("pir", "ld2410", "vl53l0x"),
+                "heart_rate": ("ble",)}
+# Settings given as text: the wearable's advertised name or its address.
+TEXT_SETTINGS = ("name", "address")
 
 
 def whole(text: str, what: str) -> int:
@@ -18,7 +21,9 @@ def whole(text: str, what: str) -> int:
 
 
 def parse_role(spec: str) -> dict[str, Any]:
-    """ROLE:SENSOR[:name=value,...], e.g. seat:fsr:pin=34 or toilet:ld2410:uart=2/17/16."""
+    """ROLE:SENSOR[:name=value,...], e.g. seat:fsr:pin=34, toilet:ld2410:uart=2/17/16 or
+    heart_rate:ble:name=Polar H10 1A2B3C4D (a wearable's name or address is text; a
+    name with a comma cannot be given here)."""
     parts = spec.split(":", 2)
     if len(parts) < 2:
         raise CommandError(f"--role {spec}: write it as ROLE:SENSOR[:setting=value,...], "
@@ -34,7 +39,11 @@ def parse_role(spec: str) -> dict[str, Any]:
         name, eq, value = item.partition("=")
         if not eq:
             raise CommandError(f"--role {spec}: {item!r} should be name=value")
-        if name in ("uart", "i2c"):
+        if name in TEXT_SETTINGS:
+            if not value:
+                raise CommandError(f"--role {spec}: {name}= needs the wearable's {name}")
+            out[name] = value
+        elif name in ("uart", "i2c"):
             pins = value.split("/")
             if len(pins) != 3:
                 raise CommandError(f"--role {spec}: {name}={value} should be ID/"

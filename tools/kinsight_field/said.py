@@ -20,6 +20,8 @@ def reading_text(r: dict[str, Any]) -> str:
     value, sensor = r.get("value"), r.get("sensor")
     if sensor in ("pir", "ld2410", "vl53l0x"):
         return "someone there" if value else "no one there"
+    if sensor == "ble":  # the wearable's link is the running node's, not a one-shot read
+        return "a wearable over BLE, read by the running node (see its summaries)"
     unit = _READING_UNITS.get(str(sensor))
     return f"{value} {unit}" if unit else str(value)
 

@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..simulation import micropython as mpy
 from ..wire import Fragment, Frame, open_frame
 
-ROLES = ("seat", "bed", "tap", "toilet")
+ROLES = ("seat", "bed", "tap", "toilet", "heart_rate")
 
 # Published ESP32 figures (Espressif ESP32 datasheet, power consumption by mode), for the
 # energy estimate: charge per radio wake and the current of each sensing mode.
@@ -29,6 +29,10 @@ SENSING_MA = {
     "tap": 0.15,
     # toilet with a PIR: deep sleep, woken by the PIR pin, light sleep while someone is there
     "toilet": 0.05,
+    # heart_rate: a BLE connection kept to the wearable (a notification a second) and
+    # scans while it is away: the radio wakes every connection interval, light sleep
+    # between (an estimate for a 1 s interval: a few mA on average)
+    "heart_rate": 3.0,
 }
 
 
@@ -156,7 +160,8 @@ BOOT_CONFIG = {
 }
 
 
-def _boot(compiled: Path, after_cut: bool, heap: str, bare: bool = False) -> dict:
+def _boot(compiled: Path, after_cut: bool, heap: str, bare: bool = False,
+          config: dict[str, object] | None = None) -> dict:
     import shutil
 
     root = mpy.source_root()
@@ -165,7 +170,7 @@ def _boot(compiled: Path, after_cut: bool, heap: str, bare: bool = False) -> dic
         shutil.copytree(root / "boards", flash / "boards",
                         ignore=shutil.ignore_patterns("*.py", "package.json"))
         (flash / "kinsight").mkdir()
-        (flash / "config.json").write_text(json.dumps(BOOT_CONFIG))
+        (flash / "config.json").write_text(json.dumps(config or BOOT_CONFIG))
         flags = (["after-cut"] if after_cut else []) + (["bare"] if bare else [])
         out = mpy.run("boot_node", str(root / "tools" / "kinsight_field" / "device"),
                       str(flash), *flags, compiled=compiled, heap=heap)
@@ -178,21 +183,23 @@ def _boot(compiled: Path, after_cut: bool, heap: str, bare: bool = False) -> dic
 _RESOLUTION = 256  # bytes: the smallest heap the boot fits is found to within this
 
 
-def boot_heap(compiled: Path, after_cut: bool = False) -> dict[str, int]:
-    """The boot of a node with four roles under the unix port (tools/boot_node.py): what
+def boot_heap(compiled: Path, config: dict[str, object] | None = None,
+              after_cut: bool = False) -> dict[str, int]:
+    """The boot of a node with four roles (``config``, by default BOOT_CONFIG) under the
+    unix port (tools/boot_node.py): what
     its modules take once imported (a board keeps them frozen in flash) and, beyond
     that, the boot's peak (the least heap it boots in, found by booting in smaller and
     smaller heaps), what it settles at, and every byte it allocated, garbage included.
     ``after_cut``: from the flash a power cut leaves a busy node whose uplink was down
     (its journal and a quarter of its outbox full), not from a fresh one."""
-    report = _boot(compiled, after_cut, "8M")
+    report = _boot(compiled, after_cut, "8M", config=config)
     start = int(report["start_bytes"])
     fits, fails = start + 2 * int(report["peak_bound_bytes"]) + 65536, start
     need = None
     while fits - fails > _RESOLUTION:
         heap = (fits + fails) // 2
         try:
-            bare = _boot(compiled, after_cut, str(heap), bare=True)
+            bare = _boot(compiled, after_cut, str(heap), bare=True, config=config)
         except ConfigError as err:
             if "MemoryError" not in str(err):
                 raise
@@ -216,7 +223,7 @@ def run_firmware() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         compiled = mpy.compile_modules(Path(tmp))
         boots = {"from a fresh flash": boot_heap(compiled),
-                 "after a power cut": boot_heap(compiled, True)}
+                 "after a power cut": boot_heap(compiled, after_cut=True)}
     for flash, boot in boots.items():
         print(f"  boot of a node with four roles ({flash}): its modules take "  # noqa: T201
               f"{boot['modules_bytes']} bytes of the unix port's heap once imported (a "
@@ -226,7 +233,7 @@ def run_firmware() -> int:
               "bytes in all (garbage included)")
     boot_max = max(b["boot_peak_bytes"] for b in boots.values())
     for r in rows:
-        print(f"  {r['role']:<6} events={r['events']} frames={r['frames']} "  # noqa: T201
+        print(f"  {r['role']:<10} events={r['events']} frames={r['frames']} "  # noqa: T201
               f"bytes_per_day={r['bytes_per_day']} senml_bytes={r['senml_bytes']} "
               f"senml_ratio={r['senml_ratio']:.1f} peak_heap={r['peak_heap']} "
               f"code_heap={r['code_heap']} cpu_s_per_sensor_hour="

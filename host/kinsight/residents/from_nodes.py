@@ -16,12 +16,16 @@ prolonged_presence    toilet  ``toilet_long`` (``stairs_long`` on stairs)
 flush                 any     ``flush``
 ====================  ======  ================================================
 
-Other event types (sit_too_long, leak, sensor_fault) are not activities of the
-resident and are left out. An event runs from its ``start_ms`` for its
-``duration_ds``. A node's status frames say its sensors are alive: each becomes a
-``heartbeat`` Activity per sensor role the node has reported events for (``room``
-names the sensor: seat, bed, tap, toilet or stairs), which is how the daily
-features tell a sensor that saw nothing from one that said nothing.
+Other event types (sit_too_long, leak, sensor_fault, hr_high, hr_low) are not
+activities of the resident and are left out. A wearable's interval summaries
+(role heart_rate) with a resting rate become ``heart_rate`` Activities over their
+interval, valued at that rate in bpm (what the daily ``hr_mean`` averages); an
+interval with no calm minute says nothing of the resting rate and is left out.
+An event runs from its ``start_ms`` for its ``duration_ds``. A node's status frames
+say its sensors are alive: each becomes a ``heartbeat`` Activity per sensor role the
+node has reported events for (``room`` names the sensor: seat, bed, tap, toilet or
+stairs), which is how the daily features tell a sensor that saw nothing from one
+that said nothing.
 ``all_activities`` merges these with imported histories, and ``recent_activities``
 does the same for one resident's last days only.
 """
@@ -51,7 +55,11 @@ CREATE INDEX IF NOT EXISTS events_node_role ON events (node_id, role);
 CREATE INDEX IF NOT EXISTS events_node ON events (node_id);
 CREATE INDEX IF NOT EXISTS statuses_node_time ON statuses (node_id, time_s);
 """
-MIGRATIONS = (Migration(1, 'nodes placed with residents', _SCHEMA),)
+_SUMMARY_INDEX = """
+CREATE INDEX IF NOT EXISTS summaries_node_role_end ON summaries (node_id, role, end_s);
+"""
+MIGRATIONS = (Migration(1, 'nodes placed with residents', _SCHEMA),
+              Migration(2, "a wearable's heart rate summaries, by node", _SUMMARY_INDEX))
 
 
 
@@ -134,7 +142,40 @@ def activities_from_events(store: Store, resident: str, since_ms: int | None = N
     out = [a for row in store.conn.execute(sql, params)
            if (a := _event_activity(resident, *row[1:])) is not None]
     out += _heartbeats(store, resident, since_ms)
+    out += _heart_rates(store, resident, since_ms)
     return sorted(out, key=_order)
+
+
+def _heart_rates(store: Store, resident: str, since_ms: int | None,
+                 after: dict[int, int] | None = None) -> list[Activity]:
+    """The resting rates of the resident's wearables' summaries as heart_rate Activities;
+    with ``after``, only each node's intervals ending after its mark (end_s), which
+    moves on. (By end, not by row: the PostgreSQL store keeps no row order for
+    summaries. A node's intervals reach the host in the order they end.)"""
+    rooms = dict(store.conn.execute("SELECT node_id, room FROM placements WHERE resident = ?",
+                                    (resident,)).fetchall())
+    out: list[Activity] = []
+    for node, room in rooms.items():
+        sql = ("SELECT DISTINCT end_s, period_s, hr_rest_bpm FROM summaries "
+               "WHERE node_id = ? AND role = 'heart_rate' AND hr_rest_bpm IS NOT NULL")
+        params: tuple[object, ...] = (node,)
+        if after is not None:
+            sql += " AND end_s > ?"
+            params = (node, after.get(node, 0))
+        elif since_ms is not None:
+            sql += " AND end_s * 1000 >= ?"
+            params = (node, since_ms)
+        seen: set[tuple[int, int]] = set()
+        for end_s, period_s, bpm in store.conn.execute(sql, params).fetchall():
+            if after is not None:
+                after[node] = max(after.get(node, 0), int(end_s))
+            if (end_s, period_s) in seen:
+                continue  # the same interval stored twice counts once
+            seen.add((end_s, period_s))
+            out.append(Activity(resident, "heart_rate", int(end_s - period_s) * 1000,
+                                int(end_s) * 1000, float(bpm),
+                                None if room is None else intern(room)))
+    return out
 
 
 def _event_activity(resident: str, start: int, etype: object, role: object,
@@ -160,6 +201,7 @@ class NodeMarks:
 
     events: dict[int, int] = field(default_factory=dict)
     status_s: dict[int, int] = field(default_factory=dict)
+    summaries: dict[int, int] = field(default_factory=dict)
 
 
 def node_marks(store: Store, resident: str) -> NodeMarks:
@@ -174,6 +216,9 @@ def node_marks(store: Store, resident: str) -> NodeMarks:
         marks.status_s[node] = int(store.conn.execute(
             "SELECT COALESCE(MAX(time_s), 0) FROM statuses WHERE node_id = ?", (node,))
             .fetchone()[0])
+        marks.summaries[node] = int(store.conn.execute(
+            "SELECT COALESCE(MAX(end_s), 0) FROM summaries WHERE node_id = ? AND "
+            "role = 'heart_rate'", (node,)).fetchone()[0])
     return marks
 
 
@@ -198,6 +243,7 @@ def events_after(store: Store, resident: str, marks: NodeMarks) -> list[Activity
     beats = _heartbeats(store, resident, None, after_s=marks.status_s)
     for a in beats:
         out.append(a)
+    out += _heart_rates(store, resident, None, after=marks.summaries)
     for node in marks.status_s:
         got = [int(t) for (t,) in store.conn.execute(
             "SELECT MAX(time_s) FROM statuses WHERE node_id = ? AND time_s > ?",

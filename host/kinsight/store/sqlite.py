@@ -29,7 +29,7 @@ from ..errors import StoreError, StoreFullError
 from .migrations import Migration, migrate
 from .postgres import PgConnection, is_postgres_url
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _ENUM_FIELDS = {"type", "role", "reset_cause", "crash_cause"}
 
 
@@ -268,19 +268,23 @@ class Store:
         except sqlite3.OperationalError:
             pass
         old = None if row is None else int(row[0])
-        if old not in (None, 1, 2, SCHEMA_VERSION):
+        if old not in (None, 1, 2, 3, SCHEMA_VERSION):
             raise StoreError(f"{self.path}: database schema {old} is not {SCHEMA_VERSION}")
         self.conn.executescript(
             "BEGIN IMMEDIATE;" + (_FROM_V1 if old == 1 else "") + _SCHEMA
             + (_FROM_V1_COUNTS if old == 1 else "") + "INSERT OR IGNORE INTO meta VALUES "
             f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;")
-        if old in (1, 2):
-            # Schema 3: status frames say more (crash records, firmware bundles).
+        if old in (1, 2, 3):
+            # Schema 3: status frames say more (crash records, firmware bundles); schema 4:
+            # events and summaries do (a wearable's heart rate).
             with self.transaction():
-                have = {str(r[1]) for r in self.conn.execute("PRAGMA table_info(statuses)")}
-                for column in _columns(wire.STATUS_FIELDS):
-                    if column.split()[0] not in have:
-                        self.conn.execute(f"ALTER TABLE statuses ADD COLUMN {column}")
+                for table, spec in (("statuses", wire.STATUS_FIELDS),
+                                    ("events", wire.EVENT_FIELDS),
+                                    ("summaries", wire.SUMMARY_FIELDS)):
+                    have = {str(r[1]) for r in self.conn.execute(f"PRAGMA table_info({table})")}
+                    for column in _columns(spec):
+                        if column.split()[0] not in have:
+                            self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
                 self.conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                                   (str(SCHEMA_VERSION),))
         if old == 1:

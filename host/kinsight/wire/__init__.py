@@ -37,13 +37,12 @@ from .frames import (
     decode_frame,
     encode_ack,
     encode_frame,
-    fragment_frame,
     frame_tag,
     keyed_mac,
     open_frame,
     verify_tag,
 )
-from .reassembly import Dropped, Reassembler, ReassemblyLimits
+from .reassembly import Dropped, Reassembler, ReassemblyLimits, fragment_frame
 
 __all__ = [
     "EVENT_NAMES", "STATUS_NAMES", "SUMMARY_NAMES", "Ack", "Body", "CaptureWriter", "Dropped",

@@ -49,7 +49,6 @@ __all__ = [
     "decode_frame",
     "encode_ack",
     "encode_frame",
-    "fragment_frame",
     "frame_tag",
     "keyed_mac",
     "open_frame",
@@ -79,6 +78,7 @@ class Event:
     peak_flow_ml_min: int | None = None
     rise_ds: int | None = None
     restless: int | None = None
+    hr_bpm: int | None = None
 
     def start_ms(self, header: Header) -> int:
         """When the event began, in ms since 1970, by the node's clock."""
@@ -99,6 +99,10 @@ class Summary:
     rise_ds_max: int | None = None
     dwell_ds_max: int | None = None
     faults: int | None = None
+    hr_rest_bpm: int | None = None
+    hr_mean_bpm: int | None = None
+    hr_wear_s: int | None = None
+    hr_quality_pm: int | None = None
 
     def end_s(self, header: Header) -> int:
         return header.time_s - self.ago_s
@@ -430,9 +434,9 @@ def _check_fragment(msg: int, index: int, count: int, chunk: bytes) -> None:
 
 
 def _check_offer(bundle: int | None, size: int | None, sha256: bytes | None) -> None:
-    given = (bundle, size, sha256)
-    if given != (None, None, None) and (None in given or not 1 <= size <= wire.MAX_BUNDLE_BYTES
-                                        or len(sha256) != 32):  # type: ignore[arg-type,operator]
+    if (bundle, size, sha256) != (None, None, None) and (
+            bundle is None or size is None or sha256 is None
+            or not 1 <= size <= wire.MAX_BUNDLE_BYTES or len(sha256) != 32):
         raise SchemaError("an ack's update offer needs its bundle, a size of 1.."
                           f"{wire.MAX_BUNDLE_BYTES} bytes and a 32-byte sha256, together")
 
@@ -533,40 +537,6 @@ def _encode_map(values: Mapping[str, Any], table: _Table) -> dict[int, Any]:
         else:
             out[key] = value
     return out
-
-
-def fragment_frame(key: bytes, frame: bytes, *, node_id: int, boot: int, time_s: int,
-                   first_seq: int, mtu: int = wire.MTU_DEFAULT) -> list[bytes]:
-    """Cut a whole frame into fragment frames of at most mtu bytes, as a node does.
-
-    The whole frame's own sequence number is the message id; fragment i takes
-    sequence number first_seq + i.
-
-    >>> key = bytes(32)
-    >>> whole = encode_frame(key, "status", Header(node_id=1, boot=1, seq=5, time_s=0),
-    ...                      {"firmware": "x" * 60, "uptime_s": 1, "reset_cause": "soft",
-    ...                       "config_error": "y" * 64})
-    >>> parts = fragment_frame(key, whole, node_id=1, boot=1, time_s=0, first_seq=6, mtu=100)
-    >>> len(parts), max(map(len, parts)) <= 100
-    (4, True)
-    """
-    chunk_len = mtu - wire.FRAGMENT_OVERHEAD
-    if chunk_len < 1:
-        raise ValueError(f"an MTU of {mtu} bytes leaves no room for a fragment's chunk")
-    if len(frame) > wire.MAX_MESSAGE_BYTES:
-        raise ValueError(f"message of {len(frame)} bytes is over {wire.MAX_MESSAGE_BYTES}")
-    count = -(-len(frame) // chunk_len)
-    if not 2 <= count <= wire.MAX_FRAGMENTS:
-        raise ValueError(f"message of {len(frame)} bytes would take {count} fragments at MTU "
-                         f"{mtu}: 2..{wire.MAX_FRAGMENTS} allowed")
-    msg = decode_frame(frame, max_frame_bytes=None).header.seq
-    return [
-        encode_frame(key, "fragment", Header(node_id=node_id, boot=boot, seq=first_seq + i,
-                                             time_s=time_s),
-                     {"msg": msg, "index": i, "count": count,
-                      "chunk": frame[i * chunk_len:(i + 1) * chunk_len]})
-        for i in range(count)
-    ]
 
 
 _SMALL_UINTS = [bytes([v]) for v in range(24)]

@@ -1,4 +1,5 @@
-"""Putting fragmented messages back together, in bounded memory.
+"""Cutting messages into fragments (``fragment_frame``) and putting them back together, in
+bounded memory.
 
 Fragments may come out of order, twice, or never. A message is keyed by
 (node, boot, msg); its pieces wait here until all have come, until it times out,
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 import kinsight_wire as wire
 
 from ..errors import ReassemblyError, ReassemblyLimitError
-from .frames import Fragment
+from .frames import Fragment, Header, decode_frame, encode_frame
 
 MessageKey = tuple[int, int, int]  # node_id, boot, msg
 
@@ -241,3 +242,37 @@ def _oldest_but(order: Iterable[MessageKey], keep: MessageKey) -> MessageKey | N
 
 def msg_name(node_id: int, boot: int, msg: int) -> str:
     return f"{msg} of node {node_id} boot {boot}"
+
+
+def fragment_frame(key: bytes, frame: bytes, *, node_id: int, boot: int, time_s: int,
+                   first_seq: int, mtu: int = wire.MTU_DEFAULT) -> list[bytes]:
+    """Cut a whole frame into fragment frames of at most mtu bytes, as a node does.
+
+    The whole frame's own sequence number is the message id; fragment i takes
+    sequence number first_seq + i.
+
+    >>> key = bytes(32)
+    >>> whole = encode_frame(key, "status", Header(node_id=1, boot=1, seq=5, time_s=0),
+    ...                      {"firmware": "x" * 60, "uptime_s": 1, "reset_cause": "soft",
+    ...                       "config_error": "y" * 64})
+    >>> parts = fragment_frame(key, whole, node_id=1, boot=1, time_s=0, first_seq=6, mtu=100)
+    >>> len(parts), max(map(len, parts)) <= 100
+    (4, True)
+    """
+    chunk_len = mtu - wire.FRAGMENT_OVERHEAD
+    if chunk_len < 1:
+        raise ValueError(f"an MTU of {mtu} bytes leaves no room for a fragment's chunk")
+    if len(frame) > wire.MAX_MESSAGE_BYTES:
+        raise ValueError(f"message of {len(frame)} bytes is over {wire.MAX_MESSAGE_BYTES}")
+    count = -(-len(frame) // chunk_len)
+    if not 2 <= count <= wire.MAX_FRAGMENTS:
+        raise ValueError(f"message of {len(frame)} bytes would take {count} fragments at MTU "
+                         f"{mtu}: 2..{wire.MAX_FRAGMENTS} allowed")
+    msg = decode_frame(frame, max_frame_bytes=None).header.seq
+    return [
+        encode_frame(key, "fragment", Header(node_id=node_id, boot=boot, seq=first_seq + i,
+                                             time_s=time_s),
+                     {"msg": msg, "index": i, "count": count,
+                      "chunk": frame[i * chunk_len:(i + 1) * chunk_len]})
+        for i in range(count)
+    ]

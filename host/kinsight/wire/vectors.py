@@ -23,7 +23,8 @@ import cbor2
 
 import kinsight_wire as wire
 
-from .frames import Header, encode_frame, fragment_frame, frame_tag, open_frame
+from .frames import Header, encode_frame, frame_tag, open_frame
+from .reassembly import fragment_frame
 
 KEY = bytes(range(32))
 NODE = 7
@@ -84,6 +85,16 @@ def frames() -> list[dict[str, Any]]:
             {"role": "seat", "ago_s": 0, "period_s": 900, "occupied_ds": 7_200, "episodes": 2,
              "restless": 9, "rise_ds_max": 28},
             {"role": "tap", "ago_s": 900, "period_s": 900, "episodes": 3, "volume_ml": 610}]}),
+        _valid("summary-heart-rate", "summary", _hdr(14), {"summaries": [
+            {"role": "heart_rate", "ago_s": 0, "period_s": 900, "hr_rest_bpm": 58,
+             "hr_mean_bpm": 71, "hr_wear_s": 874, "hr_quality_pm": 968, "faults": 0},
+            {"role": "heart_rate", "ago_s": 900, "period_s": 900, "hr_wear_s": 0,
+             "hr_quality_pm": 0}]}),
+        _valid("events-heart-rate", "events", _hdr(15), {"events": [
+            {"type": "hr_high", "role": "heart_rate", "ago_ds": 6000, "duration_ds": 6000,
+             "hr_bpm": 172},
+            {"type": "hr_low", "role": "heart_rate", "ago_ds": 6010, "duration_ds": 6010,
+             "hr_bpm": 36}]}),
         _valid("status-full", "status", _hdr(13), _STATUS_FULL),
         _valid("status-minimal", "status", _hdr(0, boot=1), {"firmware": "",
                                                             "uptime_s": 0,

@@ -11,6 +11,10 @@ control command changes it:
   overrides it for one pin. Pull-up inputs (flush contacts) read 1.
 - ``pulses``: the flow meter's cumulative pulse count, read by
   ``pulse_counter(pin).value()`` (16 bits, wrapping); ``count<pin>`` overrides it.
+- ``hr``: a wearable's heart rate in bpm, sent once a second by the fake BLE radio
+  of ``heart_rate_link()`` (absent: no wearable in range, scans find nothing and a
+  connected link is lost); ``hr_contact`` 0: the strap is off the skin (it says
+  so, with rate 0).
 
 Secrets (``secret_get``/``secret_set``/``secret_erase``, the ESP32's NVS on a board)
 live in the host file KINSIGHT_VNODE_NVS, beside the flash folder and not in it: no
@@ -297,3 +301,35 @@ def espnow(channel):
 
 def largest_free_block():
     return gc.mem_free()
+
+
+class HeartRateLink:
+    """firmware/hal.py's Heart Rate link, over a fake radio playing the world's ``hr``."""
+
+    def __init__(self, address=None, name=None):
+        self.address = address
+        self.name = name
+
+    async def session(self, push):
+        import asyncio
+
+        await asyncio.sleep_ms(1000)  # the scan
+        if "hr" not in _world():
+            raise OSError(116)  # ETIMEDOUT: nothing answered
+        while True:
+            world = _world()
+            bpm = world.get("hr")
+            if bpm is None:
+                return  # out of range: the link is lost
+            # 0x2A37: contact supported (bit 2) and detected (bit 1), uint8 rate,
+            # one RR interval (bit 4) in 1/1024 s.
+            if world.get("hr_contact", 1) and bpm > 0:
+                rr = 61440 // bpm
+                push(bytes((0x16, bpm & 0xFF, rr & 0xFF, rr >> 8)))
+            else:
+                push(b"\x04\x00")
+            await asyncio.sleep_ms(1000)
+
+
+def heart_rate_link(address=None, name=None):
+    return HeartRateLink(address, name)
