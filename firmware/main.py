@@ -17,16 +17,20 @@ try:
     _imported = True
     runtime.main()
 except Exception as exc:
-    if not otaboot.fail():
-        raise
-    import hal
-
     if not _imported:  # runtime.main records what stops it; a failed import is ours to
         try:
+            import gc
+
+            gc.collect()  # what the failed import had loaded is garbage now
             import crashlog
+            import hal
 
             crashlog.record_exception("/kinsight/crashes", hal.reset_cause(), exc)
         except Exception:
-            pass
+            pass  # no room even for that: the exception itself still goes up
+    if not otaboot.fail():
+        raise
     print("kinsight: the update failed to start: back to the firmware before it")
+    import hal
+
     hal.reset()

@@ -11,6 +11,8 @@ runs without it, so the field tools can work on the node at length.
 
 import asyncio
 import gc
+import os
+import socket  # here, not in make_uplink: see uplink.py on importing built-ins
 import time
 
 from micropython import const
@@ -40,8 +42,6 @@ _TICK_MS = const(20)
 def make_uplink(uplink_cfg, board, node_id=0, gateway=False):
     kind = uplink_cfg["type"]
     if kind == "udp":
-        import socket
-
         hal.wlan_connect(uplink_cfg["ssid"], uplink_cfg["password"])
         return UdpUplink(socket, uplink_cfg["host"], uplink_cfg["port"])
     if kind == "mqtt":
@@ -159,8 +159,6 @@ async def run_gateway(gateway, guard):
 def main():
     log = console.Log()
     try:
-        import os
-
         os.mkdir(_FLASH)
     except OSError:
         pass
@@ -202,6 +200,9 @@ def _main(cause, log):
     node = build(cfg, error, guard.safe_mode, cause, reboot)
     console.boot(log, cfg, FIRMWARE_VERSION, cause, node.builder.counter.boot, guard.safe_mode,
                  guard.attempts, crashlog.records(CRASHES))
+    # The node keeps what it needs of the configuration; the rest (the board's whole
+    # description among it) would otherwise stay in this frame for the node's life.
+    cfg = None
     try:
         asyncio.run(run(node, guard, console.Watch(log, node)))
     finally:

@@ -12,6 +12,9 @@ has send(frame), which raises OSError when the frame could not go out,
 receive(), one frame or None without waiting long, and close().
 """
 
+# At the top, not where it is used: importing a built-in that files may extend (os,
+# socket) searches sys.path on the filesystem each time, garbage amid the boot.
+import os
 import time
 
 from micropython import const
@@ -93,8 +96,6 @@ class Backoff:
         self.factor = factor
         self.jitter = jitter
         if seed is None:
-            import os
-
             seed = int.from_bytes(os.urandom(4), "big")
         self._state = (seed & 0xFFFFFFFF) or 0x9E3779B9
         self._current = first_ms
