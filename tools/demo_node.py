@@ -94,6 +94,7 @@ class Node:
         self.resent = 0
         self.boots = []
         self.events = 0
+        self.summaries = 0
         self.clock_offset_s = 0
         self.boot(RESET_POWER_ON)
 
@@ -113,7 +114,11 @@ class Node:
         self.queue(self.builder.events(events, now_s))
 
     def send_summary(self, summary, now_s):
-        self.queue(self.builder.summaries([summary], now_s))
+        self.send_summaries([summary], now_s)
+
+    def send_summaries(self, summaries, now_s):
+        self.summaries += len(summaries)
+        self.queue(self.builder.summaries(summaries, now_s))
 
     def send_status(self, now_s):
         if self.uptime_from_s is None:
