@@ -43,3 +43,29 @@ def test_firmware_finds_the_simulated_events(tmp_path: Path, persona: str, seed:
                 assert abs(e["volume_ml"] - a.value) <= 0.02 * a.value, (e, a)
             if sensor == "seat" and a.value is not None:
                 assert abs(e["rise_ds"] / 10 - a.value) <= 0.3, (e, a)
+
+
+def test_heart_rate_is_worn_from_each_reading_to_the_next() -> None:
+    from kinsight.residents import Activity
+    from kinsight.simulation import render
+    from kinsight.simulation.raw_signals import HR_HOLD_MS, HR_MS
+
+    minute = 60000
+    t0 = 1_700_000_000_000
+    readings = [Activity("r", "heart_rate", t0 + m * minute, t0 + m * minute, bpm)
+                for m, bpm in ((480, 72.0), (495, 90.4), (600, 66.0))]
+    raw = render(readings, t0, t0 + 24 * 60 * minute, "hr")
+    assert len(raw.heart_rate) == 24 * 3600 * 1000 // HR_MS
+    assert raw.events == readings
+
+    def worn(m0: float, m1: float) -> list[int]:
+        return raw.heart_rate[int(m0 * minute) // HR_MS:int(m1 * minute) // HR_MS]
+
+    assert set(worn(0, 480)) == {0}  # the night before: nothing received
+    assert all(70 <= v <= 74 for v in worn(480, 495))
+    assert all(88 <= v <= 92 for v in worn(495, 495 + HR_HOLD_MS / minute))
+    assert len(set(worn(480, 495))) > 1  # around the reading, not flat
+    assert set(worn(495 + HR_HOLD_MS / minute, 600)) == {0}  # no reading: taken off
+    assert all(64 <= v <= 68 for v in worn(600, 600 + HR_HOLD_MS / minute))
+    assert set(worn(600 + HR_HOLD_MS / minute, 24 * 60)) == {0}
+    assert render(readings, t0, t0 + 24 * 60 * minute, "hr") == raw  # seeded by the key

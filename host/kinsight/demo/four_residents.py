@@ -3,16 +3,19 @@
 Four residents (a well one, and the three case studies: Mrs S, Daphne and John)
 live 60 simulated days (``kinsight.simulation``, fixed seeds, each change starting inside
 the window). Their last days go through the real firmware: the raw sensor signals
-of those days (chair pressure, tap pulses, toilet presence) are fed to the
+of those days (chair pressure, tap pulses, toilet presence, and for the two
+residents with a wearable its heart rate once a second) are fed to the
 firmware's extractors under the MicroPython unix port with an ESP32-sized heap;
-each resident's seat, tap and toilet nodes frame the events with the firmware's
-FrameBuilder and send them over loopback UDP, through a link that drops some
-datagrams, to the host's UDP listener, which checks, stores and acks them; nodes
-send again what was not acked. A forged frame and a replayed one are sent too.
-The earlier history (and the sensors without a node here: bed, stairs, heart
-rate) enters as ``kinsight import`` JSON Lines. Then each resident's days go
+each resident's seat, tap, toilet and heart_rate nodes frame the events (and the
+wearable's 15-minute summaries, whose resting rates become the days' heart rate)
+with the firmware's FrameBuilder and send them over loopback UDP, through a link
+that drops some datagrams, to the host's UDP listener, which checks, stores and
+acks them; nodes send again what was not acked. A forged frame and a replayed one
+are sent too. The earlier history (and the sensors without a node here: bed,
+stairs) enters as ``kinsight import`` JSON Lines. Then each resident's days go
 through the learning engine, and ``kinsight.reports`` writes an HTML page per resident and
-an overview for the care team. The demo exits non-zero if any event went missing.
+an overview for the care team. The demo exits non-zero if any event or summary
+went missing.
 """
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ START = date(2024, 3, 4)
 DAYS = 60
 FIRMWARE_DAYS = 3  # the last days, raw signals through the firmware
 TZ = "Europe/London"
-ROLES = ("seat", "tap", "toilet")
+ROLES = ("seat", "tap", "toilet", "heart_rate")  # heart_rate: for a wearable's wearer
 _MAIN = {"seat": "sit", "tap": "draw", "toilet": "visit"}  # the episodes simulated
-_ROOMS = {"seat": "living room", "tap": "kitchen", "toilet": "bathroom"}
+_ROOMS = {"seat": "living room", "tap": "kitchen", "toilet": "bathroom",
+          "heart_rate": "living room"}  # where the wearable's node listens for it
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,14 @@ class Resident:
     seed: int
     about: str
     variant: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The resident's nodes: heart_rate only for a persona with a wearable."""
+        from ..simulation import PERSONAS
+
+        worn = PERSONAS[self.persona].routine.hr is not None
+        return tuple(role for role in ROLES if worn or role != "heart_rate")
 
     def node_id(self, index: int, role: str) -> int:
         return 100 * (index + 1) + 1 + ROLES.index(role)
@@ -155,14 +167,14 @@ def _run(out: Path, work: Path, loss: float, seed: int, progress: Progress,
     progress.step("compiling the firmware for MicroPython", 3)
     compiled = mpy.compile_modules(_fresh(work / "mpy"))
     keys = {r.node_id(i, role): secrets.token_bytes(32)
-            for i, r in enumerate(RESIDENTS) for role in ROLES}
+            for i, r in enumerate(RESIDENTS) for role in r.roles}
     with Store(out / "kinsight.db") as store:
         for node, key in keys.items():
             # Provisioned when the simulated deployment began: the days they replay
             # are stamped after that, as a real home's would be.
             store.set_node_key(node, key, now_ms=_midnight_ms(START))
         for i, r in enumerate(RESIDENTS):
-            for role in ROLES:
+            for role in r.roles:
                 place(store, r.node_id(i, role), r.rid, _ROOMS[role], tz=TZ)
         ingestor = Ingestor(store)
         capture = CaptureWriter.open(out / "demo.kcap")
@@ -263,6 +275,8 @@ def _run_nodes(lived: list[_Lived], work: Path, compiled: Path, host: str, port:
             Path(f"{prefix}.seat").write_bytes(array.array("H", raw.seat).tobytes())
             Path(f"{prefix}.tap").write_bytes(array.array("I", raw.tap).tobytes())
             Path(f"{prefix}.toilet").write_bytes(bytes(int(p) for p in raw.toilet))
+            if "heart_rate" in r.roles:
+                Path(f"{prefix}.heart_rate").write_bytes(bytes(raw.heart_rate))
             day_args.append([t0 // 1000, str(prefix)])
             through_nodes.update(raw.events)
             for a in raw.events:
@@ -272,7 +286,8 @@ def _run_nodes(lived: list[_Lived], work: Path, compiled: Path, host: str, port:
         config.write_text(json.dumps({
             "host": host, "port": port, "loss": loss, "seed": seed + i, "days": day_args,
             "nodes": [[role, r.node_id(i, role), keys[r.node_id(i, role)].hex(),
-                       str(_fresh(work / f"flash-{r.node_id(i, role)}"))] for role in ROLES]}))
+                       str(_fresh(work / f"flash-{r.node_id(i, role)}"))]
+                      for role in r.roles]}))
         procs[r.rid] = mpy.popen("resident_node", str(config), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, compiled=compiled)
     reports: dict[str, dict[str, Any]] = {}
@@ -346,8 +361,10 @@ def _summarise(store: Store, ingestor: Ingestor, lived: list[_Lived],
     nodes = {n.node_id: n for n in store.node_summaries()}
     kinds = {(n, t): c for n, t, c in store.query(
         "SELECT node_id, type, COUNT(*) FROM events GROUP BY node_id, type")}
+    rested = dict(store.query("SELECT node_id, COUNT(*) FROM summaries WHERE role = "
+                              "'heart_rate' AND hr_rest_bpm IS NOT NULL GROUP BY node_id"))
     ok = True
-    sent_total = stored_total = 0
+    sent_total = stored_total = summaries_total = 0
     _say(f"Kinsight demo: {len(lived)} residents over {DAYS} days "
          f"({START:%d %b %Y} to {START + timedelta(days=DAYS - 1):%d %b %Y}), simulated")
     _say(f"  the last {FIRMWARE_DAYS} days: raw sensor signals through the firmware's "
@@ -363,10 +380,18 @@ def _summarise(store: Store, ingestor: Ingestor, lived: list[_Lived],
             sent_total += n["events"]
             stored_total += stored
             truth = lv.firmware_truth.get(n["role"], 0)
-            main = kinds.get((n["node"], _MAIN[n["role"]]), 0)
-            parts.append(f"{n['role']}: {main} of {truth} {_MAIN[n['role']]}s found, "
-                         f"{n['events']} events sent, {stored} stored")
-            if stored != n["events"] or not n["complete"] or (s and s.lost):
+            summaries = s.summaries if s else 0
+            summaries_total += summaries
+            if n["role"] == "heart_rate":
+                parts.append(f"heart_rate: {truth} readings worn, {n['summaries']} summaries "
+                             f"sent, {summaries} stored, {rested.get(n['node'], 0)} with a "
+                             "resting rate")
+            else:
+                main = kinds.get((n["node"], _MAIN[n["role"]]), 0)
+                parts.append(f"{n['role']}: {main} of {truth} {_MAIN[n['role']]}s found, "
+                             f"{n['events']} events sent, {stored} stored")
+            if (stored != n["events"] or summaries != n["summaries"] or not n["complete"]
+                    or (s and s.lost)):
                 ok = False
         _say(f"  {r.name:<8} nodes: {'; '.join(parts)} ({rep['dropped_by_link']} of "
              f"{rep['datagrams']} datagrams dropped by the link)")
@@ -375,7 +400,8 @@ def _summarise(store: Store, ingestor: Ingestor, lived: list[_Lived],
     _say(f"  host: {stats['accepted']} frames stored, {stats['duplicates']} duplicates acked "
          f"again, rejected: {rejected}")
     imported = store.query("SELECT COUNT(*) FROM activities")[0][0]
-    _say(f"  events stored: {stored_total} from the nodes, {imported} imported as history")
+    _say(f"  events stored: {stored_total} from the nodes, {imported} imported as history; "
+         f"{summaries_total} heart rate summaries from the nodes")
     _say("  alerts (as kinsight serve would have raised them: each resident's own patterns "
          "each morning, and the real-time rules through the day):")
     for lv in lived:
@@ -393,9 +419,9 @@ def _summarise(store: Store, ingestor: Ingestor, lived: list[_Lived],
     _say(f"  the care team's pages (kinsight report): {out / 'care' / 'index.html'}")
     _say(f"  took {seconds:.0f} s")
     if not ok or sent_total != stored_total:
-        _say("  MISMATCH: the host did not store every event the nodes sent")
+        _say("  MISMATCH: the host did not store every event and summary the nodes sent")
         return 1
-    _say("  every event the nodes sent is stored once, in spite of the lossy link")
+    _say("  every event and summary the nodes sent is stored once, in spite of the lossy link")
     return 0
 
 

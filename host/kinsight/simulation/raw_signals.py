@@ -7,9 +7,14 @@
   each draw's pulses are spread evenly from its start to its end.
 * toilet: a PIR's present flag at 4 Hz, with still spells (5..30 s, shorter than
   the node's 60 s hold) inside each visit.
+* heart_rate: a wearable's rate in bpm once a second (HR_MS), each simulated
+  reading's rate +- 2 bpm from that reading to the next (HR_HOLD_MS at most);
+  0 where nothing is received: the wearable is off at night, and wherever the
+  simulation has no reading.
 
-Only episodes wholly inside the window are rendered; ``RawDay.events`` holds
-exactly those, the truth the firmware's events are compared with.
+Only episodes (and heart rate readings) wholly inside the window are rendered;
+``RawDay.events`` holds exactly those, the truth the firmware's events and
+summaries are compared with.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from .simulator import TZ, simulate
 SEAT_MS = 100
 FLOW_MS = 250
 PRESENCE_MS = 250
+HR_MS = 1000
+HR_HOLD_MS = 20 * 60000  # longer after a reading and the wearer has taken it off
 PULSES_PER_L = 450
 SIT_DOWN_MS = 800
 _EMPTY = 300
@@ -37,7 +44,8 @@ class RawDay:
     seat: list[int]  # ADC counts every SEAT_MS
     tap: list[int]  # cumulative pulses every FLOW_MS
     toilet: list[bool]  # present every PRESENCE_MS
-    events: list[Activity]  # the seat, tap and toilet episodes rendered
+    heart_rate: list[int]  # bpm every HR_MS, 0 when nothing is received
+    events: list[Activity]  # the seat, tap and toilet episodes and heart rate readings rendered
 
 
 def raw_day(persona: str, seed: int, day: int, start: date = date(2024, 3, 4),
@@ -54,17 +62,18 @@ def raw_day(persona: str, seed: int, day: int, start: date = date(2024, 3, 4),
 
 
 def render(acts: list[Activity], t0: int, t1: int, key: str) -> RawDay:
-    """The raw signals from UTC ms t0 to t1 of the seat, tap and toilet episodes in
-    ``acts`` wholly inside the window (2 min clear of its edges); ``key`` seeds the
-    signals' noise."""
+    """The raw signals from UTC ms t0 to t1 of the seat, tap and toilet episodes and
+    heart rate readings in ``acts`` wholly inside the window (2 min clear of its
+    edges); ``key`` seeds the signals' noise."""
     margin = 120000  # clear of the edges: the extractors need quiet before and after
-    inside = [a for a in acts if a.sensor in ("seat", "tap", "toilet")
+    inside = [a for a in acts if a.sensor in ("seat", "tap", "toilet", "heart_rate")
               and a.start_ms >= t0 + margin and a.end_ms <= t1 - margin]
     rng = random.Random(key)
     seat = _seat([a for a in inside if a.sensor == "seat"], rng, t0, t1)
     tap = _tap([a for a in inside if a.sensor == "tap"], t0, t1)
     toilet = _toilet([a for a in inside if a.sensor == "toilet"], rng, t0, t1)
-    return RawDay(t0, seat, tap, toilet, inside)
+    hr = _heart_rate([a for a in inside if a.sensor == "heart_rate"], rng, t0, t1)
+    return RawDay(t0, seat, tap, toilet, hr, inside)
 
 
 def _seat(eps: list[Activity], rng: random.Random, t0: int, t1: int) -> list[int]:
@@ -120,4 +129,20 @@ def _toilet(visits: list[Activity], rng: random.Random, t0: int, t1: int) -> lis
             for j in range(i, i + still):
                 out[j] = False
             i += still
+    return out
+
+
+def _heart_rate(readings: list[Activity], rng: random.Random, t0: int, t1: int) -> list[int]:
+    n = (t1 - t0) // HR_MS
+    out = [0] * n
+    for k, a in enumerate(readings):
+        until = a.start_ms + HR_HOLD_MS
+        if k + 1 < len(readings):
+            until = min(until, readings[k + 1].start_ms)
+        s = -(-(a.start_ms - t0) // HR_MS)
+        e = min(n, (until - t0) // HR_MS)
+        bpm = min(248, max(30, round(a.value or 0)))  # jittered, still a rate (<= 250)
+        # choices, not a randint a sample: a day has tens of thousands of them
+        for i, jitter in enumerate(rng.choices(range(-2, 3), k=max(0, e - s)), s):
+            out[i] = bpm + jitter
     return out
