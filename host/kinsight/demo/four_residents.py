@@ -383,7 +383,7 @@ def _summarise(store: Store, ingestor: Ingestor, lived: list[_Lived],
             summaries = s.summaries if s else 0
             summaries_total += summaries
             if n["role"] == "heart_rate":
-                parts.append(f"heart_rate: {truth} readings worn, {n['summaries']} summaries "
+                parts.append(f"heart_rate: {truth} readings rendered, {n['summaries']} summaries "
                              f"sent, {summaries} stored, {rested.get(n['node'], 0)} with a "
                              "resting rate")
             else:
