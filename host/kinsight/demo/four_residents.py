@@ -368,8 +368,8 @@ def _summarise(store: Store, ingestor: Ingestor, lived: list[_Lived],
     _say(f"Kinsight demo: {len(lived)} residents over {DAYS} days "
          f"({START:%d %b %Y} to {START + timedelta(days=DAYS - 1):%d %b %Y}), simulated")
     _say(f"  the last {FIRMWARE_DAYS} days: raw sensor signals through the firmware's "
-         f"extraction under MicroPython ({mpy.ESP32_HEAP} of heap beyond its modules, as an ESP32 has), framed, sent over lossy UDP, "
-         "stored; earlier days imported as history")
+         f"extraction under MicroPython ({mpy.ESP32_HEAP} of heap beyond its modules, as an "
+         "ESP32 has), framed, sent over lossy UDP, stored; earlier days imported as history")
     for lv in lived:
         r = lv.resident
         rep = reports[r.rid]
