@@ -6,7 +6,8 @@ import sys
 
 from heartrate import HrSample, parse_measurement
 from runner import eq, raises
-from test_hal import Esp32Time, FakeMachine
+from test_hal import Esp32Time
+from test_hal import load_hal as load_hal_with
 
 
 class UUID:
@@ -146,20 +147,7 @@ def load_hal():
     # link, which imports them when built.
     sys.modules["aioble"] = FakeAioble
     sys.modules["bluetooth"] = FakeBluetooth
-    saved = {name: sys.modules.get(name) for name in ("machine", "time")}
-    sys.modules.update({"machine": FakeMachine, "time": Esp32Time})
-    sys.modules.pop("hal", None)
-    try:
-        import hal
-
-        return hal
-    finally:
-        sys.modules.pop("hal", None)
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+    return load_hal_with(Esp32Time)
 
 
 # Notifications as a chest strap sends them: contact detected, uint8 rate, RR intervals.
