@@ -162,6 +162,14 @@ class IngestStats:
                 "store_full": self.store_full, "unstored": self.unstored}
 
 
+def _offer_fields(offer: staged_updates.Offer | None) -> dict[str, Any]:
+    """An ack's fields that offer a staged bundle (none without one)."""
+    if offer is None:
+        return {}
+    return {"update_bundle": offer.bundle, "update_size": offer.size,
+            "update_sha256": offer.sha256}
+
+
 class _BootTrack:
     """Which sequence numbers of one (node, boot) have been stored; ``reused`` once the
     node was seen sending a different frame under a number already stored."""
@@ -203,7 +211,6 @@ _SUMMARY_AGO = SUMMARY_NAMES.index("ago_s")
 _STATUS_BUNDLE = STATUS_NAMES.index("bundle")
 _STATUS_BUNDLE_FAILED = STATUS_NAMES.index("bundle_failed")
 _BUNDLES_CACHED = 8
-_ASKED = 1 << 62  # in _announced: the node asked for the bundle; no need to tell it again
 _ANNOUNCE_AGAIN_MS = 30_000
 
 
@@ -245,8 +252,10 @@ class Ingestor:
         self._offers = staged_updates.offers(store)
         self._bundles: dict[int, bytes | None] = {}
         self._requests: list[tuple[int, tuple[int, int, int]]] = []  # (node, (bundle, offset, n))
-        # node -> (the bundle offered to it, when): announced again until it asks for it
+        # node -> (the bundle offered to it, when), announced again until it asks for it;
+        # node -> the bundle it asked for
         self._announced: dict[int, tuple[int, int]] = {}
+        self._asked: dict[int, int] = {}
         self._announce_ms = 0
         self._unwritten: dict[tuple[int, int, int], bytes] = {}
         #: When writing first failed for a full disk, until a batch is stored again: the
@@ -449,7 +458,7 @@ class Ingestor:
             return 1
         if kind == "update_get":
             self._requests.append((ident[0], rows))
-            self._announced[ident[0]] = (rows[0], _ASKED)
+            self._asked[ident[0]] = rows[0]
             bundle, offset, pieces = rows
             staged_updates.note_fetched(self.store, bundle, min(
                 offset + pieces * wire.UPDATE_PIECE_BYTES, wire.MAX_BUNDLE_BYTES))
@@ -512,15 +521,11 @@ class Ingestor:
             above = sorted({s for s in seqs if contiguous is None or s > contiguous})
             last = max(seqs)
             offer = self._offers.get(node_id)
-            if offer is not None and self._announced.get(node_id, (None, 0))[1] != _ASKED:
+            if offer is not None:
                 self._announced[node_id] = (offer.bundle, self.clock_ms())
             for seq in above if last in above else [*above, last]:
                 ack = Ack(acked_boot=boot, acked_seq=seq, host_time_s=now_s,
-                          contiguous_seq=contiguous)
-                if offer is not None:
-                    ack = Ack(acked_boot=boot, acked_seq=seq, host_time_s=now_s,
-                              contiguous_seq=contiguous, update_bundle=offer.bundle,
-                              update_size=offer.size, update_sha256=offer.sha256)
+                          contiguous_seq=contiguous, **_offer_fields(offer))
                 self.acks.append((node_id, encode_ack(mac, self._host_header(node_id, now_s),
                                                       ack)))
         self._to_ack.clear()
@@ -553,8 +558,8 @@ class Ingestor:
         now_s = now_ms // 1000
         for node_id, offer in self._offers.items():
             told, told_ms = self._announced.get(node_id, (None, 0))
-            if node_id not in self._keys or (told == offer.bundle and (
-                    told_ms == _ASKED or now_ms - told_ms < _ANNOUNCE_AGAIN_MS)):
+            if node_id not in self._keys or self._asked.get(node_id) == offer.bundle or (
+                    told == offer.bundle and now_ms - told_ms < _ANNOUNCE_AGAIN_MS):
                 continue
             boots = [b for (n, b), t in self._tracks.items() if n == node_id
                      and t.contiguous >= 0 and not t.reused]
@@ -563,8 +568,7 @@ class Ingestor:
             boot = max(boots)
             contiguous = self._tracks[(node_id, boot)].contiguous
             ack = Ack(acked_boot=boot, acked_seq=contiguous, host_time_s=now_s,
-                      contiguous_seq=contiguous, update_bundle=offer.bundle,
-                      update_size=offer.size, update_sha256=offer.sha256)
+                      contiguous_seq=contiguous, **_offer_fields(offer))
             mac = self._macs.get(node_id) or keyed_mac(self._keys[node_id])
             out.append((node_id, encode_ack(mac, self._host_header(node_id, now_s), ack)))
             self._announced[node_id] = (offer.bundle, now_ms)
